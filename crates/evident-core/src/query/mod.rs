@@ -1,0 +1,1 @@
+//! The query language (see docs/query-language.md).
