@@ -9,6 +9,7 @@ pub mod access;
 pub mod event;
 pub mod filter;
 pub mod query;
+pub mod search;
 
 pub use event::{
     Actor, ActorType, Context, Event, EventLimits, NewEvent, Outcome, Target, Violation,

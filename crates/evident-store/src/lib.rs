@@ -1,1 +1,244 @@
-pub fn x() {}
+//! Persistence for Evident: the [`Store`] trait, its contract, and its
+//! backends (SQLite, embedded, the default).
+//!
+//! **Architecture Invariant:** the store never sees a signing key or a raw API
+//! key (only SHA-256 hashes), and it never validates events: it receives
+//! `NewEvent`s that evident-core has validated and redacted.
+//!
+//! # The contract
+//!
+//! Every backend passes the one suite in `tests/contract.rs`:
+//!
+//! - [`Store::append`] stores a group of batches in one durable transaction:
+//!   when it returns `Ok`, the events are on disk. Each batch is all or
+//!   nothing on its own (a batch for an unknown tenant fails alone). Each
+//!   tenant's events get `seq` 0, 1, 2, … without gaps, assigned inside that
+//!   same transaction. An event whose `idempotency_key` the tenant has seen
+//!   before is not stored again: its receipt is the first one. Receipts come
+//!   in input order.
+//! - Queries ([`Store::query`], [`Store::count`], [`Store::get`]) see only the
+//!   tenants of their [`TenantScope`]; sorting is by `occurred_at`, ties by
+//!   arrival order (which within a tenant is `seq` order); keyset cursors
+//!   visit every event that existed when paging began exactly once.
+//! - Tenants form a forest: a parent must exist when a child is created and
+//!   neither ids nor parents change afterwards, so there are no cycles.
+//! - Keys are stored as hashes; a revoked key is never returned as active.
+
+pub mod sqlite;
+
+use evident_core::access::Scope;
+use evident_core::{Event, Filter, NewEvent};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use sqlite::SqliteStore;
+
+/// Everything that can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("tenant {0:?} already exists")]
+    TenantExists(String),
+    #[error("tenant {0:?} does not exist")]
+    TenantNotFound(String),
+    #[error("key {0:?} does not exist")]
+    KeyNotFound(String),
+    #[error("the cursor is not one this server issued")]
+    InvalidCursor,
+    #[error(
+        "the data directory was written by a newer Evident (schema version {found}; this build knows up to {known}); upgrade Evident"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub parent: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A tenant to create; the caller has validated id and name.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub id: String,
+    pub name: String,
+    pub parent: Option<String>,
+}
+
+/// An API key's record: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    /// None: operator-wide.
+    pub tenant: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A key to store: its SHA-256 hash, never the key.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: String,
+    pub name: String,
+    pub tenant: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub hash: [u8; 32],
+}
+
+/// The events of one ingest request for one tenant.
+#[derive(Debug, Clone)]
+pub struct AppendBatch {
+    pub tenant: String,
+    pub events: Vec<NewEvent>,
+}
+
+/// What an acknowledged event got from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub id: Uuid,
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+}
+
+/// Why one batch of a group was refused (the others still commit).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("tenant {0:?} does not exist")]
+    TenantNotFound(String),
+}
+
+/// The tenants a query may see: one, or a tenant with its descendants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantScope {
+    /// Non-empty. The first is the tenant the request named.
+    pub tenants: Vec<String>,
+}
+
+impl TenantScope {
+    pub fn single(tenant: impl Into<String>) -> TenantScope {
+        TenantScope {
+            tenants: vec![tenant.into()],
+        }
+    }
+
+    pub fn spans_several(&self) -> bool {
+        self.tenants.len() > 1
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    /// Newest first.
+    #[default]
+    Desc,
+    Asc,
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart {
+    First,
+    /// Keyset: after the event the cursor names (in sort order).
+    After(Cursor),
+    /// Numbered pages: skip this many events.
+    Offset(u64),
+}
+
+/// A position in a sorted event list: opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub occurred_at_micros: i64,
+    /// Arrival order across tenants; within one tenant it follows `seq`.
+    pub position: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let text = format!("{}.{}", self.occurred_at_micros, self.position);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    pub fn decode(text: &str) -> Result<Cursor> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| StoreError::InvalidCursor)?;
+        let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+        let (occurred, position) = text.split_once('.').ok_or(StoreError::InvalidCursor)?;
+        Ok(Cursor {
+            occurred_at_micros: occurred.parse().map_err(|_| StoreError::InvalidCursor)?,
+            position: position.parse().map_err(|_| StoreError::InvalidCursor)?,
+        })
+    }
+}
+
+/// One page request.
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    pub scope: TenantScope,
+    pub filter: Filter,
+    pub sort: SortOrder,
+    pub start: PageStart,
+    pub limit: u32,
+    /// What relative times (`from:7d`) are measured from.
+    pub now: Timestamp,
+}
+
+/// One page of events.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Present when more events follow.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Size figures for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreStats {
+    pub events: u64,
+    pub bytes_on_disk: u64,
+}
+
+/// The persistence contract (see the crate docs). Methods block: the server
+/// calls them from its writer thread or from blocking tasks.
+pub trait Store: Send + Sync + 'static {
+    fn create_tenant(&self, tenant: &NewTenant) -> Result<Tenant>;
+    fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    fn tenants(&self) -> Result<Vec<Tenant>>;
+    fn rename_tenant(&self, id: &str, name: &str) -> Result<Tenant>;
+    /// The tenant followed by all its descendants (any depth); empty if it does not exist.
+    fn subtree(&self, id: &str) -> Result<Vec<String>>;
+
+    fn create_key(&self, key: &NewApiKey) -> Result<ApiKey>;
+    fn keys(&self) -> Result<Vec<ApiKey>>;
+    /// The active (not revoked) key with this hash, and the stored hash for a constant-time check.
+    fn active_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, [u8; 32])>>;
+    /// Revokes a key; revoking twice is fine. Errors if the key does not exist.
+    fn revoke_key(&self, id: &str) -> Result<ApiKey>;
+
+    /// Stores a group of batches in one durable transaction (see the crate docs).
+    fn append(
+        &self,
+        batches: &[AppendBatch],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>>;
+    fn query(&self, query: &EventQuery) -> Result<EventPage>;
+    fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64>;
+    fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>>;
+    fn stats(&self) -> Result<StoreStats>;
+}

@@ -1,0 +1,703 @@
+//! The embedded backend: one SQLite file in the data directory, WAL with
+//! `synchronous=FULL`, one writer connection behind a mutex, and a small pool
+//! of read-only connections.
+
+mod filter_sql;
+mod schema;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use evident_core::access::Scope;
+use evident_core::event::UNCATEGORIZED;
+use evident_core::search::searchable_text;
+use evident_core::{Actor, ActorType, Context, Event, Filter, Outcome, Target};
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::{
+    ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
+    PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats, Tenant, TenantScope,
+};
+
+pub use schema::SCHEMA_VERSION;
+
+/// The database file's name inside the data directory.
+pub const DATABASE_FILE: &str = "evident.db";
+
+/// Read connections kept open for reuse.
+const POOL_SIZE: usize = 8;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`, running migrations.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let mut writer = Connection::open(&path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", "ON")?;
+        writer.busy_timeout(std::time::Duration::from_secs(10))?;
+        writer.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&mut writer)?;
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // A poisoned mutex means a panic mid-transaction; SQLite rolled it back, so the connection is usable.
+        let mut connection = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut connection)
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                connection.busy_timeout(std::time::Duration::from_secs(10))?;
+                connection.set_prepared_statement_cache_capacity(64);
+                connection
+            }
+        };
+        let result = work(&connection);
+        let mut pool = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if pool.len() < POOL_SIZE {
+            pool.push(connection);
+        }
+        result
+    }
+}
+
+/// The part of an event kept as JSON rather than in columns.
+#[derive(Serialize, Deserialize)]
+struct Doc {
+    actor: Actor,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    targets: Vec<Target>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    metadata: Map<String, Value>,
+}
+
+/// IPs are stored as 16 bytes (IPv4 as IPv4-mapped IPv6) so that a CIDR is one byte range.
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
+    let octets: [u8; 16] = bytes.try_into().ok()?;
+    let v6 = Ipv6Addr::from(octets);
+    Some(match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    })
+}
+
+fn timestamp(micros: i64) -> Result<Timestamp> {
+    Timestamp::from_microsecond(micros)
+        .map_err(|error| StoreError::Corrupt(format!("timestamp {micros}: {error}")))
+}
+
+fn tenant_from_row(row: &Row) -> rusqlite::Result<(String, String, Option<String>, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn to_tenant(
+    (id, name, parent, created_at): (String, String, Option<String>, i64),
+) -> Result<Tenant> {
+    Ok(Tenant {
+        id,
+        name,
+        parent,
+        created_at: timestamp(created_at)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, name, tenant, scopes, created_at, revoked_at";
+
+fn key_from_row(
+    row: &Row,
+) -> rusqlite::Result<(String, String, Option<String>, String, i64, Option<i64>)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn to_key(
+    (id, name, tenant, scopes, created_at, revoked_at): (
+        String,
+        String,
+        Option<String>,
+        String,
+        i64,
+        Option<i64>,
+    ),
+) -> Result<ApiKey> {
+    let scopes = scopes
+        .split(',')
+        .filter(|scope| !scope.is_empty())
+        .map(|scope| {
+            Scope::parse(scope).ok_or_else(|| StoreError::Corrupt(format!("key scope {scope:?}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ApiKey {
+        id,
+        name,
+        tenant,
+        scopes,
+        created_at: timestamp(created_at)?,
+        revoked_at: revoked_at.map(timestamp).transpose()?,
+    })
+}
+
+/// Tenant numbers (the compact key inside event tables) with their ids and names.
+struct ScopeTenants {
+    by_no: HashMap<i64, (String, String)>,
+    numbers: Vec<i64>,
+}
+
+fn resolve_scope(connection: &Connection, scope: &TenantScope) -> Result<ScopeTenants> {
+    let mut statement = connection.prepare_cached("SELECT no, name FROM tenants WHERE id = ?1")?;
+    let mut by_no = HashMap::new();
+    let mut numbers = Vec::new();
+    for tenant in &scope.tenants {
+        if let Some((no, name)) = statement
+            .query_row([tenant], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .optional()?
+        {
+            by_no.insert(no, (tenant.clone(), name));
+            numbers.push(no);
+        }
+    }
+    Ok(ScopeTenants { by_no, numbers })
+}
+
+const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc";
+
+fn event_from_row(
+    row: &Row,
+    tenants: &ScopeTenants,
+    with_tenant_name: bool,
+) -> Result<(Event, Cursor)> {
+    let rowid: i64 = row.get(0)?;
+    let tenant_no: i64 = row.get(1)?;
+    let (tenant, tenant_name) = tenants.by_no.get(&tenant_no).cloned().ok_or_else(|| {
+        StoreError::Corrupt(format!("event {rowid} of unknown tenant {tenant_no}"))
+    })?;
+    let seq: i64 = row.get(2)?;
+    let id: Vec<u8> = row.get(3)?;
+    let occurred_at: i64 = row.get(4)?;
+    let recorded_at: i64 = row.get(5)?;
+    let actor_type: String = row.get(8)?;
+    let ip: Option<Vec<u8>> = row.get(9)?;
+    let outcome: String = row.get(11)?;
+    let doc: String = row.get(12)?;
+    let doc: Doc = serde_json::from_str(&doc)
+        .map_err(|error| StoreError::Corrupt(format!("event {rowid}: {error}")))?;
+    if ActorType::parse(&actor_type) != Some(doc.actor.actor_type) {
+        return Err(StoreError::Corrupt(format!(
+            "event {rowid}: actor type {actor_type}"
+        )));
+    }
+    let event = Event {
+        id: Uuid::from_slice(&id)
+            .map_err(|error| StoreError::Corrupt(format!("event {rowid} id: {error}")))?,
+        tenant,
+        tenant_name: with_tenant_name.then_some(tenant_name),
+        seq: seq as u64,
+        recorded_at: timestamp(recorded_at)?,
+        occurred_at: timestamp(occurred_at)?,
+        action: row.get(6)?,
+        category: row.get(7)?,
+        actor: doc.actor,
+        targets: doc.targets,
+        context: Context {
+            ip: ip.as_deref().and_then(ip_from_bytes),
+            user_agent: doc.user_agent,
+        },
+        channel: row.get(10)?,
+        outcome: Outcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("event {rowid} outcome")))?,
+        description: doc.description,
+        metadata: doc.metadata,
+    };
+    Ok((
+        event,
+        Cursor {
+            occurred_at_micros: occurred_at,
+            position: rowid,
+        },
+    ))
+}
+
+/// Why one batch of a group stopped: its own fault, or the store's.
+enum BatchFailure {
+    Batch(BatchError),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for BatchFailure {
+    fn from(error: rusqlite::Error) -> Self {
+        BatchFailure::Store(error.into())
+    }
+}
+
+fn append_batch(
+    connection: &Connection,
+    batch: &AppendBatch,
+    recorded_at: Timestamp,
+) -> std::result::Result<Vec<Receipt>, BatchFailure> {
+    let (tenant_no, mut next_seq): (i64, i64) = connection
+        .prepare_cached("SELECT no, next_seq FROM tenants WHERE id = ?1")?
+        .query_row([&batch.tenant], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .ok_or_else(|| BatchFailure::Batch(BatchError::TenantNotFound(batch.tenant.clone())))?;
+    let recorded_micros = recorded_at.as_microsecond();
+    let mut find_repeat = connection.prepare_cached(
+        "SELECT id, seq, recorded_at FROM events WHERE tenant_no = ?1 AND idempotency_key = ?2",
+    )?;
+    let mut insert_event = connection.prepare_cached(
+        "INSERT INTO events (tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
+                             actor_email, ip, channel, outcome, idempotency_key, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    let mut insert_target = connection.prepare_cached(
+        "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut insert_text =
+        connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
+    let mut seen_in_batch: HashMap<&str, Receipt> = HashMap::new();
+    let mut receipts = Vec::with_capacity(batch.events.len());
+    for event in &batch.events {
+        if let Some(key) = event.idempotency_key.as_deref() {
+            if let Some(receipt) = seen_in_batch.get(key) {
+                receipts.push(*receipt);
+                continue;
+            }
+            let repeat = find_repeat
+                .query_row(params![tenant_no, key], |row| {
+                    Ok((
+                        row.get::<_, Vec<u8>>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()?;
+            if let Some((id, seq, first_recorded)) = repeat {
+                let receipt = Receipt {
+                    id: Uuid::from_slice(&id).map_err(|error| {
+                        BatchFailure::Store(StoreError::Corrupt(error.to_string()))
+                    })?,
+                    seq: seq as u64,
+                    recorded_at: timestamp(first_recorded).map_err(BatchFailure::Store)?,
+                };
+                seen_in_batch.insert(key, receipt);
+                receipts.push(receipt);
+                continue;
+            }
+        }
+        let id = Uuid::now_v7();
+        let occurred = event.occurred_at.as_microsecond();
+        let doc = Doc {
+            actor: event.actor.clone(),
+            targets: event.targets.clone(),
+            user_agent: event.context.user_agent.clone(),
+            description: event.description.clone(),
+            metadata: event.metadata.clone(),
+        };
+        let doc = serde_json::to_string(&doc)
+            .map_err(|error| BatchFailure::Store(StoreError::Corrupt(error.to_string())))?;
+        insert_event.execute(params![
+            tenant_no,
+            next_seq,
+            id.as_bytes().as_slice(),
+            occurred,
+            recorded_micros,
+            event.action,
+            UNCATEGORIZED,
+            event.actor.actor_type.as_str(),
+            event.actor.id,
+            event.actor.email.as_ref().map(|email| email.to_lowercase()),
+            event
+                .context
+                .ip
+                .map(ip_bytes)
+                .as_ref()
+                .map(|bytes| bytes.as_slice()),
+            event.channel,
+            event.outcome.as_str(),
+            event.idempotency_key,
+            doc,
+        ])?;
+        let rowid = connection.last_insert_rowid();
+        for target in &event.targets {
+            insert_target.execute(params![
+                tenant_no,
+                target.id,
+                target.target_type,
+                occurred,
+                rowid
+            ])?;
+        }
+        insert_text.execute(params![rowid, searchable_text(event)])?;
+        let receipt = Receipt {
+            id,
+            seq: next_seq as u64,
+            recorded_at,
+        };
+        if let Some(key) = event.idempotency_key.as_deref() {
+            seen_in_batch.insert(key, receipt);
+        }
+        receipts.push(receipt);
+        next_seq += 1;
+    }
+    connection
+        .prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?
+        .execute(params![next_seq, tenant_no])?;
+    Ok(receipts)
+}
+
+impl Store for SqliteStore {
+    fn create_tenant(&self, tenant: &NewTenant) -> Result<Tenant> {
+        self.write(|connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists: bool = transaction.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
+                [&tenant.id],
+                |row| row.get(0),
+            )?;
+            if exists {
+                return Err(StoreError::TenantExists(tenant.id.clone()));
+            }
+            if let Some(parent) = &tenant.parent {
+                let parent_exists: bool = transaction.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
+                    [parent],
+                    |row| row.get(0),
+                )?;
+                if !parent_exists {
+                    return Err(StoreError::TenantNotFound(parent.clone()));
+                }
+            }
+            let created_at = Timestamp::now();
+            transaction.execute(
+                "INSERT INTO tenants (id, name, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    tenant.id,
+                    tenant.name,
+                    tenant.parent,
+                    created_at.as_microsecond()
+                ],
+            )?;
+            transaction.commit()?;
+            Ok(Tenant {
+                id: tenant.id.clone(),
+                name: tenant.name.clone(),
+                parent: tenant.parent.clone(),
+                created_at: evident_core::event::truncate_to_micros(created_at),
+            })
+        })
+    }
+
+    fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        self.read(|connection| {
+            connection
+                .prepare_cached("SELECT id, name, parent, created_at FROM tenants WHERE id = ?1")?
+                .query_row([id], tenant_from_row)
+                .optional()?
+                .map(to_tenant)
+                .transpose()
+        })
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.read(|connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT id, name, parent, created_at FROM tenants ORDER BY id")?;
+            let rows = statement.query_map([], tenant_from_row)?;
+            rows.map(|row| to_tenant(row?)).collect()
+        })
+    }
+
+    fn rename_tenant(&self, id: &str, name: &str) -> Result<Tenant> {
+        self.write(|connection| {
+            let changed = connection.execute(
+                "UPDATE tenants SET name = ?1 WHERE id = ?2",
+                params![name, id],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::TenantNotFound(id.to_owned()));
+            }
+            let row = connection.query_row(
+                "SELECT id, name, parent, created_at FROM tenants WHERE id = ?1",
+                [id],
+                tenant_from_row,
+            )?;
+            to_tenant(row)
+        })
+    }
+
+    fn subtree(&self, id: &str) -> Result<Vec<String>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "WITH RECURSIVE subtree(id, depth) AS (
+                     SELECT id, 0 FROM tenants WHERE id = ?1
+                     UNION ALL
+                     SELECT tenants.id, subtree.depth + 1 FROM tenants JOIN subtree ON tenants.parent = subtree.id
+                 )
+                 SELECT id FROM subtree ORDER BY depth, id",
+            )?;
+            let rows = statement.query_map([id], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
+    fn create_key(&self, key: &NewApiKey) -> Result<ApiKey> {
+        self.write(|connection| {
+            if let Some(tenant) = &key.tenant {
+                let exists: bool = connection
+                    .query_row("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)", [tenant], |row| row.get(0))?;
+                if !exists {
+                    return Err(StoreError::TenantNotFound(tenant.clone()));
+                }
+            }
+            let created_at = evident_core::event::truncate_to_micros(Timestamp::now());
+            let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
+            connection.execute(
+                "INSERT INTO api_keys (id, name, tenant, scopes, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key.id, key.name, key.tenant, scopes.join(","), key.hash.as_slice(), created_at.as_microsecond()],
+            )?;
+            Ok(ApiKey {
+                id: key.id.clone(),
+                name: key.name.clone(),
+                tenant: key.tenant.clone(),
+                scopes: key.scopes.clone(),
+                created_at,
+                revoked_at: None,
+            })
+        })
+    }
+
+    fn keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+            ))?;
+            let rows = statement.query_map([], key_from_row)?;
+            rows.map(|row| to_key(row?)).collect()
+        })
+    }
+
+    fn active_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, [u8; 32])>> {
+        self.read(|connection| {
+            let found = connection
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS}, hash FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"
+                ))?
+                .query_row([hash.as_slice()], |row| Ok((key_from_row(row)?, row.get::<_, Vec<u8>>(6)?)))
+                .optional()?;
+            let Some((row, stored)) = found else { return Ok(None) };
+            let stored: [u8; 32] = stored
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a key hash is not 32 bytes".to_owned()))?;
+            Ok(Some((to_key(row)?, stored)))
+        })
+    }
+
+    fn revoke_key(&self, id: &str) -> Result<ApiKey> {
+        self.write(|connection| {
+            let now = Timestamp::now().as_microsecond();
+            connection.execute(
+                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                params![now, id],
+            )?;
+            let row = connection
+                .query_row(
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
+                    [id],
+                    key_from_row,
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::KeyNotFound(id.to_owned()))?;
+            to_key(row)
+        })
+    }
+
+    fn append(
+        &self,
+        batches: &[AppendBatch],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
+        let recorded_at = evident_core::event::truncate_to_micros(recorded_at);
+        self.write(|connection| {
+            let mut transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut results = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let savepoint = transaction.savepoint()?;
+                match append_batch(&savepoint, batch, recorded_at) {
+                    Ok(receipts) => {
+                        savepoint.commit()?;
+                        results.push(Ok(receipts));
+                    }
+                    // Dropping the savepoint rolls this batch back; the others stay.
+                    Err(BatchFailure::Batch(error)) => results.push(Err(error)),
+                    Err(BatchFailure::Store(error)) => return Err(error),
+                }
+            }
+            transaction.commit()?;
+            Ok(results)
+        })
+    }
+
+    fn query(&self, query: &EventQuery) -> Result<EventPage> {
+        self.read(|connection| {
+            let tenants = resolve_scope(connection, &query.scope)?;
+            if tenants.numbers.is_empty() {
+                return Ok(EventPage { events: Vec::new(), next_cursor: None });
+            }
+            let mut conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &query.filter, query.now)?;
+            let (direction, comparison) = match query.sort {
+                SortOrder::Desc => ("DESC", "<"),
+                SortOrder::Asc => ("ASC", ">"),
+            };
+            let mut offset = 0;
+            match &query.start {
+                PageStart::First => {}
+                PageStart::After(cursor) => {
+                    conditions.push_sql(&format!("(occurred_at, rowid) {comparison} (?, ?)"));
+                    conditions.push_param(cursor.occurred_at_micros);
+                    conditions.push_param(cursor.position);
+                }
+                PageStart::Offset(skip) => offset = *skip as i64,
+            }
+            let limit = i64::from(query.limit);
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, rowid {direction} LIMIT ? OFFSET ?",
+                conditions.sql()
+            );
+            conditions.push_param(limit + 1);
+            conditions.push_param(offset);
+            let mut statement = connection.prepare_cached(&sql)?;
+            let mut rows = statement.query(rusqlite::params_from_iter(conditions.params()))?;
+            let mut events = Vec::new();
+            let mut cursors = Vec::new();
+            let several = query.scope.spans_several();
+            while let Some(row) = rows.next()? {
+                let (event, cursor) = event_from_row(row, &tenants, several)?;
+                events.push(event);
+                cursors.push(cursor);
+            }
+            let next_cursor = if events.len() as i64 > limit {
+                events.truncate(limit as usize);
+                cursors.get(limit as usize - 1).copied()
+            } else {
+                None
+            };
+            Ok(EventPage { events, next_cursor })
+        })
+    }
+
+    fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {
+        self.read(|connection| {
+            let tenants = resolve_scope(connection, scope)?;
+            if tenants.numbers.is_empty() {
+                return Ok(0);
+            }
+            let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, now)?;
+            let sql = format!("SELECT count(*) FROM events WHERE {}", conditions.sql());
+            let count: i64 = connection
+                .prepare_cached(&sql)?
+                .query_row(rusqlite::params_from_iter(conditions.params()), |row| {
+                    row.get(0)
+                })?;
+            Ok(count as u64)
+        })
+    }
+
+    fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>> {
+        self.read(|connection| {
+            let tenants = resolve_scope(connection, scope)?;
+            let found = connection
+                .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+                .query_row([id.as_bytes().as_slice()], |row| {
+                    let tenant_no: i64 = row.get(1)?;
+                    if !tenants.by_no.contains_key(&tenant_no) {
+                        return Ok(None);
+                    }
+                    Ok(Some(event_from_row(row, &tenants, true)))
+                })
+                .optional()?
+                .flatten();
+            found.transpose().map(|event| event.map(|(event, _)| event))
+        })
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let events: i64 = self.read(|connection| {
+            Ok(connection.query_row(
+                "SELECT coalesce(sum(next_seq), 0) FROM tenants",
+                [],
+                |row| row.get(0),
+            )?)
+        })?;
+        let mut bytes_on_disk = 0;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            if let Ok(metadata) = std::fs::metadata(&name) {
+                bytes_on_disk += metadata.len();
+            }
+        }
+        Ok(StoreStats {
+            events: events as u64,
+            bytes_on_disk,
+        })
+    }
+}
