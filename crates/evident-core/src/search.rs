@@ -14,7 +14,10 @@ pub fn searchable_text(event: &NewEvent) -> String {
     if split != event.action {
         push(&mut text, &split);
     }
-    for part in [&event.actor.id, &event.actor.name, &event.actor.email].into_iter().flatten() {
+    for part in [&event.actor.id, &event.actor.name, &event.actor.email]
+        .into_iter()
+        .flatten()
+    {
         push(&mut text, part);
     }
     for target in &event.targets {
@@ -87,24 +90,49 @@ mod tests {
                 name: Some("Ada Lovelace".into()),
                 email: Some("ada@acme.example".into()),
             },
-            targets: vec![Target { target_type: "keyset".into(), id: "ks_9".into(), name: Some("prod-eu".into()), email: None }],
+            targets: vec![Target {
+                target_type: "keyset".into(),
+                id: "ks_9".into(),
+                name: Some("prod-eu".into()),
+                email: None,
+            }],
             context: Context::default(),
             channel: None,
             outcome: Outcome::Success,
             description: Some("changed persistence".into()),
-            metadata: json!({"changes": {"storage": "enabled"}, "count": 3}).as_object().cloned().unwrap(),
+            metadata: json!({"changes": {"storage": "enabled"}, "count": 3})
+                .as_object()
+                .cloned()
+                .unwrap(),
             idempotency_key: None,
         };
         let text = searchable_text(&event);
-        for word in ["KeysetConfigChanged", "Keyset Config Changed", "usr_1", "Ada Lovelace", "ada@acme.example", "ks_9", "prod-eu", "changed persistence", "enabled", "3"] {
+        for word in [
+            "KeysetConfigChanged",
+            "Keyset Config Changed",
+            "usr_1",
+            "Ada Lovelace",
+            "ada@acme.example",
+            "ks_9",
+            "prod-eu",
+            "changed persistence",
+            "enabled",
+            "3",
+        ] {
             assert!(text.contains(word), "{word} in {text}");
         }
-        assert!(!text.contains("changes"), "metadata keys are not searched: {text}");
+        assert!(
+            !text.contains("changes"),
+            "metadata keys are not searched: {text}"
+        );
     }
 
     #[test]
     fn splits_only_at_case_changes() {
-        assert_eq!(split_case_changes("KeysetConfigChanged"), "Keyset Config Changed");
+        assert_eq!(
+            split_case_changes("KeysetConfigChanged"),
+            "Keyset Config Changed"
+        );
         assert_eq!(split_case_changes("USER_LOGIN"), "USER_LOGIN");
         assert_eq!(split_case_changes("license.revoked"), "license.revoked");
     }

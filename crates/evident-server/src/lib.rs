@@ -1,1 +1,125 @@
-pub fn x() {}
+//! Evident's HTTP API: authentication, routes, problem+json, OpenAPI,
+//! metrics, and the writer that group-commits ingest.
+//!
+//! **Architecture Invariant:** handlers are thin: they extract, call one
+//! evident-core or store function, and render. Validation lives in core,
+//! persistence in the store; HTTP concerns (status codes, problem+json)
+//! live here and nowhere else.
+//!
+//! **Architecture Invariant:** a 201 from ingest means the events are on
+//! disk: the writer answers only after its transaction committed.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod problem;
+pub mod routes;
+pub mod writer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use evident_core::EventLimits;
+use evident_store::{Store, StoreError};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::app::AppState;
+use crate::problem::Problem;
+use crate::writer::Writer;
+
+/// Request limits (all configurable).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_events_per_request: usize,
+    pub max_body_bytes: usize,
+    pub event: EventLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_events_per_request: 1_000,
+            max_body_bytes: 1024 * 1024,
+            event: EventLimits::default(),
+        }
+    }
+}
+
+/// Runs store work on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Problem> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(Problem::from),
+        Err(error) => Err(Problem::internal(error)),
+    }
+}
+
+/// The process-wide Prometheus recorder (a recorder can be installed once per process).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics shows only its own figures"
+                );
+            }
+            handle
+        })
+        .clone()
+}
+
+/// A bound, not yet serving, server.
+pub struct Server {
+    listener: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(address: SocketAddr) -> std::io::Result<Server> {
+        Ok(Server {
+            listener: TcpListener::bind(address).await?,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops taking connections,
+    /// lets in-flight requests finish (their writes included) and stops the writer.
+    pub async fn run(
+        self,
+        store: Arc<dyn Store>,
+        limits: Limits,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (writer, handle) = Writer::start(store.clone());
+        let state = AppState {
+            store,
+            writer: handle,
+            limits: Arc::new(limits),
+            metrics: metrics_handle(),
+            openapi: Arc::new(app::openapi_json()),
+        };
+        let router = app::router(state);
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        // Every WriterHandle lived in the router's state, now dropped: the writer drains and stops.
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .ok();
+        served
+    }
+}

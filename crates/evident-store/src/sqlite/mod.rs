@@ -135,61 +135,66 @@ fn timestamp(micros: i64) -> Result<Timestamp> {
         .map_err(|error| StoreError::Corrupt(format!("timestamp {micros}: {error}")))
 }
 
-fn tenant_from_row(row: &Row) -> rusqlite::Result<(String, String, Option<String>, i64)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+/// A `tenants` row as read, before its timestamps are checked.
+struct TenantRow {
+    id: String,
+    name: String,
+    parent: Option<String>,
+    created_at: i64,
 }
 
-fn to_tenant(
-    (id, name, parent, created_at): (String, String, Option<String>, i64),
-) -> Result<Tenant> {
-    Ok(Tenant {
-        id,
-        name,
-        parent,
-        created_at: timestamp(created_at)?,
-    })
+const TENANT_COLUMNS: &str = "id, name, parent, created_at";
+
+impl TenantRow {
+    fn read(row: &Row) -> rusqlite::Result<TenantRow> {
+        Ok(TenantRow { id: row.get(0)?, name: row.get(1)?, parent: row.get(2)?, created_at: row.get(3)? })
+    }
+
+    fn into_tenant(self) -> Result<Tenant> {
+        Ok(Tenant { id: self.id, name: self.name, parent: self.parent, created_at: timestamp(self.created_at)? })
+    }
+}
+
+/// An `api_keys` row as read, before its scopes and timestamps are checked.
+struct KeyRow {
+    id: String,
+    name: String,
+    tenant: Option<String>,
+    scopes: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
 }
 
 const KEY_COLUMNS: &str = "id, name, tenant, scopes, created_at, revoked_at";
 
-fn key_from_row(
-    row: &Row,
-) -> rusqlite::Result<(String, String, Option<String>, String, i64, Option<i64>)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
-}
-
-fn to_key(
-    (id, name, tenant, scopes, created_at, revoked_at): (
-        String,
-        String,
-        Option<String>,
-        String,
-        i64,
-        Option<i64>,
-    ),
-) -> Result<ApiKey> {
-    let scopes = scopes
-        .split(',')
-        .filter(|scope| !scope.is_empty())
-        .map(|scope| {
-            Scope::parse(scope).ok_or_else(|| StoreError::Corrupt(format!("key scope {scope:?}")))
+impl KeyRow {
+    fn read(row: &Row) -> rusqlite::Result<KeyRow> {
+        Ok(KeyRow {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            tenant: row.get(2)?,
+            scopes: row.get(3)?,
+            created_at: row.get(4)?,
+            revoked_at: row.get(5)?,
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ApiKey {
-        id,
-        name,
-        tenant,
-        scopes,
-        created_at: timestamp(created_at)?,
-        revoked_at: revoked_at.map(timestamp).transpose()?,
-    })
+    }
+
+    fn into_key(self) -> Result<ApiKey> {
+        let scopes = self
+            .scopes
+            .split(',')
+            .filter(|scope| !scope.is_empty())
+            .map(|scope| Scope::parse(scope).ok_or_else(|| StoreError::Corrupt(format!("key scope {scope:?}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ApiKey {
+            id: self.id,
+            name: self.name,
+            tenant: self.tenant,
+            scopes,
+            created_at: timestamp(self.created_at)?,
+            revoked_at: self.revoked_at.map(timestamp).transpose()?,
+        })
+    }
 }
 
 /// Tenant numbers (the compact key inside event tables) with their ids and names.
@@ -448,10 +453,10 @@ impl Store for SqliteStore {
     fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
         self.read(|connection| {
             connection
-                .prepare_cached("SELECT id, name, parent, created_at FROM tenants WHERE id = ?1")?
-                .query_row([id], tenant_from_row)
+                .prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"))?
+                .query_row([id], TenantRow::read)
                 .optional()?
-                .map(to_tenant)
+                .map(TenantRow::into_tenant)
                 .transpose()
         })
     }
@@ -459,9 +464,9 @@ impl Store for SqliteStore {
     fn tenants(&self) -> Result<Vec<Tenant>> {
         self.read(|connection| {
             let mut statement = connection
-                .prepare_cached("SELECT id, name, parent, created_at FROM tenants ORDER BY id")?;
-            let rows = statement.query_map([], tenant_from_row)?;
-            rows.map(|row| to_tenant(row?)).collect()
+                .prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))?;
+            let rows = statement.query_map([], TenantRow::read)?;
+            rows.map(|row| row?.into_tenant()).collect()
         })
     }
 
@@ -475,11 +480,11 @@ impl Store for SqliteStore {
                 return Err(StoreError::TenantNotFound(id.to_owned()));
             }
             let row = connection.query_row(
-                "SELECT id, name, parent, created_at FROM tenants WHERE id = ?1",
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
                 [id],
-                tenant_from_row,
+                TenantRow::read,
             )?;
-            to_tenant(row)
+            row.into_tenant()
         })
     }
 
@@ -529,8 +534,8 @@ impl Store for SqliteStore {
             let mut statement = connection.prepare_cached(&format!(
                 "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
             ))?;
-            let rows = statement.query_map([], key_from_row)?;
-            rows.map(|row| to_key(row?)).collect()
+            let rows = statement.query_map([], KeyRow::read)?;
+            rows.map(|row| row?.into_key()).collect()
         })
     }
 
@@ -540,13 +545,13 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!(
                     "SELECT {KEY_COLUMNS}, hash FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"
                 ))?
-                .query_row([hash.as_slice()], |row| Ok((key_from_row(row)?, row.get::<_, Vec<u8>>(6)?)))
+                .query_row([hash.as_slice()], |row| Ok((KeyRow::read(row)?, row.get::<_, Vec<u8>>(6)?)))
                 .optional()?;
             let Some((row, stored)) = found else { return Ok(None) };
             let stored: [u8; 32] = stored
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("a key hash is not 32 bytes".to_owned()))?;
-            Ok(Some((to_key(row)?, stored)))
+            Ok(Some((row.into_key()?, stored)))
         })
     }
 
@@ -561,11 +566,11 @@ impl Store for SqliteStore {
                 .query_row(
                     &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
                     [id],
-                    key_from_row,
+                    KeyRow::read,
                 )
                 .optional()?
                 .ok_or_else(|| StoreError::KeyNotFound(id.to_owned()))?;
-            to_key(row)
+            row.into_key()
         })
     }
 

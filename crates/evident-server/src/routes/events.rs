@@ -1,0 +1,484 @@
+//! Events: ingest (single or batch) and queries.
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use evident_core::access::Scope;
+use evident_core::{Event, Filter, NewEvent, Violation, event::validate_event, query};
+use evident_store::{AppendBatch, Cursor, EventQuery, PageStart, Receipt, SortOrder, TenantScope};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::blocking;
+use crate::body::read_json;
+use crate::problem::{Problem, ProblemDetails};
+use crate::writer::WriteError;
+
+/// The ingest body: one event, or `{"events": [...]}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, clippy::large_enum_variant)] // documents the body; the handler validates the raw JSON
+pub enum IngestBody {
+    Batch { events: Vec<IngestEvent> },
+    Single(IngestEvent),
+}
+
+/// One event as sent (see docs/api.md for every rule).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the body; the handler validates the raw JSON for precise errors
+pub struct IngestEvent {
+    /// 1–128 characters of `[A-Za-z0-9_.:/-]`.
+    #[schema(example = "license.revoked")]
+    action: String,
+    /// RFC 3339; defaults to receipt time; at most 1 day in the future.
+    #[schema(format = DateTime)]
+    occurred_at: Option<String>,
+    actor: evident_core::Actor,
+    /// At most 32.
+    targets: Option<Vec<evident_core::Target>>,
+    context: Option<evident_core::Context>,
+    channel: Option<String>,
+    outcome: Option<evident_core::Outcome>,
+    description: Option<String>,
+    /// A JSON object of at most 32 KiB serialised.
+    metadata: Option<Object>,
+    /// A repeat of a key the tenant has sent returns the first receipt and stores nothing.
+    idempotency_key: Option<String>,
+}
+
+/// Any JSON object.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct Object(pub serde_json::Map<String, Value>);
+
+/// Receipts, in request order. A 201 means the events are durably stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestReceipts {
+    pub events: Vec<Receipt>,
+}
+
+/// Parses an ingest body into validated events, or every violation.
+fn events_from_body(
+    body: Value,
+    idempotency_header: Option<String>,
+    state: &AppState,
+    now: Timestamp,
+) -> Result<Vec<NewEvent>, Problem> {
+    let limits = &state.limits;
+    let is_batch = body
+        .as_object()
+        .is_some_and(|object| object.contains_key("events"));
+    if !is_batch {
+        let mut event =
+            validate_event(&body, None, now, &limits.event).map_err(Problem::validation)?;
+        if let Some(header) = idempotency_header {
+            match &event.idempotency_key {
+                Some(field) if *field != header => {
+                    return Err(Problem::invalid_field(
+                        "idempotency_key",
+                        "conflict",
+                        "the Idempotency-Key header and the idempotency_key field differ",
+                    ));
+                }
+                _ => event.idempotency_key = Some(header),
+            }
+        }
+        return Ok(vec![event]);
+    }
+    let Value::Object(mut object) = body else {
+        unreachable!("checked above")
+    };
+    if let Some(other) = object.keys().find(|key| *key != "events") {
+        return Err(Problem::invalid_field(
+            other,
+            "unknown_field",
+            "a batch body holds only \"events\"",
+        ));
+    }
+    if idempotency_header.is_some() {
+        return Err(Problem::invalid_field(
+            "Idempotency-Key",
+            "single_event_only",
+            "for a batch, give each event its own idempotency_key",
+        ));
+    }
+    let Some(Value::Array(items)) = object.remove("events") else {
+        return Err(Problem::invalid_field(
+            "events",
+            "type",
+            "events must be an array of events",
+        ));
+    };
+    if items.is_empty() {
+        return Err(Problem::invalid_field(
+            "events",
+            "min_items",
+            "events must hold at least one event",
+        ));
+    }
+    if items.len() > limits.max_events_per_request {
+        return Err(Problem::too_large(format!(
+            "a request may hold at most {} events, got {}",
+            limits.max_events_per_request,
+            items.len()
+        )));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    let mut violations: Vec<Violation> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match validate_event(item, Some(index), now, &limits.event) {
+            Ok(event) => events.push(event),
+            Err(mut found) => violations.append(&mut found),
+        }
+    }
+    if violations.is_empty() {
+        Ok(events)
+    } else {
+        Err(Problem::validation(violations))
+    }
+}
+
+/// Records one event or a batch. All or nothing: a batch with any invalid event stores nothing.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", security(("bearer" = [])),
+    params(
+        ("tenant" = String, Path, description = "Account ID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "For a single event: a repeat returns the first receipt and stores nothing")
+    ),
+    request_body = IngestBody,
+    responses(
+        (status = 201, description = "Durably stored", body = IngestReceipts),
+        (status = 400, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the ingest scope", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Too many events or too many bytes", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Events break validation rules", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, body = ProblemDetails, content_type = "application/problem+json")
+    ))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<(StatusCode, Json<IngestReceipts>), Problem> {
+    let tenant = caller.tenant_with(&state, &tenant, Scope::Ingest).await?;
+    let idempotency_header = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|key| !key.is_empty() && key.len() <= 256)
+                .ok_or_else(|| {
+                    Problem::invalid_field(
+                        "Idempotency-Key",
+                        "format",
+                        "1–256 visible ASCII characters",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    let body = read_json(request, state.limits.max_body_bytes).await?;
+    let events = events_from_body(body, idempotency_header, &state, Timestamp::now())?;
+    let receipts = state
+        .writer
+        .append(AppendBatch {
+            tenant: tenant.id,
+            events,
+        })
+        .await
+        .map_err(|error| match error {
+            WriteError::Batch(error) => Problem::not_found(error.to_string()),
+            WriteError::Stopped => {
+                Problem::unavailable("the server is shutting down; nothing was stored")
+            }
+            other => Problem::internal(other),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IngestReceipts { events: receipts }),
+    ))
+}
+
+/// Query parameters of the events list. Every filter can also be written in `query`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// Comma list of actions; `*` globs, e.g. `user.*,license.revoked`.
+    action: Option<String>,
+    /// Comma list of categories.
+    category: Option<String>,
+    /// Comma list of actor ids or emails, or email prefixes ending in `*` (`ada@*`).
+    actor: Option<String>,
+    /// Comma list of `type:id` (or a bare id).
+    target: Option<String>,
+    /// Comma list of channels, e.g. `portal,api`.
+    channel: Option<String>,
+    /// `success` or `failure`.
+    outcome: Option<String>,
+    /// Comma list of IP addresses or CIDR networks.
+    ip: Option<String>,
+    /// RFC 3339, a date, or an age such as `7d`.
+    from: Option<String>,
+    /// RFC 3339, a date (the whole day), or an age.
+    to: Option<String>,
+    /// Free text: each term matches whole words or word prefixes; `"quoted phrase"`; `-term` excludes.
+    q: Option<String>,
+    /// The query language (docs/query-language.md), ANDed with the other parameters.
+    query: Option<String>,
+    /// `desc` (newest first, the default) or `asc`.
+    sort: Option<String>,
+    /// `descendants` to include sub-accounts' events.
+    include: Option<String>,
+    /// Page size for cursor paging, 1–1000 (default 50).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Numbered paging: page number from 1; the answer adds an exact `total`.
+    page: Option<String>,
+    /// Numbered paging: page size, 1–1000 (default 50).
+    per_page: Option<String>,
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub events: Vec<Event>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u64>,
+    /// Exact number of matching events (numbered paging).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 1000;
+
+fn quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The filter the parameters describe.
+fn filter_from_params(params: &EventsParams) -> Result<Filter, Problem> {
+    let mut filter = Filter::default();
+    let lists = [
+        ("action", &params.action),
+        ("category", &params.category),
+        ("actor", &params.actor),
+        ("target", &params.target),
+        ("channel", &params.channel),
+        ("outcome", &params.outcome),
+        ("ip", &params.ip),
+        ("from", &params.from),
+        ("to", &params.to),
+    ];
+    for (key, value) in lists {
+        let Some(value) = value else { continue };
+        let values: Vec<String> = value.split(',').map(|part| quote(part.trim())).collect();
+        let clause = format!("{key}:{}", values.join(","));
+        let parsed = query::parse(&clause)
+            .map_err(|error| Problem::bad_parameter(key, error.message.clone()))?;
+        filter.clauses.extend(parsed.clauses);
+    }
+    if let Some(text) = &params.q {
+        filter
+            .clauses
+            .extend(query::parse_text(text).map_err(|error| Problem::query("q", &error))?);
+    }
+    if let Some(text) = &params.query {
+        filter.clauses.extend(
+            query::parse(text)
+                .map_err(|error| Problem::query("query", &error))?
+                .clauses,
+        );
+    }
+    Ok(filter)
+}
+
+fn page_size(name: &str, value: &Option<String>) -> Result<u32, Problem> {
+    match value {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|size| (1..=MAX_PAGE_SIZE).contains(size))
+            .ok_or_else(|| {
+                Problem::bad_parameter(
+                    name,
+                    format!("{name} must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                )
+            }),
+    }
+}
+
+/// The tenants a request covers: the tenant, or with `include=descendants` its subtree.
+async fn scope_of(
+    state: &AppState,
+    tenant: &str,
+    include: &Option<String>,
+) -> Result<TenantScope, Problem> {
+    match include.as_deref() {
+        None | Some("") => Ok(TenantScope::single(tenant)),
+        Some("descendants") => {
+            let store = state.store.clone();
+            let tenant = tenant.to_owned();
+            Ok(TenantScope {
+                tenants: blocking(move || store.subtree(&tenant)).await?,
+            })
+        }
+        Some(other) => Err(Problem::bad_parameter(
+            "include",
+            format!("{other:?} is not descendants"),
+        )),
+    }
+}
+
+/// Lists events, newest first by default, with filters, free text and paging.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/events", tag = "events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Account ID"), EventsParams),
+    responses(
+        (status = 200, body = EventList),
+        (status = 400, description = "A parameter or the query does not parse", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the read scope", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json")
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(params): Query<EventsParams>,
+) -> Result<Json<EventList>, Problem> {
+    let tenant = caller.tenant_with(&state, &tenant, Scope::Read).await?;
+    let filter = filter_from_params(&params)?;
+    let sort = match params.sort.as_deref() {
+        None | Some("desc") => SortOrder::Desc,
+        Some("asc") => SortOrder::Asc,
+        Some(other) => {
+            return Err(Problem::bad_parameter(
+                "sort",
+                format!("{other:?} is not desc or asc"),
+            ));
+        }
+    };
+    let scope = scope_of(&state, &tenant.id, &params.include).await?;
+    let numbered = params.page.is_some() || params.per_page.is_some();
+    if numbered && (params.cursor.is_some() || params.limit.is_some()) {
+        return Err(Problem::bad_parameter(
+            "page",
+            "use either page/per_page or limit/cursor, not both",
+        ));
+    }
+    let now = Timestamp::now();
+    let store = state.store.clone();
+    if numbered {
+        let per_page = page_size("per_page", &params.per_page)?;
+        let page = match &params.page {
+            None => 1,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|page| *page >= 1)
+                .ok_or_else(|| {
+                    Problem::bad_parameter("page", "page must be a whole number from 1")
+                })?,
+        };
+        let query = EventQuery {
+            scope: scope.clone(),
+            filter: filter.clone(),
+            sort,
+            start: PageStart::Offset((page - 1).saturating_mul(u64::from(per_page))),
+            limit: per_page,
+            now,
+        };
+        let (found, total) = blocking(move || {
+            let total = store.count(&scope, &filter, now)?;
+            Ok((store.query(&query)?, total))
+        })
+        .await?;
+        return Ok(Json(EventList {
+            events: found.events,
+            next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
+            page: Some(page),
+            per_page: Some(per_page),
+            pages: Some(total.div_ceil(u64::from(per_page))),
+            total: Some(total),
+        }));
+    }
+    let limit = page_size("limit", &params.limit)?;
+    let start = match &params.cursor {
+        None => PageStart::First,
+        Some(text) => PageStart::After(Cursor::decode(text).map_err(|_| {
+            Problem::bad_parameter("cursor", "the cursor is not one this server issued")
+        })?),
+    };
+    let query = EventQuery {
+        scope,
+        filter,
+        sort,
+        start,
+        limit,
+        now,
+    };
+    let found = blocking(move || store.query(&query)).await?;
+    Ok(Json(EventList {
+        events: found.events,
+        next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
+        page: None,
+        per_page: None,
+        pages: None,
+        total: None,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShowParams {
+    /// `descendants` to find the event in a sub-account too.
+    include: Option<String>,
+}
+
+/// One stored event.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/events/{id}", tag = "events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Account ID"), ("id" = String, Path, description = "Event id (UUID)"), ShowParams),
+    responses(
+        (status = 200, body = Event),
+        (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json")
+    ))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+    Query(params): Query<ShowParams>,
+) -> Result<Json<Event>, Problem> {
+    let tenant = caller.tenant_with(&state, &tenant, Scope::Read).await?;
+    let not_found = || {
+        Problem::not_found(format!(
+            "event {id:?} does not exist in tenant {:?}",
+            tenant.id
+        ))
+    };
+    let event_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let scope = scope_of(&state, &tenant.id, &params.include).await?;
+    let store = state.store.clone();
+    blocking(move || store.get(&scope, event_id))
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
+}
