@@ -1,1 +1,54 @@
-fn main() {}
+//! `evident`: the server, its command-line client, and the demo.
+
+mod client;
+mod cmd;
+mod config;
+mod demo_data;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "evident", version, about = "Evident: the audit log service", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API on the embedded store.
+    Serve(cmd::serve::ServeArgs),
+    /// Load a realistic demo data set and serve it.
+    Demo(cmd::demo::DemoArgs),
+    /// Manage tenants (accounts and sub-accounts).
+    #[command(subcommand)]
+    Tenants(cmd::tenants::TenantsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
+    /// Send events from an NDJSON file.
+    Ingest(cmd::ingest::IngestArgs),
+    /// Query a tenant's events with the query language.
+    Query(cmd::query::QueryArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Tenants(command) => cmd::tenants::run(command),
+        Command::Keys(command) => cmd::keys::run(command),
+        Command::Ingest(args) => cmd::ingest::run(args),
+        Command::Query(args) => cmd::query::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

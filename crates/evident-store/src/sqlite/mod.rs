@@ -147,11 +147,21 @@ const TENANT_COLUMNS: &str = "id, name, parent, created_at";
 
 impl TenantRow {
     fn read(row: &Row) -> rusqlite::Result<TenantRow> {
-        Ok(TenantRow { id: row.get(0)?, name: row.get(1)?, parent: row.get(2)?, created_at: row.get(3)? })
+        Ok(TenantRow {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            parent: row.get(2)?,
+            created_at: row.get(3)?,
+        })
     }
 
     fn into_tenant(self) -> Result<Tenant> {
-        Ok(Tenant { id: self.id, name: self.name, parent: self.parent, created_at: timestamp(self.created_at)? })
+        Ok(Tenant {
+            id: self.id,
+            name: self.name,
+            parent: self.parent,
+            created_at: timestamp(self.created_at)?,
+        })
     }
 }
 
@@ -184,7 +194,10 @@ impl KeyRow {
             .scopes
             .split(',')
             .filter(|scope| !scope.is_empty())
-            .map(|scope| Scope::parse(scope).ok_or_else(|| StoreError::Corrupt(format!("key scope {scope:?}"))))
+            .map(|scope| {
+                Scope::parse(scope)
+                    .ok_or_else(|| StoreError::Corrupt(format!("key scope {scope:?}")))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(ApiKey {
             id: self.id,
@@ -453,7 +466,9 @@ impl Store for SqliteStore {
     fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
         self.read(|connection| {
             connection
-                .prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"
+                ))?
                 .query_row([id], TenantRow::read)
                 .optional()?
                 .map(TenantRow::into_tenant)

@@ -1,0 +1,8 @@
+//! One module per command.
+
+pub mod demo;
+pub mod ingest;
+pub mod keys;
+pub mod query;
+pub mod serve;
+pub mod tenants;

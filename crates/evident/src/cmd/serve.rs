@@ -1,0 +1,97 @@
+//! `evident serve`: the HTTP API on the embedded SQLite store.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use evident_server::Server;
+use evident_server::auth::bootstrap_admin_key;
+use evident_store::{SqliteStore, Store};
+
+use crate::config::{DEFAULT_DATA_DIR, FileConfig, ServerFlags, Settings, init_logging};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the store lives; created on first start [default: ./evident-data].
+    #[arg(long, env = "EVIDENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerFlags,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(args.server.config.as_deref())?;
+    let settings = args.server.settings(&file)?;
+    init_logging(settings.log_format);
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&data_dir)
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+    );
+    let preset = std::env::var("EVIDENT_ADMIN_KEY")
+        .ok()
+        .filter(|key| !key.is_empty());
+    if let Some(key) = bootstrap_admin_key(store.as_ref(), preset.as_deref())? {
+        println!("admin key: {key}");
+        println!("(shown once: it is stored only as a hash)");
+    }
+    tracing::info!(data_dir = %data_dir.display(), "store open");
+    serve(store, settings, |_| {})
+}
+
+/// Serves until SIGINT or SIGTERM; `ready` runs once the socket is bound.
+pub fn serve(
+    store: Arc<dyn Store>,
+    settings: Settings,
+    ready: impl FnOnce(std::net::SocketAddr) + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
+        let address = server.local_addr()?;
+        println!("listening on http://{address}");
+        std::io::stdout().flush().ok();
+        tracing::info!(%address, "listening");
+        ready(address);
+        server
+            .run(store, settings.limits, shutdown_signal())
+            .await?;
+        tracing::info!("stopped; every acknowledged event is on disk");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,125 @@
+//! Server settings: flags, then `EVIDENT_*` variables, then the TOML file
+//! given with `--config`, then defaults (docs/operations.md lists them all).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use evident_server::Limits;
+use jiff::SignedDuration;
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "./evident-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings shared by `serve` and `demo`.
+#[derive(Debug, Args)]
+pub struct ServerFlags {
+    /// A TOML file with any of the settings below.
+    #[arg(long, env = "EVIDENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7070].
+    #[arg(long, env = "EVIDENT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Log format on stderr [default: text].
+    #[arg(long, env = "EVIDENT_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Most events in one ingest request [default: 1000].
+    #[arg(long, env = "EVIDENT_MAX_EVENTS_PER_REQUEST")]
+    pub max_events_per_request: Option<usize>,
+    /// Largest ingest body in bytes [default: 1048576].
+    #[arg(long, env = "EVIDENT_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// How far in the future occurred_at may lie, in seconds [default: 86400].
+    #[arg(long, env = "EVIDENT_MAX_FUTURE_SECONDS")]
+    pub max_future_seconds: Option<u32>,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub log_format: Option<LogFormat>,
+    pub max_events_per_request: Option<usize>,
+    pub max_body_bytes: Option<usize>,
+    pub max_future_seconds: Option<u32>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}
+
+/// Settings after every source is merged.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub limits: Limits,
+}
+
+impl ServerFlags {
+    pub fn settings(&self, file: &FileConfig) -> anyhow::Result<Settings> {
+        let defaults = Limits::default();
+        let listen = match self.listen.or(file.listen) {
+            Some(listen) => listen,
+            None => DEFAULT_LISTEN
+                .parse()
+                .context("the default listen address")?,
+        };
+        let max_events = self
+            .max_events_per_request
+            .or(file.max_events_per_request)
+            .unwrap_or(defaults.max_events_per_request);
+        let max_body = self
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(defaults.max_body_bytes);
+        anyhow::ensure!(max_events >= 1, "max_events_per_request must be at least 1");
+        anyhow::ensure!(max_body >= 1024, "max_body_bytes must be at least 1024");
+        let mut limits = Limits {
+            max_events_per_request: max_events,
+            max_body_bytes: max_body,
+            ..defaults
+        };
+        if let Some(seconds) = self.max_future_seconds.or(file.max_future_seconds) {
+            limits.event.max_future = SignedDuration::from_secs(i64::from(seconds));
+        }
+        Ok(Settings {
+            listen,
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            limits,
+        })
+    }
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EVIDENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
