@@ -246,6 +246,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>>;
     fn query(&self, query: &EventQuery) -> Result<EventPage>;
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64>;
+    /// A page and the exact total of the same filter, read from one snapshot
+    /// so that they agree even while events are being appended.
+    fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)>;
     fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>>;
     fn stats(&self) -> Result<StoreStats>;
 }

@@ -398,18 +398,14 @@ pub async fn list(
                 })?,
         };
         let query = EventQuery {
-            scope: scope.clone(),
-            filter: filter.clone(),
+            scope,
+            filter,
             sort,
             start: PageStart::Offset((page - 1).saturating_mul(u64::from(per_page))),
             limit: per_page,
             now,
         };
-        let (found, total) = blocking(move || {
-            let total = store.count(&scope, &filter, now)?;
-            Ok((store.query(&query)?, total))
-        })
-        .await?;
+        let (found, total) = blocking(move || store.query_with_total(&query)).await?;
         return Ok(Json(EventList {
             events: found.events,
             next_cursor: found.next_cursor.map(|cursor| cursor.encode()),

@@ -420,6 +420,81 @@ fn append_batch(
     Ok(receipts)
 }
 
+/// One page of events for `query`.
+fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> {
+    let tenants = resolve_scope(connection, &query.scope)?;
+    if tenants.numbers.is_empty() {
+        return Ok(EventPage {
+            events: Vec::new(),
+            next_cursor: None,
+        });
+    }
+    let mut conditions =
+        filter_sql::build(&tenants.numbers, &tenants.by_no, &query.filter, query.now)?;
+    let (direction, comparison) = match query.sort {
+        SortOrder::Desc => ("DESC", "<"),
+        SortOrder::Asc => ("ASC", ">"),
+    };
+    let mut offset = 0;
+    match &query.start {
+        PageStart::First => {}
+        PageStart::After(cursor) => {
+            conditions.push_sql(&format!("(occurred_at, rowid) {comparison} (?, ?)"));
+            conditions.push_param(cursor.occurred_at_micros);
+            conditions.push_param(cursor.position);
+        }
+        PageStart::Offset(skip) => offset = *skip as i64,
+    }
+    let limit = i64::from(query.limit);
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, rowid {direction} LIMIT ? OFFSET ?",
+        conditions.sql()
+    );
+    conditions.push_param(limit + 1);
+    conditions.push_param(offset);
+    let mut statement = connection.prepare_cached(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(conditions.params()))?;
+    let mut events = Vec::new();
+    let mut cursors = Vec::new();
+    let several = query.scope.spans_several();
+    while let Some(row) = rows.next()? {
+        let (event, cursor) = event_from_row(row, &tenants, several)?;
+        events.push(event);
+        cursors.push(cursor);
+    }
+    let next_cursor = if events.len() as i64 > limit {
+        events.truncate(limit as usize);
+        cursors.get(limit as usize - 1).copied()
+    } else {
+        None
+    };
+    Ok(EventPage {
+        events,
+        next_cursor,
+    })
+}
+
+/// The number of events in `scope` that match `filter`.
+fn count_events(
+    connection: &Connection,
+    scope: &TenantScope,
+    filter: &Filter,
+    now: Timestamp,
+) -> Result<u64> {
+    let tenants = resolve_scope(connection, scope)?;
+    if tenants.numbers.is_empty() {
+        return Ok(0);
+    }
+    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, now)?;
+    let sql = format!("SELECT count(*) FROM events WHERE {}", conditions.sql());
+    let count: i64 = connection
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(conditions.params()), |row| {
+            row.get(0)
+        })?;
+    Ok(count as u64)
+}
+
 impl Store for SqliteStore {
     fn create_tenant(&self, tenant: &NewTenant) -> Result<Tenant> {
         self.write(|connection| {
@@ -617,67 +692,21 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, query: &EventQuery) -> Result<EventPage> {
-        self.read(|connection| {
-            let tenants = resolve_scope(connection, &query.scope)?;
-            if tenants.numbers.is_empty() {
-                return Ok(EventPage { events: Vec::new(), next_cursor: None });
-            }
-            let mut conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &query.filter, query.now)?;
-            let (direction, comparison) = match query.sort {
-                SortOrder::Desc => ("DESC", "<"),
-                SortOrder::Asc => ("ASC", ">"),
-            };
-            let mut offset = 0;
-            match &query.start {
-                PageStart::First => {}
-                PageStart::After(cursor) => {
-                    conditions.push_sql(&format!("(occurred_at, rowid) {comparison} (?, ?)"));
-                    conditions.push_param(cursor.occurred_at_micros);
-                    conditions.push_param(cursor.position);
-                }
-                PageStart::Offset(skip) => offset = *skip as i64,
-            }
-            let limit = i64::from(query.limit);
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, rowid {direction} LIMIT ? OFFSET ?",
-                conditions.sql()
-            );
-            conditions.push_param(limit + 1);
-            conditions.push_param(offset);
-            let mut statement = connection.prepare_cached(&sql)?;
-            let mut rows = statement.query(rusqlite::params_from_iter(conditions.params()))?;
-            let mut events = Vec::new();
-            let mut cursors = Vec::new();
-            let several = query.scope.spans_several();
-            while let Some(row) = rows.next()? {
-                let (event, cursor) = event_from_row(row, &tenants, several)?;
-                events.push(event);
-                cursors.push(cursor);
-            }
-            let next_cursor = if events.len() as i64 > limit {
-                events.truncate(limit as usize);
-                cursors.get(limit as usize - 1).copied()
-            } else {
-                None
-            };
-            Ok(EventPage { events, next_cursor })
-        })
+        self.read(|connection| query_page(connection, query))
     }
 
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {
+        self.read(|connection| count_events(connection, scope, filter, now))
+    }
+
+    fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)> {
         self.read(|connection| {
-            let tenants = resolve_scope(connection, scope)?;
-            if tenants.numbers.is_empty() {
-                return Ok(0);
-            }
-            let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, now)?;
-            let sql = format!("SELECT count(*) FROM events WHERE {}", conditions.sql());
-            let count: i64 = connection
-                .prepare_cached(&sql)?
-                .query_row(rusqlite::params_from_iter(conditions.params()), |row| {
-                    row.get(0)
-                })?;
-            Ok(count as u64)
+            // One read transaction: the total and the page see the same snapshot.
+            let transaction = connection.unchecked_transaction()?;
+            let total = count_events(&transaction, &query.scope, &query.filter, query.now)?;
+            let page = query_page(&transaction, query)?;
+            transaction.commit()?;
+            Ok((page, total))
         })
     }
 
