@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use evident_core::access::Scope;
 use evident_core::event::UNCATEGORIZED;
@@ -33,10 +34,22 @@ pub const DATABASE_FILE: &str = "evident.db";
 /// Read connections kept open for reuse.
 const POOL_SIZE: usize = 8;
 
+/// After this many appended events the writer refreshes the planner's statistics.
+const EVENTS_BETWEEN_OPTIMIZE: u64 = 50_000;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Events appended since the statistics were last refreshed.
+    since_optimize: AtomicU64,
+}
+
+/// Keeps the query planner's statistics current (bounded work: `analysis_limit`),
+/// so that it picks the index that fits a filter's selectivity.
+fn optimize(connection: &Connection) -> Result<()> {
+    connection.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -51,10 +64,12 @@ impl SqliteStore {
         writer.busy_timeout(std::time::Duration::from_secs(10))?;
         writer.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut writer)?;
+        optimize(&writer)?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            since_optimize: AtomicU64::new(0),
         })
     }
 
@@ -687,6 +702,19 @@ impl Store for SqliteStore {
                 }
             }
             transaction.commit()?;
+            let appended: usize = results.iter().flatten().map(Vec::len).sum();
+            if self
+                .since_optimize
+                .fetch_add(appended as u64, Ordering::Relaxed)
+                + appended as u64
+                >= EVENTS_BETWEEN_OPTIMIZE
+            {
+                self.since_optimize.store(0, Ordering::Relaxed);
+                // Statistics are an optimisation: the events are committed whatever this returns.
+                if let Err(error) = optimize(connection) {
+                    tracing::warn!(%error, "refreshing query statistics failed");
+                }
+            }
             Ok(results)
         })
     }
