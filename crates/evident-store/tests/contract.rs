@@ -1,0 +1,886 @@
+//! The Store contract: one suite, instantiated for every backend.
+//!
+//! Each case is a function of `&dyn Store`; `contract_suite!` makes one test
+//! per case per backend, each on a fresh, empty store.
+
+use evident_store::Store;
+
+macro_rules! contract_suite {
+    ($backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $case() {
+                    let fixture = $open;
+                    super::cases::$case(fixture.store());
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh SQLite store in a temporary directory.
+struct SqliteFixture {
+    _dir: tempfile::TempDir,
+    store: evident_store::SqliteStore,
+}
+
+impl SqliteFixture {
+    fn new() -> SqliteFixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = evident_store::SqliteStore::open(dir.path()).expect("open store");
+        SqliteFixture { _dir: dir, store }
+    }
+
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+}
+
+contract_suite!(
+    sqlite,
+    crate::SqliteFixture::new(),
+    [
+        tenants_are_created_read_listed_and_renamed,
+        tenant_errors,
+        subtree_holds_descendants_at_any_depth,
+        keys_are_found_by_hash_until_revoked,
+        seq_is_contiguous_per_tenant,
+        a_failing_batch_leaves_the_others_committed,
+        idempotency_keys_store_once,
+        every_condition_selects_exactly_its_events,
+        negation_includes_events_without_the_value,
+        sort_orders_and_ties,
+        cursor_and_offset_paging_agree,
+        cursors_survive_concurrent_appends,
+        scopes_isolate_tenants,
+        stored_fields_round_trip,
+    ]
+);
+
+#[test]
+fn appended_events_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = evident_store::SqliteStore::open(dir.path()).unwrap();
+        cases::tenant(&store, "acme", None);
+        cases::append(&store, "acme", (0..5).map(cases::sample).collect())
+    };
+    let store = evident_store::SqliteStore::open(dir.path()).unwrap();
+    let page = cases::everything(&store, &["acme"]);
+    assert_eq!(page.len(), 5);
+    assert_eq!(
+        page.iter().map(|event| event.id).collect::<Vec<_>>(),
+        first.iter().map(|receipt| receipt.id).collect::<Vec<_>>()
+    );
+    let next = cases::append(&store, "acme", vec![cases::sample(9)]);
+    assert_eq!(next[0].seq, 5);
+}
+
+mod cases {
+    use std::collections::HashSet;
+
+    use evident_core::access::Scope;
+    use evident_core::{
+        Actor, ActorMatch, ActorType, AgeUnit, Condition, Context, Event, Filter, NewEvent,
+        Outcome, Target, TargetMatch, TextTerm, TimeBound,
+    };
+    use evident_store::{
+        AppendBatch, BatchError, Cursor, EventQuery, NewApiKey, NewTenant, PageStart, Receipt,
+        SortOrder, Store, StoreError, TenantScope,
+    };
+    use jiff::Timestamp;
+    use serde_json::json;
+
+    pub fn now() -> Timestamp {
+        "2026-06-01T00:00:00Z".parse().unwrap()
+    }
+
+    pub fn tenant(store: &dyn Store, id: &str, parent: Option<&str>) {
+        store
+            .create_tenant(&NewTenant {
+                id: id.into(),
+                name: format!("{id} name"),
+                parent: parent.map(Into::into),
+            })
+            .unwrap();
+    }
+
+    /// A varied event: `n` picks the actor, action, target, channel, outcome and time.
+    pub fn sample(n: usize) -> NewEvent {
+        let actors = [
+            Actor {
+                actor_type: ActorType::User,
+                id: Some("usr_ada".into()),
+                name: Some("Ada Lovelace".into()),
+                email: Some("Ada@Acme.example".into()),
+            },
+            Actor {
+                actor_type: ActorType::User,
+                id: Some("usr_grace".into()),
+                name: Some("Grace Hopper".into()),
+                email: Some("grace@acme.example".into()),
+            },
+            Actor {
+                actor_type: ActorType::Service,
+                id: Some("svc_scim".into()),
+                name: Some("SCIM".into()),
+                email: None,
+            },
+            Actor {
+                actor_type: ActorType::System,
+                id: None,
+                name: None,
+                email: None,
+            },
+        ];
+        let actions = [
+            "user.login",
+            "user.deleted",
+            "license.revoked",
+            "KeysetConfigChanged",
+        ];
+        let pools = ["enterprise", "trial"];
+        let ips = [
+            "203.0.113.5",
+            "203.0.113.200",
+            "2001:db8::1",
+            "198.51.100.9",
+        ];
+        NewEvent {
+            action: actions[n % actions.len()].into(),
+            occurred_at: Timestamp::from_second(
+                now().as_second() - 86_400 * 40 + (n as i64 * 7919) % (86_400 * 30),
+            )
+            .unwrap(),
+            actor: actors[n % actors.len()].clone(),
+            targets: vec![Target {
+                target_type: if n.is_multiple_of(2) {
+                    "license".into()
+                } else {
+                    "keyset".into()
+                },
+                id: format!("t_{}", n % 5),
+                name: Some(format!("Item {}", n % 5)),
+                email: None,
+            }],
+            context: Context {
+                ip: (n % 5 != 4).then(|| ips[n % ips.len()].parse().unwrap()),
+                user_agent: Some("curl/8".into()),
+            },
+            channel: Some(["portal", "api"][n % 2].into()),
+            outcome: if n.is_multiple_of(7) {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+            description: Some(if n.is_multiple_of(3) {
+                "rotated the secret key".into()
+            } else {
+                "routine change".into()
+            }),
+            metadata: json!({"pool": pools[n % 2], "n": n})
+                .as_object()
+                .unwrap()
+                .clone(),
+            idempotency_key: None,
+        }
+    }
+
+    pub fn append(store: &dyn Store, tenant: &str, events: Vec<NewEvent>) -> Vec<Receipt> {
+        let mut results = store
+            .append(
+                &[AppendBatch {
+                    tenant: tenant.into(),
+                    events,
+                }],
+                Timestamp::now(),
+            )
+            .unwrap();
+        results.remove(0).unwrap()
+    }
+
+    fn query(
+        scope: &[&str],
+        filter: Filter,
+        sort: SortOrder,
+        start: PageStart,
+        limit: u32,
+    ) -> EventQuery {
+        EventQuery {
+            scope: TenantScope {
+                tenants: scope.iter().map(|tenant| tenant.to_string()).collect(),
+            },
+            filter,
+            sort,
+            start,
+            limit,
+            now: now(),
+        }
+    }
+
+    /// Every matching event, oldest first, paging 7 at a time.
+    fn matching(store: &dyn Store, scope: &[&str], filter: &Filter) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut start = PageStart::First;
+        loop {
+            let page = store
+                .query(&query(scope, filter.clone(), SortOrder::Asc, start, 7))
+                .unwrap();
+            events.extend(page.events);
+            match page.next_cursor {
+                Some(cursor) => start = PageStart::After(cursor),
+                None => return events,
+            }
+        }
+    }
+
+    pub fn everything(store: &dyn Store, scope: &[&str]) -> Vec<Event> {
+        matching(store, scope, &Filter::default())
+    }
+
+    fn seqs(events: &[Event]) -> Vec<u64> {
+        let mut seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
+    pub fn tenants_are_created_read_listed_and_renamed(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "globex", None);
+        let acme = store.tenant("acme").unwrap().unwrap();
+        assert_eq!(
+            (acme.id.as_str(), acme.name.as_str(), acme.parent.as_deref()),
+            ("acme", "acme name", None)
+        );
+        assert_eq!(
+            store
+                .tenants()
+                .unwrap()
+                .iter()
+                .map(|tenant| tenant.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["acme", "globex"]
+        );
+        let renamed = store.rename_tenant("acme", "Acme Corp").unwrap();
+        assert_eq!(renamed.name, "Acme Corp");
+        assert_eq!(store.tenant("acme").unwrap().unwrap().name, "Acme Corp");
+        assert!(store.tenant("nobody").unwrap().is_none());
+    }
+
+    pub fn tenant_errors(store: &dyn Store) {
+        tenant(store, "acme", None);
+        let again = store.create_tenant(&NewTenant {
+            id: "acme".into(),
+            name: "x".into(),
+            parent: None,
+        });
+        assert!(matches!(again, Err(StoreError::TenantExists(id)) if id == "acme"));
+        let orphan = store.create_tenant(&NewTenant {
+            id: "child".into(),
+            name: "x".into(),
+            parent: Some("nobody".into()),
+        });
+        assert!(matches!(orphan, Err(StoreError::TenantNotFound(id)) if id == "nobody"));
+        assert!(matches!(
+            store.rename_tenant("nobody", "x"),
+            Err(StoreError::TenantNotFound(_))
+        ));
+        assert_eq!(
+            store.tenants().unwrap().len(),
+            1,
+            "nothing else was created"
+        );
+    }
+
+    pub fn subtree_holds_descendants_at_any_depth(store: &dyn Store) {
+        tenant(store, "partner", None);
+        tenant(store, "a", Some("partner"));
+        tenant(store, "b", Some("partner"));
+        tenant(store, "a-1", Some("a"));
+        tenant(store, "other", None);
+        let subtree = store.subtree("partner").unwrap();
+        assert_eq!(subtree[0], "partner");
+        let rest: HashSet<&str> = subtree[1..].iter().map(String::as_str).collect();
+        assert_eq!(rest, HashSet::from(["a", "b", "a-1"]));
+        assert_eq!(store.subtree("a").unwrap(), vec!["a", "a-1"]);
+        assert!(store.subtree("nobody").unwrap().is_empty());
+    }
+
+    pub fn keys_are_found_by_hash_until_revoked(store: &dyn Store) {
+        tenant(store, "acme", None);
+        let key = NewApiKey {
+            id: "key_1".into(),
+            name: "ci".into(),
+            tenant: Some("acme".into()),
+            scopes: vec![Scope::Ingest, Scope::Read],
+            hash: [7; 32],
+        };
+        let created = store.create_key(&key).unwrap();
+        assert_eq!(created.scopes, vec![Scope::Ingest, Scope::Read]);
+        let (found, hash) = store.active_key_by_hash(&[7; 32]).unwrap().unwrap();
+        assert_eq!((found.id.as_str(), hash), ("key_1", [7; 32]));
+        assert!(store.active_key_by_hash(&[8; 32]).unwrap().is_none());
+        let revoked = store.revoke_key("key_1").unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(store.active_key_by_hash(&[7; 32]).unwrap().is_none());
+        assert!(store.keys().unwrap()[0].revoked_at.is_some());
+        assert!(matches!(
+            store.revoke_key("key_x"),
+            Err(StoreError::KeyNotFound(_))
+        ));
+        let unbound = NewApiKey {
+            id: "key_2".into(),
+            name: "x".into(),
+            tenant: Some("nobody".into()),
+            scopes: vec![Scope::Read],
+            hash: [9; 32],
+        };
+        assert!(matches!(
+            store.create_key(&unbound),
+            Err(StoreError::TenantNotFound(_))
+        ));
+    }
+
+    pub fn seq_is_contiguous_per_tenant(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "globex", None);
+        let first = append(store, "acme", (0..3).map(sample).collect());
+        let other = append(store, "globex", (0..2).map(sample).collect());
+        let group = store
+            .append(
+                &[
+                    AppendBatch {
+                        tenant: "acme".into(),
+                        events: (3..5).map(sample).collect(),
+                    },
+                    AppendBatch {
+                        tenant: "globex".into(),
+                        events: vec![sample(9)],
+                    },
+                    AppendBatch {
+                        tenant: "acme".into(),
+                        events: vec![sample(5)],
+                    },
+                ],
+                Timestamp::now(),
+            )
+            .unwrap();
+        let acme: Vec<u64> = first
+            .iter()
+            .chain(group[0].as_ref().unwrap())
+            .chain(group[2].as_ref().unwrap())
+            .map(|receipt| receipt.seq)
+            .collect();
+        assert_eq!(acme, vec![0, 1, 2, 3, 4, 5]);
+        let globex: Vec<u64> = other
+            .iter()
+            .chain(group[1].as_ref().unwrap())
+            .map(|receipt| receipt.seq)
+            .collect();
+        assert_eq!(globex, vec![0, 1, 2]);
+        let ids: HashSet<_> = first
+            .iter()
+            .chain(&other)
+            .map(|receipt| receipt.id)
+            .collect();
+        assert_eq!(ids.len(), 5, "distinct ids");
+        // Receipts follow input order.
+        for receipt in &first {
+            let event = store
+                .get(&TenantScope::single("acme"), receipt.id)
+                .unwrap()
+                .unwrap();
+            assert_eq!(event.seq, receipt.seq);
+            assert_eq!(event.metadata["n"], receipt.seq);
+        }
+    }
+
+    pub fn a_failing_batch_leaves_the_others_committed(store: &dyn Store) {
+        tenant(store, "acme", None);
+        let results = store
+            .append(
+                &[
+                    AppendBatch {
+                        tenant: "acme".into(),
+                        events: vec![sample(1)],
+                    },
+                    AppendBatch {
+                        tenant: "nobody".into(),
+                        events: vec![sample(2), sample(3)],
+                    },
+                    AppendBatch {
+                        tenant: "acme".into(),
+                        events: vec![sample(4)],
+                    },
+                ],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(results[1], Err(BatchError::TenantNotFound("nobody".into())));
+        assert_eq!(results[0].as_ref().unwrap()[0].seq, 0);
+        assert_eq!(results[2].as_ref().unwrap()[0].seq, 1);
+        assert_eq!(everything(store, &["acme"]).len(), 2);
+    }
+
+    pub fn idempotency_keys_store_once(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "globex", None);
+        let keyed = |n: usize, key: &str| NewEvent {
+            idempotency_key: Some(key.into()),
+            ..sample(n)
+        };
+        let first = append(store, "acme", vec![keyed(1, "k1")]);
+        let again = append(
+            store,
+            "acme",
+            vec![keyed(2, "k1"), keyed(3, "k2"), keyed(4, "k2")],
+        );
+        assert_eq!(again[0], first[0], "a repeat returns the first receipt");
+        assert_eq!(again[1].seq, 1);
+        assert_eq!(again[2], again[1], "twice in one batch: stored once");
+        let other = append(store, "globex", vec![keyed(5, "k1")]);
+        assert_ne!(other[0].id, first[0].id, "keys are per tenant");
+        assert_eq!(seqs(&everything(store, &["acme"])), vec![0, 1]);
+        let next = append(store, "acme", vec![sample(6)]);
+        assert_eq!(next[0].seq, 2, "a repeat does not advance seq");
+    }
+
+    /// A condition's name, the condition, and which events it must select.
+    type ConditionCase = (&'static str, Condition, Box<dyn Fn(&Event) -> bool>);
+
+    fn condition_cases() -> Vec<ConditionCase> {
+        let date = |text: &str| TimeBound::Date(text.parse().unwrap());
+        let instant = |text: &str| TimeBound::Instant(text.parse().unwrap());
+        let day = |event: &Event| event.occurred_at.to_string()[..10].to_owned();
+        vec![
+            (
+                "action",
+                Condition::Action(vec!["user.login".into(), "license.revoked".into()]),
+                Box::new(|e| e.action == "user.login" || e.action == "license.revoked"),
+            ),
+            (
+                "action glob",
+                Condition::Action(vec!["user.*".into()]),
+                Box::new(|e| e.action.starts_with("user.")),
+            ),
+            (
+                "category",
+                Condition::Category(vec!["uncategorized".into()]),
+                Box::new(|_| true),
+            ),
+            (
+                "actor id",
+                Condition::Actor(vec![ActorMatch::Exact("svc_scim".into())]),
+                Box::new(|e| e.actor.id.as_deref() == Some("svc_scim")),
+            ),
+            (
+                "actor email, any case",
+                Condition::Actor(vec![ActorMatch::Exact("ada@ACME.example".into())]),
+                Box::new(|e| e.actor.id.as_deref() == Some("usr_ada")),
+            ),
+            (
+                "actor email prefix",
+                Condition::Actor(vec![ActorMatch::EmailPrefix("GRACE@".into())]),
+                Box::new(|e| e.actor.id.as_deref() == Some("usr_grace")),
+            ),
+            (
+                "target type:id",
+                Condition::Target(vec![TargetMatch {
+                    target_type: Some("license".into()),
+                    id: "t_2".into(),
+                }]),
+                Box::new(|e| e.targets[0].target_type == "license" && e.targets[0].id == "t_2"),
+            ),
+            (
+                "target id",
+                Condition::Target(vec![TargetMatch {
+                    target_type: None,
+                    id: "t_3".into(),
+                }]),
+                Box::new(|e| e.targets[0].id == "t_3"),
+            ),
+            (
+                "channel",
+                Condition::Channel(vec!["api".into()]),
+                Box::new(|e| e.channel.as_deref() == Some("api")),
+            ),
+            (
+                "outcome",
+                Condition::Outcome(vec![Outcome::Failure]),
+                Box::new(|e| e.outcome == Outcome::Failure),
+            ),
+            (
+                "ip v4",
+                Condition::Ip(vec!["203.0.113.5/32".parse().unwrap()]),
+                Box::new(|e| e.context.ip == Some("203.0.113.5".parse().unwrap())),
+            ),
+            (
+                "ip v6",
+                Condition::Ip(vec!["2001:db8::1/128".parse().unwrap()]),
+                Box::new(|e| e.context.ip == Some("2001:db8::1".parse().unwrap())),
+            ),
+            (
+                "cidr v4",
+                Condition::Ip(vec!["203.0.113.0/24".parse().unwrap()]),
+                Box::new(|e| {
+                    e.context
+                        .ip
+                        .is_some_and(|ip| ip.to_string().starts_with("203.0.113."))
+                }),
+            ),
+            (
+                "cidr v6",
+                Condition::Ip(vec!["2001:db8::/32".parse().unwrap()]),
+                Box::new(|e| e.context.ip.is_some_and(|ip| ip.is_ipv6())),
+            ),
+            (
+                "from date",
+                Condition::From(date("2026-05-01")),
+                Box::new(move |e| day(e).as_str() >= "2026-05-01"),
+            ),
+            (
+                "to date, the whole day",
+                Condition::To(date("2026-05-01")),
+                Box::new(move |e| day(e).as_str() <= "2026-05-01"),
+            ),
+            (
+                "from instant",
+                Condition::From(instant("2026-05-10T12:00:00Z")),
+                Box::new(|e| e.occurred_at >= "2026-05-10T12:00:00Z".parse().unwrap()),
+            ),
+            (
+                "to instant",
+                Condition::To(instant("2026-05-10T12:00:00Z")),
+                Box::new(|e| e.occurred_at <= "2026-05-10T12:00:00Z".parse().unwrap()),
+            ),
+            (
+                "ago, from now",
+                Condition::From(TimeBound::Ago {
+                    amount: 3,
+                    unit: AgeUnit::Weeks,
+                }),
+                Box::new(|e| e.occurred_at >= now() - jiff::SignedDuration::from_hours(21 * 24)),
+            ),
+            (
+                "word prefix in action",
+                Condition::Text(TextTerm::Word("lic".into())),
+                Box::new(|e| {
+                    e.action == "license.revoked" || e.targets[0].target_type == "license"
+                }),
+            ),
+            (
+                "email word",
+                Condition::Text(TextTerm::Word("ada".into())),
+                Box::new(|e| e.actor.id.as_deref() == Some("usr_ada")),
+            ),
+            (
+                "metadata value",
+                Condition::Text(TextTerm::Word("ENTERPRISE".into())),
+                Box::new(|e| e.metadata["pool"] == "enterprise"),
+            ),
+            (
+                "description word",
+                Condition::Text(TextTerm::Word("rotat".into())),
+                Box::new(|e| e.description.as_deref() == Some("rotated the secret key")),
+            ),
+            (
+                "camel case",
+                Condition::Text(TextTerm::Word("config".into())),
+                Box::new(|e| e.action == "KeysetConfigChanged"),
+            ),
+            (
+                "phrase in order",
+                Condition::Text(TextTerm::Phrase("secret key".into())),
+                Box::new(|e| e.description.as_deref() == Some("rotated the secret key")),
+            ),
+            (
+                "phrase out of order",
+                Condition::Text(TextTerm::Phrase("key secret".into())),
+                Box::new(|_| false),
+            ),
+        ]
+    }
+
+    fn seeded(store: &dyn Store) -> Vec<Event> {
+        tenant(store, "acme", None);
+        append(store, "acme", (0..60).map(sample).collect());
+        everything(store, &["acme"])
+    }
+
+    pub fn every_condition_selects_exactly_its_events(store: &dyn Store) {
+        let all = seeded(store);
+        for (name, condition, keep) in condition_cases() {
+            let filter = Filter::default().with(false, condition);
+            let want: Vec<u64> = seqs(
+                &all.iter()
+                    .filter(|event| keep(event))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            let got = matching(store, &["acme"], &filter);
+            assert_eq!(seqs(&got), want, "{name}");
+            assert_eq!(
+                store
+                    .count(&TenantScope::single("acme"), &filter, now())
+                    .unwrap(),
+                want.len() as u64,
+                "count: {name}"
+            );
+        }
+        // AND across clauses, OR within one.
+        let filter = Filter::default()
+            .with(
+                false,
+                Condition::Action(vec!["user.login".into(), "user.deleted".into()]),
+            )
+            .with(false, Condition::Channel(vec!["portal".into()]))
+            .with(false, Condition::Text(TextTerm::Word("trial".into())));
+        let want = seqs(
+            &all.iter()
+                .filter(|e| {
+                    e.action.starts_with("user.")
+                        && e.channel.as_deref() == Some("portal")
+                        && e.metadata["pool"] == "trial"
+                })
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(seqs(&matching(store, &["acme"], &filter)), want);
+    }
+
+    pub fn negation_includes_events_without_the_value(store: &dyn Store) {
+        let all = seeded(store);
+        for (name, condition, keep) in condition_cases() {
+            let filter = Filter::default().with(true, condition);
+            let want = seqs(
+                &all.iter()
+                    .filter(|event| !keep(event))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            assert_eq!(
+                seqs(&matching(store, &["acme"], &filter)),
+                want,
+                "not {name}"
+            );
+        }
+    }
+
+    pub fn sort_orders_and_ties(store: &dyn Store) {
+        tenant(store, "acme", None);
+        let at = |text: &str, n: usize| NewEvent {
+            occurred_at: text.parse().unwrap(),
+            ..sample(n)
+        };
+        append(
+            store,
+            "acme",
+            vec![
+                at("2026-05-02T00:00:00Z", 0),
+                at("2026-05-01T00:00:00Z", 1),
+                at("2026-05-02T00:00:00Z", 2),
+            ],
+        );
+        let page = |sort| {
+            store
+                .query(&query(
+                    &["acme"],
+                    Filter::default(),
+                    sort,
+                    PageStart::First,
+                    10,
+                ))
+                .unwrap()
+        };
+        let order = |sort| {
+            page(sort)
+                .events
+                .iter()
+                .map(|event| event.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(SortOrder::Desc), vec![2, 0, 1]);
+        assert_eq!(order(SortOrder::Asc), vec![1, 0, 2]);
+    }
+
+    pub fn cursor_and_offset_paging_agree(store: &dyn Store) {
+        let all = seeded(store);
+        let filter = Filter::default().with(true, Condition::Outcome(vec![Outcome::Failure]));
+        for sort in [SortOrder::Desc, SortOrder::Asc] {
+            let mut by_cursor = Vec::new();
+            let mut start = PageStart::First;
+            let mut offset = 0;
+            loop {
+                let page = store
+                    .query(&query(&["acme"], filter.clone(), sort, start, 7))
+                    .unwrap();
+                let numbered = store
+                    .query(&query(
+                        &["acme"],
+                        filter.clone(),
+                        sort,
+                        PageStart::Offset(offset),
+                        7,
+                    ))
+                    .unwrap();
+                assert_eq!(
+                    page.events.iter().map(|event| event.id).collect::<Vec<_>>(),
+                    numbered
+                        .events
+                        .iter()
+                        .map(|event| event.id)
+                        .collect::<Vec<_>>()
+                );
+                offset += 7;
+                by_cursor.extend(page.events);
+                match page.next_cursor {
+                    Some(cursor) => {
+                        let decoded = Cursor::decode(&cursor.encode()).unwrap();
+                        assert_eq!(decoded, cursor);
+                        start = PageStart::After(decoded);
+                    }
+                    None => break,
+                }
+            }
+            let want = all
+                .iter()
+                .filter(|event| event.outcome == Outcome::Success)
+                .count();
+            assert_eq!(by_cursor.len(), want);
+            assert_eq!(
+                by_cursor
+                    .iter()
+                    .map(|event| event.id)
+                    .collect::<HashSet<_>>()
+                    .len(),
+                want,
+                "each once"
+            );
+            let (_, total) = store
+                .query_with_total(&query(&["acme"], filter.clone(), sort, PageStart::First, 7))
+                .unwrap();
+            assert_eq!(total, want as u64);
+        }
+        assert!(matches!(
+            Cursor::decode("not a cursor"),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    pub fn cursors_survive_concurrent_appends(store: &dyn Store) {
+        let before: HashSet<_> = seeded(store).iter().map(|event| event.id).collect();
+        let mut seen = Vec::new();
+        let mut start = PageStart::First;
+        let mut round = 0;
+        loop {
+            let when = if round % 2 == 0 {
+                "2026-01-01T00:00:00Z"
+            } else {
+                "2026-05-31T00:00:00Z"
+            };
+            append(
+                store,
+                "acme",
+                vec![NewEvent {
+                    occurred_at: when.parse().unwrap(),
+                    ..sample(round)
+                }],
+            );
+            round += 1;
+            let page = store
+                .query(&query(
+                    &["acme"],
+                    Filter::default(),
+                    SortOrder::Desc,
+                    start,
+                    9,
+                ))
+                .unwrap();
+            seen.extend(page.events.iter().map(|event| event.id));
+            match page.next_cursor {
+                Some(cursor) => start = PageStart::After(cursor),
+                None => break,
+            }
+        }
+        let unique: HashSet<_> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "no event twice");
+        assert!(before.is_subset(&unique), "every earlier event once");
+    }
+
+    pub fn scopes_isolate_tenants(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "globex", None);
+        tenant(store, "acme-eu", Some("acme"));
+        let acme = append(store, "acme", vec![sample(1)]);
+        let globex = append(store, "globex", vec![sample(2)]);
+        append(store, "acme-eu", vec![sample(3)]);
+        assert!(
+            everything(store, &["acme"])
+                .iter()
+                .all(|event| event.tenant == "acme")
+        );
+        assert!(
+            store
+                .get(&TenantScope::single("acme"), globex[0].id)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .get(&TenantScope::single("acme"), acme[0].id)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            store
+                .count(&TenantScope::single("acme"), &Filter::default(), now())
+                .unwrap(),
+            1
+        );
+        assert!(everything(store, &["nobody"]).is_empty());
+        let family = everything(store, &["acme", "acme-eu"]);
+        let mut names: Vec<(String, Option<String>)> = family
+            .iter()
+            .map(|event| (event.tenant.clone(), event.tenant_name.clone()))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                ("acme".into(), Some("acme name".into())),
+                ("acme-eu".into(), Some("acme-eu name".into()))
+            ]
+        );
+        let only_child = Filter::default().with(false, Condition::Tenant(vec!["acme-eu".into()]));
+        assert_eq!(matching(store, &["acme", "acme-eu"], &only_child).len(), 1);
+        let outside = Filter::default().with(false, Condition::Tenant(vec!["globex".into()]));
+        assert!(
+            matching(store, &["acme", "acme-eu"], &outside).is_empty(),
+            "a tenant clause cannot widen the scope"
+        );
+    }
+
+    pub fn stored_fields_round_trip(store: &dyn Store) {
+        tenant(store, "acme", None);
+        let mut sent = sample(1);
+        sent.occurred_at = "2026-05-02T10:11:12.123456Z".parse().unwrap();
+        let receipt = append(store, "acme", vec![sent.clone()]);
+        let stored = store
+            .get(&TenantScope::single("acme"), receipt[0].id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.id, receipt[0].id);
+        assert_eq!(stored.recorded_at, receipt[0].recorded_at);
+        assert_eq!(stored.occurred_at, sent.occurred_at);
+        assert_eq!(stored.action, sent.action);
+        assert_eq!(stored.actor, sent.actor, "the email keeps its case");
+        assert_eq!(stored.targets, sent.targets);
+        assert_eq!(stored.context, sent.context);
+        assert_eq!(stored.channel, sent.channel);
+        assert_eq!(stored.outcome, sent.outcome);
+        assert_eq!(stored.description, sent.description);
+        assert_eq!(stored.metadata, sent.metadata);
+        assert_eq!(stored.category, "uncategorized");
+    }
+}
