@@ -301,6 +301,46 @@ impl Checker {
         }
     }
 
+    /// A string field that must be one of `choices`; absent, it takes `default` or is required.
+    fn one_of<T: Copy>(
+        &mut self,
+        object: &Map<String, Value>,
+        parent: &str,
+        key: &str,
+        choices: &[(&str, T)],
+        default: Option<T>,
+    ) -> Option<T> {
+        let path = join(parent, key);
+        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+        let names = names.join(", ");
+        match object.get(key) {
+            None | Some(Value::Null) => {
+                if default.is_none() {
+                    self.fail(&path, "required", format!("{path} is required ({names})"));
+                }
+                default
+            }
+            Some(Value::String(text)) => {
+                let found = choices
+                    .iter()
+                    .find(|(name, _)| name == text)
+                    .map(|(_, value)| *value);
+                if found.is_none() {
+                    self.fail(&path, "one_of", format!("{text:?} is not one of {names}"));
+                }
+                found
+            }
+            Some(_) => {
+                self.fail(
+                    &path,
+                    "type",
+                    format!("{path} must be one of the strings {names}"),
+                );
+                None
+            }
+        }
+    }
+
     fn required_string(
         &mut self,
         object: &Map<String, Value>,
@@ -406,25 +446,8 @@ pub fn validate_event(
     let targets = read_targets(&mut check, object.get("targets"), limits.max_targets);
     let context = read_context(&mut check, object.get("context"));
     let channel = check.optional_string(object, "", "channel", CHANNEL_MAX);
-    let outcome = match object.get("outcome") {
-        None | Some(Value::Null) => Some(Outcome::Success),
-        Some(Value::String(text)) => Outcome::parse(text).or_else(|| {
-            check.fail(
-                "outcome",
-                "one_of",
-                format!("{text:?} is not one of success, failure"),
-            );
-            None
-        }),
-        Some(_) => {
-            check.fail(
-                "outcome",
-                "type",
-                "outcome must be the string success or failure",
-            );
-            None
-        }
-    };
+    let outcomes = Outcome::ALL.map(|outcome| (outcome.as_str(), outcome));
+    let outcome = check.one_of(object, "", "outcome", &outcomes, Some(Outcome::Success));
     let description = check.optional_string(object, "", "description", DESCRIPTION_MAX);
     let metadata = match object.get("metadata") {
         None | Some(Value::Null) => Some(Map::new()),
@@ -493,28 +516,8 @@ fn read_actor(check: &mut Checker, value: Option<&Value>) -> Option<Actor> {
         return None;
     };
     let object = check.object(value, "actor", ACTOR_FIELDS)?;
-    let actor_type = match object.get("type") {
-        None | Some(Value::Null) => {
-            check.fail(
-                "actor.type",
-                "required",
-                "actor.type is required (user, service or system)",
-            );
-            None
-        }
-        Some(Value::String(text)) => ActorType::parse(text).or_else(|| {
-            check.fail(
-                "actor.type",
-                "one_of",
-                format!("{text:?} is not one of user, service, system"),
-            );
-            None
-        }),
-        Some(_) => {
-            check.fail("actor.type", "type", "actor.type must be a string");
-            None
-        }
-    };
+    let kinds = ActorType::ALL.map(|kind| (kind.as_str(), kind));
+    let actor_type = check.one_of(object, "actor", "type", &kinds, None);
     let id = check.optional_string(object, "actor", "id", ACTOR_ID_MAX);
     let name = check.optional_string(object, "actor", "name", NAME_MAX);
     let email = check.optional_string(object, "actor", "email", EMAIL_MAX);
