@@ -111,6 +111,8 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub action: String,
+    /// From the catalog; `uncategorized` until [`crate::catalog::Catalog::apply`] says otherwise.
+    pub category: String,
     /// UTC, truncated to microseconds.
     pub occurred_at: Timestamp,
     pub actor: Actor,
@@ -150,6 +152,9 @@ pub struct Event {
     pub description: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Map<String, Value>,
+    /// The catalog's display text for this event, rendered when it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
 }
 
 /// Category of actions before a catalog says otherwise.
@@ -489,6 +494,7 @@ pub fn validate_event(
             Some(metadata),
         ) => Ok(NewEvent {
             action,
+            category: UNCATEGORIZED.to_owned(),
             occurred_at,
             actor,
             targets,

@@ -6,9 +6,11 @@
 //! and every other crate build on it; it depends on none of them.
 
 pub mod access;
+pub mod catalog;
 pub mod event;
 pub mod filter;
 pub mod query;
+pub mod redact;
 pub mod search;
 
 pub use event::{

@@ -83,6 +83,7 @@ mod tests {
     fn holds_every_searchable_field_and_no_keys() {
         let event = NewEvent {
             action: "KeysetConfigChanged".into(),
+            category: "keyset".into(),
             occurred_at: jiff::Timestamp::UNIX_EPOCH,
             actor: Actor {
                 actor_type: ActorType::User,

@@ -148,6 +148,7 @@ mod cases {
             "198.51.100.9",
         ];
         NewEvent {
+            category: "uncategorized".into(),
             action: actions[n % actions.len()].into(),
             occurred_at: Timestamp::from_second(
                 now().as_second() - 86_400 * 40 + (n as i64 * 7919) % (86_400 * 30),

@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use evident_core::access::Scope;
-use evident_core::event::UNCATEGORIZED;
 use evident_core::search::searchable_text;
 use evident_core::{Actor, ActorType, Context, Event, Filter, Outcome, Target};
 use jiff::Timestamp;
@@ -297,6 +296,7 @@ fn event_from_row(
             .ok_or_else(|| StoreError::Corrupt(format!("event {rowid} outcome")))?,
         description: doc.description,
         metadata: doc.metadata,
+        display: None,
     };
     Ok((
         event,
@@ -392,7 +392,7 @@ fn append_batch(
             occurred,
             recorded_micros,
             event.action,
-            UNCATEGORIZED,
+            event.category,
             event.actor.actor_type.as_str(),
             event.actor.id,
             event.actor.email.as_ref().map(|email| email.to_lowercase()),
