@@ -16,13 +16,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::Limits;
-use crate::routes::{events, keys, ops, tenants};
+use crate::catalogs::Catalogs;
+use crate::routes::{catalog, events, keys, ops, tenants};
 use crate::writer::WriterHandle;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub catalogs: Arc<Catalogs>,
     pub writer: WriterHandle,
     pub limits: Arc<Limits>,
     pub metrics: PrometheusHandle,
@@ -41,6 +43,7 @@ pub struct AppState {
         (name = "tenants", description = "Accounts and sub-accounts"),
         (name = "keys", description = "API keys and their scopes"),
         (name = "events", description = "Ingest and query audit events"),
+        (name = "catalog", description = "Event types: categories, descriptions, schemas, redaction"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -67,6 +70,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::revoke))
         .routes(routes!(events::ingest, events::list))
         .routes(routes!(events::show))
+        .routes(routes!(catalog::show))
+        .routes(routes!(catalog::reload))
+        .routes(routes!(catalog::put_tenant))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -31,6 +31,19 @@ pub async fn read_json(request: Request, limit: usize) -> Result<Value, Problem>
     if !content_type.is_some_and(is_json) {
         return Err(Problem::unsupported_media_type(content_type));
     }
+    let bytes = read_bytes(request, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))
+}
+
+/// Reads a UTF-8 text body of at most `limit` bytes.
+pub async fn read_text(request: Request, limit: usize) -> Result<String, Problem> {
+    let bytes = read_bytes(request, limit).await?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Problem::malformed_json("the body is not UTF-8 text"))
+}
+
+/// Reads a body of at most `limit` bytes (413 beyond).
+async fn read_bytes(request: Request, limit: usize) -> Result<axum::body::Bytes, Problem> {
     let too_large = || Problem::too_large(format!("the body may hold at most {limit} bytes"));
     let declared = request
         .headers()
@@ -55,7 +68,7 @@ pub async fn read_json(request: Request, limit: usize) -> Result<Value, Problem>
             }
         })?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))
+    Ok(bytes)
 }
 
 /// A JSON body deserialised into `T`; fields that do not fit are a 422.

@@ -12,6 +12,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod catalogs;
 pub mod problem;
 pub mod routes;
 pub mod writer;
@@ -21,11 +22,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use evident_core::EventLimits;
-use evident_store::{Store, StoreError};
+use evident_store::Store;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::app::AppState;
+use crate::catalogs::Catalogs;
 use crate::problem::Problem;
 use crate::writer::Writer;
 
@@ -48,11 +50,11 @@ impl Default for Limits {
 }
 
 /// Runs store work on the blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+pub(crate) async fn blocking<T: Send + 'static, E: Into<Problem> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, Problem> {
     match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(Problem::from),
+        Ok(result) => result.map_err(Into::into),
         Err(error) => Err(Problem::internal(error)),
     }
 }
@@ -80,6 +82,35 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Reloads the catalogs on SIGHUP; a broken file is logged and changes nothing.
+async fn reload_on_hangup(store: Arc<dyn Store>, catalogs: Arc<Catalogs>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!(
+                "cannot listen for SIGHUP; reload catalogs with POST /v1/catalog/reload"
+            );
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let (store, catalogs) = (store.clone(), catalogs.clone());
+            match tokio::task::spawn_blocking(move || catalogs.reload(store.as_ref())).await {
+                Ok(Ok(summary)) => {
+                    tracing::info!(event_types = summary.event_types, mode = %summary.mode, "catalog reloaded (SIGHUP)")
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "catalog reload refused; the catalogs in force are unchanged")
+                }
+                Err(error) => tracing::error!(%error, "catalog reload failed"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
+}
+
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
@@ -101,12 +132,15 @@ impl Server {
     pub async fn run(
         self,
         store: Arc<dyn Store>,
+        catalogs: Arc<Catalogs>,
         limits: Limits,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (writer, handle) = Writer::start(store.clone());
+        let reloader = tokio::spawn(reload_on_hangup(store.clone(), catalogs.clone()));
         let state = AppState {
             store,
+            catalogs,
             writer: handle,
             limits: Arc::new(limits),
             metrics: metrics_handle(),
@@ -116,6 +150,7 @@ impl Server {
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        reloader.abort();
         // Every WriterHandle lived in the router's state, now dropped: the writer drains and stops.
         tokio::task::spawn_blocking(move || writer.join())
             .await

@@ -198,6 +198,40 @@ impl From<StoreError> for Problem {
     }
 }
 
+impl From<crate::catalogs::CatalogLoadError> for Problem {
+    fn from(error: crate::catalogs::CatalogLoadError) -> Problem {
+        use crate::catalogs::CatalogLoadError;
+        match error {
+            CatalogLoadError::Store(error) => Problem::from(error),
+            CatalogLoadError::Invalid { error, .. } | CatalogLoadError::Tenant { error, .. } => {
+                let mut problem = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-catalog",
+                    "The catalog is invalid; the catalogs in force are unchanged",
+                    error.problems.join("; "),
+                );
+                problem.errors = error
+                    .problems
+                    .iter()
+                    .map(|detail| Violation {
+                        index: None,
+                        field: "catalog".to_owned(),
+                        rule: "catalog".to_owned(),
+                        detail: detail.clone(),
+                    })
+                    .collect();
+                problem
+            }
+            read @ CatalogLoadError::Read { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-catalog",
+                "The catalog file cannot be read; the catalogs in force are unchanged",
+                read.to_string(),
+            ),
+        }
+    }
+}
+
 impl std::ops::Deref for Problem {
     type Target = ProblemDetails;
 

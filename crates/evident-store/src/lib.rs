@@ -251,4 +251,9 @@ pub trait Store: Send + Sync + 'static {
     fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)>;
     fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>>;
     fn stats(&self) -> Result<StoreStats>;
+
+    /// Sets (replaces) a tenant's catalog additions, stored as given (JSON).
+    fn put_tenant_catalog(&self, tenant: &str, body: &str) -> Result<()>;
+    /// Every tenant's catalog additions: (tenant, body).
+    fn tenant_catalogs(&self) -> Result<Vec<(String, String)>>;
 }

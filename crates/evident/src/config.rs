@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use evident_core::redact::Redactor;
 use evident_server::Limits;
 use jiff::SignedDuration;
 use serde::Deserialize;
@@ -41,6 +42,13 @@ pub struct ServerFlags {
     /// How far in the future occurred_at may lie, in seconds [default: 86400].
     #[arg(long, env = "EVIDENT_MAX_FUTURE_SECONDS")]
     pub max_future_seconds: Option<u32>,
+    /// The deployment's event catalog (TOML); reloaded on SIGHUP [default: none, open mode].
+    #[arg(long, env = "EVIDENT_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// Metadata key names redacted wherever they occur, comma-separated
+    /// [default: password,passwd,secret,secret_key,client_secret,token,access_token,refresh_token,api_key,authorization,private_key,cookie].
+    #[arg(long, env = "EVIDENT_REDACT_KEYS", value_delimiter = ',')]
+    pub redact_keys: Option<Vec<String>>,
 }
 
 /// The `--config` file.
@@ -53,6 +61,8 @@ pub struct FileConfig {
     pub max_events_per_request: Option<usize>,
     pub max_body_bytes: Option<usize>,
     pub max_future_seconds: Option<u32>,
+    pub catalog: Option<PathBuf>,
+    pub redact_keys: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -70,6 +80,8 @@ impl FileConfig {
 #[derive(Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    pub catalog: Option<PathBuf>,
+    pub redactor: Redactor,
     pub log_format: LogFormat,
     pub limits: Limits,
 }
@@ -101,8 +113,18 @@ impl ServerFlags {
         if let Some(seconds) = self.max_future_seconds.or(file.max_future_seconds) {
             limits.event.max_future = SignedDuration::from_secs(i64::from(seconds));
         }
+        let redactor = match self.redact_keys.as_ref().or(file.redact_keys.as_ref()) {
+            Some(keys) => Redactor::new(
+                keys.iter()
+                    .map(|key| key.trim())
+                    .filter(|key| !key.is_empty()),
+            ),
+            None => Redactor::default(),
+        };
         Ok(Settings {
             listen,
+            catalog: self.catalog.clone().or_else(|| file.catalog.clone()),
+            redactor,
             log_format: self
                 .log_format
                 .or(file.log_format)

@@ -2,6 +2,7 @@
 //! pages, each with its own staff, integrations, resources and habits, and
 //! events drawn from them. Pure and deterministic for a seed: `now` comes in.
 
+use evident_core::catalog::Catalog;
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -713,45 +714,55 @@ pub fn demo_events(now: Timestamp, count: usize, seed: u64) -> Vec<(&'static str
         .iter()
         .map(|company| cast(company, &mut rng))
         .collect();
+    let catalogs: Vec<Catalog> = COMPANIES
+        .iter()
+        .map(|company| {
+            Catalog::from_toml(catalog_text(company.product))
+                .expect("the example catalogs load (tested)")
+        })
+        .collect();
     let partner = COMPANIES.iter().position(|company| {
         company.tenant.parent.is_none() && company.product == Product::PartnerConsole
     });
+    // Every event type of every company's catalog occurs; the rest follow the weights.
+    let mut planned: Vec<(usize, String)> = COMPANIES
+        .iter()
+        .enumerate()
+        .flat_map(|(index, _)| {
+            catalogs[index]
+                .event_types()
+                .map(move |event_type| (index, event_type.spec.action.clone()))
+        })
+        .collect();
+    planned.truncate(count);
     let total_weight: u32 = COMPANIES.iter().map(|company| company.weight).sum();
-    let mut events: Vec<(Timestamp, &'static str, Value)> = Vec::with_capacity(count);
-    for index in 0..count {
-        // Every company gets events, then the rest by weight.
-        let company_index = if index < COMPANIES.len() {
-            index
-        } else {
-            let mut ticket = rng.random_range(0..total_weight);
-            COMPANIES
-                .iter()
-                .position(|company| {
-                    if ticket < company.weight {
-                        true
-                    } else {
-                        ticket -= company.weight;
-                        false
-                    }
-                })
-                .unwrap_or(0)
-        };
-        let company = &COMPANIES[company_index];
-        let words = vocabulary(company.product);
-        let weights: u32 = words.iter().map(|(_, weight, _)| weight).sum();
-        let mut ticket = rng.random_range(0..weights);
-        let (action, _, target_types) = words
+    while planned.len() < count {
+        let mut ticket = rng.random_range(0..total_weight);
+        let company_index = COMPANIES
             .iter()
-            .find(|(_, weight, _)| {
-                if ticket < *weight {
+            .position(|company| {
+                if ticket < company.weight {
                     true
                 } else {
-                    ticket -= weight;
+                    ticket -= company.weight;
                     false
                 }
             })
-            .copied()
-            .unwrap_or(words[0]);
+            .unwrap_or(0);
+        let action = weighted_action(
+            &catalogs[company_index],
+            vocabulary(COMPANIES[company_index].product),
+            &mut rng,
+        );
+        planned.push((company_index, action));
+    }
+    let mut events: Vec<(Timestamp, &'static str, Value)> = Vec::with_capacity(count + count / 50);
+    for (company_index, action) in planned {
+        let company = &COMPANIES[company_index];
+        let spec = &catalogs[company_index]
+            .event_type(&action)
+            .expect("planned from the catalog")
+            .spec;
         // A sub-account's log also shows the partner's technicians at work.
         let acting_cast = match partner {
             Some(partner) if company.tenant.parent.is_some() && rng.random_bool(0.3) => {
@@ -759,20 +770,24 @@ pub fn demo_events(now: Timestamp, count: usize, seed: u64) -> Vec<(&'static str
             }
             _ => &casts[company_index],
         };
+        let allows = |channel: &str| {
+            spec.channels.is_empty() || spec.channels.iter().any(|allowed| allowed == channel)
+        };
         let system = action == "SESSION_EXPIRED";
-        let service = !system && rng.random_bool(0.12);
+        let service = !system && allows("api") && rng.random_bool(0.12);
         let failed = !system && rng.random_bool(0.02);
         let channel = if service {
             "api"
-        } else if company.product == Product::Messaging && rng.random_bool(0.05) {
+        } else if allows("mcp") && rng.random_bool(0.05) {
             "mcp"
-        } else if rng.random_bool(0.8) {
+        } else if allows("portal") && (rng.random_bool(0.8) || !allows("api")) {
             "portal"
         } else {
             "api"
         };
         let occurred_at = moment(now, company.utc_offset, &mut rng);
-        let targets: Vec<Value> = target_types
+        let targets: Vec<Value> = spec
+            .targets
             .iter()
             .map(|kind| target(kind, company, &casts[company_index], &mut rng))
             .collect();
@@ -814,11 +829,11 @@ pub fn demo_events(now: Timestamp, count: usize, seed: u64) -> Vec<(&'static str
         if let Some(address) = ip_address {
             context["ip"] = json!(address);
         }
-        let mut description = describe(&actor_name, action, &targets);
+        let mut description = describe(&actor_name, &action, &targets);
         if failed {
             description = format!("Failed: {description}");
         }
-        let event = json!({
+        let mut event = json!({
             "action": action,
             "occurred_at": occurred_at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             "actor": actor,
@@ -827,15 +842,78 @@ pub fn demo_events(now: Timestamp, count: usize, seed: u64) -> Vec<(&'static str
             "channel": channel,
             "outcome": if failed { "failure" } else { "success" },
             "description": description,
-            "metadata": metadata(action, failed, &mut rng),
+            "metadata": metadata(&action, failed, &mut rng),
         });
+        if action == "SecretKeyRotated" && !failed {
+            // The product sends the key values; the catalog has them redacted before storage.
+            event["metadata"] = json!({"rotated_key": {"old": short_id(&mut rng, "sec-c"), "new": short_id(&mut rng, "sec-c")}});
+        }
+        // Trusted IPs changed while TOTP was on: the console records both MFA events for one action.
+        if action == "security.mfa_trusted_ips_updated" && rng.random_bool(0.5) {
+            let mut twin = event.clone();
+            twin["action"] = json!("security.mfa_totp_updated");
+            twin["description"] = json!(describe(&actor_name, "security.mfa_totp_updated", &[]));
+            events.push((occurred_at, company.tenant.id, twin));
+        }
         events.push((occurred_at, company.tenant.id, event));
     }
     events.sort_by_key(|(occurred_at, _, _)| *occurred_at);
+    events.truncate(count);
     events
         .into_iter()
         .map(|(_, tenant, event)| (tenant, event))
         .collect()
+}
+
+/// An action of `catalog`, drawn by the product's weights (unlisted actions weigh 2).
+fn weighted_action(catalog: &Catalog, weights: Vocabulary, rng: &mut StdRng) -> String {
+    let weight_of = |action: &str| {
+        weights
+            .iter()
+            .find(|(known, _, _)| *known == action)
+            .map_or(2, |(_, weight, _)| *weight)
+    };
+    let total: u32 = catalog
+        .event_types()
+        .map(|event_type| weight_of(&event_type.spec.action))
+        .sum();
+    let mut ticket = rng.random_range(0..total.max(1));
+    for event_type in catalog.event_types() {
+        let weight = weight_of(&event_type.spec.action);
+        if ticket < weight {
+            return event_type.spec.action.clone();
+        }
+        ticket -= weight;
+    }
+    catalog
+        .event_types()
+        .next()
+        .map(|event_type| event_type.spec.action.clone())
+        .unwrap_or_default()
+}
+
+/// Each seed product's example catalog, as shipped in examples/catalogs/.
+fn catalog_text(product: Product) -> &'static str {
+    match product {
+        Product::PartnerConsole => include_str!("../../../examples/catalogs/partner-console.toml"),
+        Product::Licensing => include_str!("../../../examples/catalogs/licensing-platform.toml"),
+        Product::Reseller => include_str!("../../../examples/catalogs/reseller-console.toml"),
+        Product::Cloud => include_str!("../../../examples/catalogs/cloud-platform.toml"),
+        Product::Messaging => include_str!("../../../examples/catalogs/messaging-portal.toml"),
+    }
+}
+
+/// The catalog a demo tenant gets as its own: its product's, except for
+/// sub-accounts, which inherit their partner's.
+pub fn demo_catalog(tenant: &DemoTenant) -> Option<&'static str> {
+    let company = COMPANIES
+        .iter()
+        .find(|company| company.tenant.id == tenant.id)?;
+    company
+        .tenant
+        .parent
+        .is_none()
+        .then(|| catalog_text(company.product))
 }
 
 #[cfg(test)]
@@ -891,8 +969,29 @@ mod tests {
     fn every_event_is_valid_and_varied() {
         let events = demo_events(now(), 3_000, 1);
         let limits = evident_core::EventLimits::default();
-        for (_, event) in &events {
-            evident_core::event::validate_event(event, None, now(), &limits).unwrap();
+        let catalog_of = |tenant: &str| {
+            let company = COMPANIES
+                .iter()
+                .find(|company| company.tenant.id == tenant)
+                .unwrap();
+            Catalog::from_toml(catalog_text(company.product)).unwrap()
+        };
+        let mut seen = HashSet::new();
+        for (tenant, event) in &events {
+            let mut new = evident_core::event::validate_event(event, None, now(), &limits).unwrap();
+            catalog_of(tenant)
+                .apply(&mut new, None)
+                .unwrap_or_else(|violations| panic!("{event}: {violations:?}"));
+            seen.insert(new.action);
+        }
+        for company in COMPANIES {
+            for event_type in catalog_of(company.tenant.id).event_types() {
+                assert!(
+                    seen.contains(&event_type.spec.action),
+                    "{} never occurs",
+                    event_type.spec.action
+                );
+            }
         }
         let ips: Vec<&str> = events
             .iter()

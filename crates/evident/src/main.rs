@@ -32,6 +32,9 @@ enum Command {
     Ingest(cmd::ingest::IngestArgs),
     /// Query a tenant's events with the query language.
     Query(cmd::query::QueryArgs),
+    /// Check a catalog file, or show a tenant's catalog.
+    #[command(subcommand)]
+    Catalog(cmd::catalog::CatalogCommand),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => cmd::keys::run(command),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Query(args) => cmd::query::run(args),
+        Command::Catalog(command) => cmd::catalog::run(command),
     };
     match result {
         Ok(code) => code,

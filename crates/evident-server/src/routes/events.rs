@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use evident_core::access::Scope;
+use evident_core::catalog::Catalog;
 use evident_core::{Event, Filter, NewEvent, Violation, event::validate_event, query};
 use evident_store::{AppendBatch, Cursor, EventQuery, PageStart, Receipt, SortOrder, TenantScope};
 use jiff::Timestamp;
@@ -16,6 +17,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::blocking;
 use crate::body::read_json;
+use crate::catalogs::{CatalogLoadError, prepare, render_all};
 use crate::problem::{Problem, ProblemDetails};
 use crate::writer::WriteError;
 
@@ -67,15 +69,18 @@ fn events_from_body(
     body: Value,
     idempotency_header: Option<String>,
     state: &AppState,
+    catalog: &Catalog,
     now: Timestamp,
 ) -> Result<Vec<NewEvent>, Problem> {
     let limits = &state.limits;
+    let redactor = state.catalogs.redactor();
     let is_batch = body
         .as_object()
         .is_some_and(|object| object.contains_key("events"));
     if !is_batch {
         let mut event =
             validate_event(&body, None, now, &limits.event).map_err(Problem::validation)?;
+        prepare(catalog, redactor, &mut event, None).map_err(Problem::validation)?;
         if let Some(header) = idempotency_header {
             match &event.idempotency_key {
                 Some(field) if *field != header => {
@@ -131,7 +136,12 @@ fn events_from_body(
     let mut events = Vec::with_capacity(items.len());
     let mut violations: Vec<Violation> = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        match validate_event(item, Some(index), now, &limits.event) {
+        let prepared =
+            validate_event(item, Some(index), now, &limits.event).and_then(|mut event| {
+                prepare(catalog, redactor, &mut event, Some(index))?;
+                Ok(event)
+            });
+        match prepared {
             Ok(event) => events.push(event),
             Err(mut found) => violations.append(&mut found),
         }
@@ -187,7 +197,13 @@ pub async fn ingest(
         ),
     };
     let body = read_json(request, state.limits.max_body_bytes).await?;
-    let events = events_from_body(body, idempotency_header, &state, Timestamp::now())?;
+    let (set, store, tenant_id) = (
+        state.catalogs.snapshot(),
+        state.store.clone(),
+        tenant.id.clone(),
+    );
+    let catalog = blocking(move || set.effective(store.as_ref(), &tenant_id)).await?;
+    let events = events_from_body(body, idempotency_header, &state, &catalog, Timestamp::now())?;
     let receipts = state
         .writer
         .append(AppendBatch {
@@ -405,7 +421,13 @@ pub async fn list(
             limit: per_page,
             now,
         };
-        let (found, total) = blocking(move || store.query_with_total(&query)).await?;
+        let set = state.catalogs.snapshot();
+        let (found, total) = blocking(move || {
+            let (mut found, total) = store.query_with_total(&query)?;
+            render_all(&set, store.as_ref(), &mut found.events)?;
+            Ok::<_, CatalogLoadError>((found, total))
+        })
+        .await?;
         return Ok(Json(EventList {
             events: found.events,
             next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
@@ -430,7 +452,13 @@ pub async fn list(
         limit,
         now,
     };
-    let found = blocking(move || store.query(&query)).await?;
+    let set = state.catalogs.snapshot();
+    let found = blocking(move || {
+        let mut found = store.query(&query)?;
+        render_all(&set, store.as_ref(), &mut found.events)?;
+        Ok::<_, CatalogLoadError>(found)
+    })
+    .await?;
     Ok(Json(EventList {
         events: found.events,
         next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
@@ -472,9 +500,17 @@ pub async fn show(
     };
     let event_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let scope = scope_of(&state, &tenant.id, &params.include).await?;
-    let store = state.store.clone();
-    blocking(move || store.get(&scope, event_id))
-        .await?
-        .map(Json)
-        .ok_or_else(not_found)
+    let (set, store) = (state.catalogs.snapshot(), state.store.clone());
+    blocking(move || {
+        let Some(event) = store.get(&scope, event_id)? else {
+            return Ok(None);
+        };
+        let mut events = [event];
+        render_all(&set, store.as_ref(), &mut events)?;
+        let [event] = events;
+        Ok::<_, CatalogLoadError>(Some(event))
+    })
+    .await?
+    .map(Json)
+    .ok_or_else(not_found)
 }

@@ -1,6 +1,7 @@
 //! One module per resource. Handlers extract, call one domain or store
 //! function, and render.
 
+pub mod catalog;
 pub mod events;
 pub mod keys;
 pub mod ops;

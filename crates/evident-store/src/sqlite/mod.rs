@@ -756,6 +756,34 @@ impl Store for SqliteStore {
         })
     }
 
+    fn put_tenant_catalog(&self, tenant: &str, body: &str) -> Result<()> {
+        self.write(|connection| {
+            let exists: bool = connection.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
+                [tenant],
+                |row| row.get(0),
+            )?;
+            if !exists {
+                return Err(StoreError::TenantNotFound(tenant.to_owned()));
+            }
+            connection.execute(
+                "INSERT INTO tenant_catalogs (tenant, body, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                params![tenant, body, Timestamp::now().as_microsecond()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn tenant_catalogs(&self) -> Result<Vec<(String, String)>> {
+        self.read(|connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT tenant, body FROM tenant_catalogs ORDER BY tenant")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<(String, String)>>>()?)
+        })
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         let events: i64 = self.read(|connection| {
             Ok(connection.query_row(

@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// Each entry is one migration; never edit one that has shipped, add another.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     no INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -74,7 +75,16 @@ CREATE VIRTUAL TABLE events_fts USING fts5(
     contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
-"#];
+"#,
+    r#"
+-- A tenant's additions to the deployment's catalog (JSON), for it and its descendants.
+CREATE TABLE tenant_catalogs (
+    tenant TEXT PRIMARY KEY REFERENCES tenants(id),
+    body TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -7,16 +7,19 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use evident_core::access::Scope;
+use evident_core::catalog::CatalogFile;
 use evident_core::event::validate_event;
+use evident_core::redact::Redactor;
 use evident_core::{EventLimits, NewEvent};
 use evident_server::auth::{hash_key, mint_key, mint_key_id};
+use evident_server::catalogs::{Catalogs, prepare};
 use evident_store::{AppendBatch, NewApiKey, NewTenant, SqliteStore, Store};
 use indicatif::ProgressBar;
 use jiff::Timestamp;
 
 use crate::cmd::serve::serve;
 use crate::config::{FileConfig, ServerFlags, init_logging};
-use crate::demo_data::{demo_events, demo_tenants};
+use crate::demo_data::{demo_catalog, demo_events, demo_tenants};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -35,14 +38,21 @@ pub struct DemoArgs {
 
 const BATCH: usize = 1_000;
 
-fn load(store: &dyn Store, count: usize) -> anyhow::Result<usize> {
+fn load(store: &dyn Store, redactor: &Redactor, count: usize) -> anyhow::Result<usize> {
     for tenant in demo_tenants() {
         store.create_tenant(&NewTenant {
             id: tenant.id.to_owned(),
             name: tenant.name.to_owned(),
             parent: tenant.parent.map(str::to_owned),
         })?;
+        if let Some(text) = demo_catalog(&tenant) {
+            let file: CatalogFile = toml::from_str(text).context("an example catalog")?;
+            store.put_tenant_catalog(tenant.id, &serde_json::to_string(&file)?)?;
+        }
     }
+    // The demo's events go through the same validation, catalog and redaction as any ingested event.
+    let catalogs = Catalogs::load(None, redactor.clone(), store)?;
+    let set = catalogs.snapshot();
     let now = Timestamp::now();
     let limits = EventLimits::default();
     let events = demo_events(now, count, 1);
@@ -51,9 +61,12 @@ fn load(store: &dyn Store, count: usize) -> anyhow::Result<usize> {
     for chunk in events.chunks(BATCH) {
         let mut batches: Vec<AppendBatch> = Vec::new();
         for (tenant, value) in chunk {
-            // The demo's events pass the same validation as any ingested event.
-            let event: NewEvent = validate_event(value, None, now, &limits)
+            let catalog = set.effective(store, tenant)?;
+            let mut event: NewEvent = validate_event(value, None, now, &limits)
                 .map_err(|violations| anyhow::anyhow!("demo event invalid: {violations:?}"))?;
+            prepare(&catalog, catalogs.redactor(), &mut event, None).map_err(|violations| {
+                anyhow::anyhow!("demo event breaks its catalog: {violations:?}")
+            })?;
             match batches.last_mut() {
                 Some(batch) if batch.tenant == *tenant => batch.events.push(event),
                 _ => batches.push(AppendBatch {
@@ -88,7 +101,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             args.events,
             args.data_dir.display()
         );
-        let loaded = load(store.as_ref(), args.events)?;
+        let loaded = load(store.as_ref(), &settings.redactor, args.events)?;
         println!(
             "loaded {loaded} events for {} tenants",
             demo_tenants().len()
@@ -119,7 +132,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let examples = format!(
         "\nTry:\n  export EVIDENT_KEY={key}\n  evident tenants list\n  evident query 'action:user.* from:7d' --tenant {partner} --include-descendants\n  curl -H \"Authorization: Bearer $EVIDENT_KEY\" 'URL/v1/tenants/{partner}/events?include=descendants&per_page=5&page=1'\n\nPress Ctrl-C to stop.",
     );
-    serve(store, settings, move |address| {
+    let catalogs = Arc::new(Catalogs::load(
+        settings.catalog.clone(),
+        settings.redactor.clone(),
+        store.as_ref(),
+    )?);
+    serve(store, catalogs, settings, move |address| {
         println!("{}", examples.replace("URL", &format!("http://{address}")));
     })
 }

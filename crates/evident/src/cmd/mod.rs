@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod catalog;
 pub mod demo;
 pub mod ingest;
 pub mod keys;

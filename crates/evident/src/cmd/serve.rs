@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use evident_server::Server;
 use evident_server::auth::bootstrap_admin_key;
+use evident_server::catalogs::{Catalogs, summary};
 use evident_store::{SqliteStore, Store};
 
 use crate::config::{DEFAULT_DATA_DIR, FileConfig, ServerFlags, Settings, init_logging};
@@ -42,12 +43,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("(shown once: it is stored only as a hash)");
     }
     tracing::info!(data_dir = %data_dir.display(), "store open");
-    serve(store, settings, |_| {})
+    let catalogs = Catalogs::load(
+        settings.catalog.clone(),
+        settings.redactor.clone(),
+        store.as_ref(),
+    )?;
+    let deployment = summary(catalogs.snapshot().deployment());
+    tracing::info!(event_types = deployment.event_types, mode = %deployment.mode, "catalog loaded");
+    serve(store, Arc::new(catalogs), settings, |_| {})
 }
 
 /// Serves until SIGINT or SIGTERM; `ready` runs once the socket is bound.
 pub fn serve(
     store: Arc<dyn Store>,
+    catalogs: Arc<Catalogs>,
     settings: Settings,
     ready: impl FnOnce(std::net::SocketAddr) + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
@@ -65,7 +74,7 @@ pub fn serve(
         tracing::info!(%address, "listening");
         ready(address);
         server
-            .run(store, settings.limits, shutdown_signal())
+            .run(store, catalogs, settings.limits, shutdown_signal())
             .await?;
         tracing::info!("stopped; every acknowledged event is on disk");
         Ok(ExitCode::SUCCESS)
