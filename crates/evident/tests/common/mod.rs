@@ -45,6 +45,24 @@ impl TestServer {
 
     /// A server on `data_dir` (which may hold an earlier server's data).
     pub fn start_in(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer::spawn(data_dir, args, env, None)
+    }
+
+    /// A server on a fresh data directory whose log (at debug level) goes to `log`.
+    pub fn start_logging(args: &[&str], env: &[(&str, &str)], log: &Path) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().join("data");
+        let mut server = TestServer::spawn(&data_dir, args, env, Some(log));
+        server._temp = Some(temp);
+        server
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> TestServer {
         let mut command = Command::new(binary());
         command
             .arg("serve")
@@ -57,6 +75,12 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("log file");
+            command
+                .stderr(Stdio::from(file))
+                .env("EVIDENT_LOG", "debug");
+        }
         for (name, value) in env {
             command.env(name, value);
         }
