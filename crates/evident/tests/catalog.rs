@@ -506,3 +506,25 @@ fn catalog_show_prints_a_tenants_catalog() {
         "{text}"
     );
 }
+
+#[test]
+fn example_catalogs_follow_the_documented_file_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/catalog.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    for file in example_catalogs() {
+        let catalog: toml::Value =
+            toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let catalog = serde_json::to_value(catalog).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&catalog)
+            .map(|error| error.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+    }
+    let broken = json!({"events": [{"action": "a b", "category": "c"}], "extra": 1});
+    assert!(validator.iter_errors(&broken).count() >= 3);
+}

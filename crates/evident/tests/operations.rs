@@ -255,6 +255,9 @@ fn openapi_describes_every_endpoint_with_its_errors() {
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
         ("/metrics", vec!["get"]),
+        ("/v1/catalog", vec!["get"]),
+        ("/v1/catalog/reload", vec!["post"]),
+        ("/v1/tenants/{tenant}/catalog", vec!["put"]),
     ];
     for (path, methods) in expected {
         for method in methods {

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use clap::Subcommand;
 use evident_core::catalog::Catalog;
@@ -70,23 +72,26 @@ pub fn run(command: CatalogCommand) -> anyhow::Result<ExitCode> {
                 request = request.query(&[("tenant", tenant)]);
             }
             let catalog: Value = send(request)?;
+            let mut out = std::io::stdout().lock();
             if json {
-                println!("{}", serde_json::to_string_pretty(&catalog)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&catalog)?)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            println!(
+            writeln!(
+                out,
                 "{} ({} mode)",
                 catalog["name"].as_str().unwrap_or("no catalog"),
                 catalog["mode"].as_str().unwrap_or("")
-            );
+            )?;
             for category in catalog["categories"].as_array().into_iter().flatten() {
-                println!("\n{}", category["name"].as_str().unwrap_or(""));
+                writeln!(out, "\n{}", category["name"].as_str().unwrap_or(""))?;
                 for event_type in category["event_types"].as_array().into_iter().flatten() {
-                    println!(
+                    writeln!(
+                        out,
                         "  {:<42} {}",
                         event_type["action"].as_str().unwrap_or(""),
                         event_type["description"].as_str().unwrap_or("")
-                    );
+                    )?;
                 }
             }
         }
