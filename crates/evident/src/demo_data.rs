@@ -969,13 +969,16 @@ mod tests {
     fn every_event_is_valid_and_varied() {
         let events = demo_events(now(), 3_000, 1);
         let limits = evident_core::EventLimits::default();
-        let catalog_of = |tenant: &str| {
-            let company = COMPANIES
-                .iter()
-                .find(|company| company.tenant.id == tenant)
-                .unwrap();
-            Catalog::from_toml(catalog_text(company.product)).unwrap()
-        };
+        let catalogs: std::collections::HashMap<&str, Catalog> = COMPANIES
+            .iter()
+            .map(|company| {
+                (
+                    company.tenant.id,
+                    Catalog::from_toml(catalog_text(company.product)).unwrap(),
+                )
+            })
+            .collect();
+        let catalog_of = |tenant: &str| &catalogs[tenant];
         let mut seen = HashSet::new();
         for (tenant, event) in &events {
             let mut new = evident_core::event::validate_event(event, None, now(), &limits).unwrap();
