@@ -189,13 +189,12 @@ fn a_broken_file_is_refused_and_the_old_catalog_stays() {
 
     // SIGHUP reloads too; a broken file on SIGHUP also changes nothing.
     std::fs::write(&file, RESELLER).unwrap();
-    let pid = server.child.id().to_string();
-    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    server.signal("HUP");
     wait_for(20, "the SIGHUP reload", || {
         (post(&server, "bluepeak", &created).status() == 422).then_some(())
     });
     std::fs::write(&file, "not toml at all [").unwrap();
-    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    server.signal("HUP");
     // Whether or not the SIGHUP has been handled yet, the catalog in force is the last good one.
     expect_json(post(&server, "bluepeak", &revoked()), 201);
     expect_problem(

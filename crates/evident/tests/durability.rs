@@ -83,14 +83,8 @@ fn sigkill_loses_no_acknowledged_event() {
     let data_dir = temp.path().join("data");
     let mut server = TestServer::start_in(&data_dir, &[], &[]);
     server.create_tenant("acme", None);
-    let pid = server.child.id();
     // SIGKILL while six clients have requests in flight.
-    let acknowledged = ingest_until_stopped(&server, || {
-        std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .unwrap();
-    });
+    let acknowledged = ingest_until_stopped(&server, || server.signal("KILL"));
     server.kill();
     assert!(acknowledged.len() > 300);
     let reopened = TestServer::start_in(&data_dir, &[], &[]);
@@ -109,13 +103,7 @@ fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
     let data_dir = temp.path().join("data");
     let mut server = TestServer::start_in(&data_dir, &[], &[]);
     server.create_tenant("acme", None);
-    let pid = server.child.id();
-    let acknowledged = ingest_until_stopped(&server, || {
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-    });
+    let acknowledged = ingest_until_stopped(&server, || server.signal("TERM"));
     let exited_cleanly = server.terminate();
     assert!(exited_cleanly, "exit status 0 after SIGTERM");
     let reopened = TestServer::start_in(&data_dir, &[], &[]);
