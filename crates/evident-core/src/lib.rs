@@ -9,6 +9,7 @@ pub mod access;
 pub mod catalog;
 pub mod event;
 pub mod filter;
+pub mod log;
 pub mod query;
 pub mod redact;
 pub mod search;
