@@ -2,3 +2,4 @@
 //! of a Merkle tree hashed as RFC 9162 section 2.1 says.
 
 pub mod merkle;
+pub mod note;
