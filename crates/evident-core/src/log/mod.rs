@@ -2,5 +2,6 @@
 //! of a Merkle tree hashed as RFC 9162 section 2.1 says.
 
 pub mod checkpoint;
+pub mod leaf;
 pub mod merkle;
 pub mod note;
