@@ -23,6 +23,9 @@
 //! - Tenants form a forest: a parent must exist when a child is created and
 //!   neither ids nor parents change afterwards, so there are no cycles.
 //! - Keys are stored as hashes; a revoked key is never returned as active.
+//! - Each tenant's events are the leaves of a Merkle tree (RFC 9162) whose
+//!   complete subtrees are written in the append transaction: the tree head
+//!   for a size is known as soon as the append returns.
 
 pub mod sqlite;
 
@@ -214,6 +217,13 @@ pub struct EventPage {
     pub next_cursor: Option<Cursor>,
 }
 
+/// A tenant log's size and root hash (RFC 9162 tree head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    pub tree_size: u64,
+    pub root_hash: [u8; 32],
+}
+
 /// Size figures for metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreStats {
@@ -251,6 +261,16 @@ pub trait Store: Send + Sync + 'static {
     fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)>;
     fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>>;
     fn stats(&self) -> Result<StoreStats>;
+
+    /// The tenant's tree head (size 0: the empty tree); None if the tenant does not exist.
+    fn tree_head(&self, tenant: &str) -> Result<Option<TreeHead>>;
+    /// The leaves (leaf object and side-car) of the tenant's events from `from_seq`, in seq order.
+    fn leaves(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<evident_core::log::leaf::Leaf>>;
 
     /// Sets (replaces) a tenant's catalog additions, stored as given (JSON).
     fn put_tenant_catalog(&self, tenant: &str, body: &str) -> Result<()>;

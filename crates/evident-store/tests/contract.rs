@@ -55,6 +55,7 @@ contract_suite!(
         cursors_survive_concurrent_appends,
         scopes_isolate_tenants,
         stored_fields_round_trip,
+        the_log_grows_with_every_append,
     ]
 );
 
@@ -75,6 +76,7 @@ fn appended_events_survive_reopening() {
     );
     let next = cases::append(&store, "acme", vec![cases::sample(9)]);
     assert_eq!(next[0].seq, 5);
+    cases::assert_tree_matches_leaves(&store, "acme", 6);
 }
 
 mod cases {
@@ -860,6 +862,85 @@ mod cases {
             matching(store, &["acme", "acme-eu"], &outside).is_empty(),
             "a tenant clause cannot widen the scope"
         );
+    }
+
+    /// The stored tree head equals the root rebuilt from the stored leaves, each of which commits to its side-car.
+    pub fn assert_tree_matches_leaves(store: &dyn Store, tenant: &str, size: u64) {
+        use evident_core::log::leaf::pii_matches;
+        use evident_core::log::merkle::{MemoryTree, root};
+        let head = store.tree_head(tenant).unwrap().unwrap();
+        assert_eq!(head.tree_size, size);
+        let leaves = store.leaves(tenant, 0, 10_000).unwrap();
+        assert_eq!(leaves.len() as u64, size);
+        for (seq, leaf) in leaves.iter().enumerate() {
+            assert_eq!(leaf.object["seq"], seq, "leaves come in seq order");
+            assert!(
+                pii_matches(&leaf.object, &leaf.pii),
+                "side-car of seq {seq}"
+            );
+        }
+        let hashes: Vec<_> = leaves.iter().map(|leaf| leaf.hash()).collect();
+        assert_eq!(head.root_hash, root(&MemoryTree::new(&hashes), size));
+    }
+
+    pub fn the_log_grows_with_every_append(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "globex", None);
+        assert_eq!(store.tree_head("acme").unwrap().unwrap().tree_size, 0);
+        assert!(store.tree_head("nobody").unwrap().is_none());
+        let mut heads = Vec::new();
+        for round in 0..6 {
+            let keyed = NewEvent {
+                idempotency_key: Some(format!("k{}", round % 3)),
+                ..sample(round)
+            };
+            store
+                .append(
+                    &[
+                        AppendBatch {
+                            tenant: "acme".into(),
+                            events: (0..round + 1).map(sample).chain([keyed]).collect(),
+                        },
+                        AppendBatch {
+                            tenant: "nobody".into(),
+                            events: vec![sample(1)],
+                        },
+                        AppendBatch {
+                            tenant: "globex".into(),
+                            events: vec![sample(round)],
+                        },
+                    ],
+                    Timestamp::now(),
+                )
+                .unwrap();
+            heads.push(store.tree_head("acme").unwrap().unwrap());
+        }
+        let size = heads.last().unwrap().tree_size;
+        assert_eq!(
+            size,
+            (1..=6).sum::<u64>() + 3,
+            "repeats of an idempotency key add no leaf"
+        );
+        assert_tree_matches_leaves(store, "acme", size);
+        assert_tree_matches_leaves(store, "globex", 6);
+        // Every earlier head is a prefix of the log: its root is the root of the first leaves.
+        let hashes: Vec<_> = store
+            .leaves("acme", 0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|leaf| leaf.hash())
+            .collect();
+        let tree = evident_core::log::merkle::MemoryTree::new(&hashes);
+        for head in heads {
+            assert_eq!(
+                head.root_hash,
+                evident_core::log::merkle::root(&tree, head.tree_size)
+            );
+        }
+        // Personal data stays out of the leaf object.
+        let leaf = &store.leaves("acme", 0, 1).unwrap()[0];
+        assert!(!leaf.object.to_string().contains("Ada Lovelace"));
+        assert_eq!(leaf.pii["actor"]["name"], "Ada Lovelace");
     }
 
     pub fn stored_fields_round_trip(store: &dyn Store) {

@@ -259,6 +259,21 @@ impl Frontier {
         Frontier { size, edge }
     }
 
+    /// The frontier of a tree of `size` leaves from the hashes of
+    /// [`Frontier::node_addresses`]`(size)`, in that order; None if the count differs.
+    pub fn from_hashes(size: u64, hashes: &[Hash]) -> Option<Frontier> {
+        let addresses = Frontier::node_addresses(size);
+        if addresses.len() != hashes.len() {
+            return None;
+        }
+        let levels = (64 - size.leading_zeros()) as usize;
+        let mut edge = vec![None; levels];
+        for ((level, _), hash) in addresses.iter().zip(hashes) {
+            edge[*level as usize] = Some(*hash);
+        }
+        Some(Frontier { size, edge })
+    }
+
     /// The nodes the frontier is made of: what [`Frontier::load`] reads.
     pub fn node_addresses(size: u64) -> Vec<(u32, u64)> {
         (0..64u32)
@@ -570,6 +585,8 @@ mod tests {
             }
             prop_assert_eq!(resumed.root(), head);
             prop_assert_eq!(Frontier::node_addresses(half).len(), half.count_ones() as usize);
+            let hashes: Vec<Hash> = Frontier::node_addresses(half).iter().map(|(level, index)| tree.node(*level, *index)).collect();
+            prop_assert_eq!(Frontier::from_hashes(half, &hashes), Some(Frontier::load(&tree, half)));
         }
     }
 }

@@ -3,6 +3,7 @@
 //! of read-only connections.
 
 mod filter_sql;
+mod log;
 mod schema;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use evident_core::access::Scope;
+use evident_core::log::leaf::{Leaf, split};
 use evident_core::search::searchable_text;
 use evident_core::{Actor, ActorType, Context, Event, Filter, Outcome, Target};
 use jiff::Timestamp;
@@ -23,6 +25,7 @@ use uuid::Uuid;
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
     PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats, Tenant, TenantScope,
+    TreeHead,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -72,6 +75,7 @@ impl SqliteStore {
         writer.busy_timeout(std::time::Duration::from_secs(10))?;
         writer.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut writer)?;
+        log::backfill(&mut writer)?;
         optimize(&writer)?;
         Ok(SqliteStore {
             path,
@@ -346,8 +350,8 @@ fn append_batch(
     )?;
     let mut insert_event = connection.prepare_cached(
         "INSERT INTO events (tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
-                             actor_email, ip, channel, outcome, idempotency_key, doc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                             actor_email, ip, channel, outcome, idempotency_key, doc, salt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     let mut insert_target = connection.prepare_cached(
         "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
@@ -357,6 +361,10 @@ fn append_batch(
         connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
     let mut seen_in_batch: HashMap<&str, Receipt> = HashMap::new();
     let mut receipts = Vec::with_capacity(batch.events.len());
+    // The tenant's tree grows in this same transaction: its root is known when the write commits.
+    let mut frontier =
+        log::load_frontier(connection, tenant_no, next_seq as u64).map_err(BatchFailure::Store)?;
+    let mut nodes = Vec::with_capacity(batch.events.len() * 2);
     for event in &batch.events {
         if let Some(key) = event.idempotency_key.as_deref() {
             if let Some(receipt) = seen_in_batch.get(key) {
@@ -386,6 +394,7 @@ fn append_batch(
             }
         }
         let id = Uuid::now_v7();
+        let salt = log::new_salt();
         let occurred = event.occurred_at.as_microsecond();
         let doc = Doc {
             actor: event.actor.clone(),
@@ -417,8 +426,28 @@ fn append_batch(
             event.outcome.as_str(),
             event.idempotency_key,
             doc,
+            salt.as_slice(),
         ])?;
         let rowid = connection.last_insert_rowid();
+        let stored = Event {
+            id,
+            tenant: batch.tenant.clone(),
+            tenant_name: None,
+            seq: next_seq as u64,
+            recorded_at,
+            occurred_at: event.occurred_at,
+            action: event.action.clone(),
+            category: event.category.clone(),
+            actor: event.actor.clone(),
+            targets: event.targets.clone(),
+            context: event.context.clone(),
+            channel: event.channel.clone(),
+            outcome: event.outcome,
+            description: event.description.clone(),
+            metadata: event.metadata.clone(),
+            display: None,
+        };
+        frontier.push(split(&stored, salt).hash(), &mut nodes);
         for target in &event.targets {
             insert_target.execute(params![
                 tenant_no,
@@ -440,6 +469,7 @@ fn append_batch(
         receipts.push(receipt);
         next_seq += 1;
     }
+    log::insert_nodes(connection, tenant_no, &nodes).map_err(BatchFailure::Store)?;
     connection
         .prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?
         .execute(params![next_seq, tenant_no])?;
@@ -764,6 +794,42 @@ impl Store for SqliteStore {
                 .optional()?
                 .flatten();
             found.transpose().map(|event| event.map(|(event, _)| event))
+        })
+    }
+
+    fn tree_head(&self, tenant: &str) -> Result<Option<TreeHead>> {
+        self.read(|connection| {
+            let transaction = connection.unchecked_transaction()?;
+            let found: Option<(i64, i64)> = transaction
+                .prepare_cached("SELECT no, next_seq FROM tenants WHERE id = ?1")?
+                .query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let head = match found {
+                Some((tenant_no, size)) => {
+                    Some(log::tree_head(&transaction, tenant_no, size as u64)?)
+                }
+                None => None,
+            };
+            transaction.commit()?;
+            Ok(head)
+        })
+    }
+
+    fn leaves(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<Leaf>> {
+        self.read(|connection| {
+            let tenants = resolve_scope(connection, &TenantScope::single(tenant))?;
+            let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(Vec::new()) };
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3"
+            ))?;
+            let mut rows = statement.query(params![tenant_no, from_seq as i64, i64::from(limit)])?;
+            let mut leaves = Vec::new();
+            while let Some(row) = rows.next()? {
+                let (event, _) = event_from_row(row, &tenants, false)?;
+                let salt: Vec<u8> = row.get(13)?;
+                leaves.push(log::leaf_of(&event, &salt)?);
+            }
+            Ok(leaves)
         })
     }
 

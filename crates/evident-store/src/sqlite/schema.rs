@@ -84,6 +84,19 @@ CREATE TABLE tenant_catalogs (
     updated_at INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Each tenant's Merkle log: complete subtrees (level, idx) cover leaves
+-- idx·2^level .. (idx+1)·2^level; level 0 holds the leaf hashes.
+CREATE TABLE merkle_nodes (
+    tenant_no INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (tenant_no, level, idx)
+) WITHOUT ROWID;
+-- The salt of each event's personal-data side-car (docs/integrity.md).
+ALTER TABLE events ADD COLUMN salt BLOB;
+"#,
 ];
 
 /// The schema version this build writes.
