@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::Limits;
 use crate::catalogs::Catalogs;
-use crate::routes::{catalog, events, keys, ops, tenants};
+use crate::routes::{catalog, events, keys, log, ops, tenants};
 use crate::writer::WriterHandle;
 
 /// What every handler can reach.
@@ -44,6 +44,7 @@ pub struct AppState {
         (name = "keys", description = "API keys and their scopes"),
         (name = "events", description = "Ingest and query audit events"),
         (name = "catalog", description = "Event types: categories, descriptions, schemas, redaction"),
+        (name = "log", description = "Each tenant's verifiable log: Merkle proofs (RFC 9162)"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -73,6 +74,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::show))
         .routes(routes!(catalog::reload))
         .routes(routes!(catalog::put_tenant))
+        .routes(routes!(log::inclusion))
+        .routes(routes!(log::consistency))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -190,6 +190,12 @@ impl From<StoreError> for Problem {
                 Problem::not_found(format!("tenant {id:?} does not exist"))
             }
             StoreError::KeyNotFound(id) => Problem::not_found(format!("key {id:?} does not exist")),
+            StoreError::OutOfRange(detail) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "out-of-range",
+                "The log does not have these sizes or this index",
+                detail,
+            ),
             StoreError::InvalidCursor => {
                 Problem::bad_parameter("cursor", "the cursor is not one this server issued")
             }

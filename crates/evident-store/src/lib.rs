@@ -48,6 +48,9 @@ pub enum StoreError {
     KeyNotFound(String),
     #[error("the cursor is not one this server issued")]
     InvalidCursor,
+    /// A proof asked for sizes or an index the log does not have.
+    #[error("{0}")]
+    OutOfRange(String),
     #[error(
         "the data directory was written by a newer Evident (schema version {found}; this build knows up to {known}); upgrade Evident"
     )]
@@ -264,6 +267,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The tenant's tree head (size 0: the empty tree); None if the tenant does not exist.
     fn tree_head(&self, tenant: &str) -> Result<Option<TreeHead>>;
+    /// The inclusion proof of leaf `index` in the tenant's tree of `size` leaves (RFC 9162 order);
+    /// None if the tenant does not exist.
+    fn inclusion_proof(&self, tenant: &str, index: u64, size: u64)
+    -> Result<Option<Vec<[u8; 32]>>>;
+    /// The consistency proof between the tenant's trees of `from` and `to` leaves.
+    fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>>;
     /// The leaves (leaf object and side-car) of the tenant's events from `from_seq`, in seq order.
     fn leaves(
         &self,

@@ -867,7 +867,7 @@ mod cases {
     /// The stored tree head equals the root rebuilt from the stored leaves, each of which commits to its side-car.
     pub fn assert_tree_matches_leaves(store: &dyn Store, tenant: &str, size: u64) {
         use evident_core::log::leaf::pii_matches;
-        use evident_core::log::merkle::{MemoryTree, root};
+        use evident_core::log::merkle::MemoryTree;
         let head = store.tree_head(tenant).unwrap().unwrap();
         assert_eq!(head.tree_size, size);
         let leaves = store.leaves(tenant, 0, 10_000).unwrap();
@@ -880,7 +880,7 @@ mod cases {
             );
         }
         let hashes: Vec<_> = leaves.iter().map(|leaf| leaf.hash()).collect();
-        assert_eq!(head.root_hash, root(&MemoryTree::new(&hashes), size));
+        assert_eq!(head.root_hash, MemoryTree::new(&hashes).root(size));
     }
 
     pub fn the_log_grows_with_every_append(store: &dyn Store) {
@@ -932,11 +932,38 @@ mod cases {
             .collect();
         let tree = evident_core::log::merkle::MemoryTree::new(&hashes);
         for head in heads {
-            assert_eq!(
-                head.root_hash,
-                evident_core::log::merkle::root(&tree, head.tree_size)
-            );
+            assert_eq!(head.root_hash, tree.root(head.tree_size));
         }
+        // Proofs from the stored nodes verify against the stored heads.
+        use evident_core::log::merkle::{verify_consistency, verify_inclusion};
+        let head = store.tree_head("acme").unwrap().unwrap();
+        for (index, hash) in hashes.iter().enumerate() {
+            let proof = store
+                .inclusion_proof("acme", index as u64, size)
+                .unwrap()
+                .unwrap();
+            verify_inclusion(index as u64, size, hash, &proof, &head.root_hash).unwrap();
+        }
+        for from in 1..=size {
+            let proof = store
+                .consistency_proof("acme", from, size)
+                .unwrap()
+                .unwrap();
+            verify_consistency(from, size, &tree.root(from), &head.root_hash, &proof).unwrap();
+        }
+        assert!(matches!(
+            store.inclusion_proof("acme", size, size),
+            Err(StoreError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            store.consistency_proof("acme", 1, size + 1),
+            Err(StoreError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            store.consistency_proof("acme", 0, size),
+            Err(StoreError::OutOfRange(_))
+        ));
+        assert!(store.inclusion_proof("nobody", 0, 1).unwrap().is_none());
         // Personal data stays out of the leaf object.
         let leaf = &store.leaves("acme", 0, 1).unwrap()[0];
         assert!(!leaf.object.to_string().contains("Ada Lovelace"));

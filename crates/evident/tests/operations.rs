@@ -258,6 +258,8 @@ fn openapi_describes_every_endpoint_with_its_errors() {
         ("/v1/catalog", vec!["get"]),
         ("/v1/catalog/reload", vec!["post"]),
         ("/v1/tenants/{tenant}/catalog", vec!["put"]),
+        ("/v1/tenants/{tenant}/log/proof/inclusion", vec!["get"]),
+        ("/v1/tenants/{tenant}/log/proof/consistency", vec!["get"]),
     ];
     for (path, methods) in expected {
         for method in methods {

@@ -41,78 +41,94 @@ fn split(n: u64) -> u64 {
 
 /// Where complete subtree hashes come from: a store, or leaves in memory.
 pub trait Nodes {
-    /// The hash of complete subtree `(level, index)`, which must exist.
-    fn node(&self, level: u32, index: u64) -> Hash;
+    type Error;
+    /// The hash of complete subtree `(level, index)`.
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
 }
 
 /// The hash of leaves `start..end` (any range that RFC 9162's recursion reaches).
-pub fn subtree_hash(nodes: &impl Nodes, start: u64, end: u64) -> Hash {
+pub fn subtree_hash<N: Nodes>(nodes: &N, start: u64, end: u64) -> Result<Hash, N::Error> {
     let count = end - start;
     if count == 0 {
-        return empty_root();
+        return Ok(empty_root());
     }
     if count.is_power_of_two() && start.is_multiple_of(count) {
         return nodes.node(count.trailing_zeros(), start / count);
     }
     let k = split(count);
-    node_hash(
-        &subtree_hash(nodes, start, start + k),
-        &subtree_hash(nodes, start + k, end),
-    )
+    Ok(node_hash(
+        &subtree_hash(nodes, start, start + k)?,
+        &subtree_hash(nodes, start + k, end)?,
+    ))
 }
 
 /// The tree head (root hash) of the first `size` leaves.
-pub fn root(nodes: &impl Nodes, size: u64) -> Hash {
+pub fn root<N: Nodes>(nodes: &N, size: u64) -> Result<Hash, N::Error> {
     subtree_hash(nodes, 0, size)
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 2.1.3.1).
-pub fn inclusion_proof(nodes: &impl Nodes, index: u64, size: u64) -> Vec<Hash> {
+pub fn inclusion_proof<N: Nodes>(nodes: &N, index: u64, size: u64) -> Result<Vec<Hash>, N::Error> {
     let mut proof = Vec::new();
-    path(nodes, index, 0, size, &mut proof);
-    proof
+    path(nodes, index, 0, size, &mut proof)?;
+    Ok(proof)
 }
 
-fn path(nodes: &impl Nodes, index: u64, start: u64, end: u64, proof: &mut Vec<Hash>) {
+fn path<N: Nodes>(
+    nodes: &N,
+    index: u64,
+    start: u64,
+    end: u64,
+    proof: &mut Vec<Hash>,
+) -> Result<(), N::Error> {
     let count = end - start;
     if count <= 1 {
-        return;
+        return Ok(());
     }
     let k = split(count);
     if index < start + k {
-        path(nodes, index, start, start + k, proof);
-        proof.push(subtree_hash(nodes, start + k, end));
+        path(nodes, index, start, start + k, proof)?;
+        proof.push(subtree_hash(nodes, start + k, end)?);
     } else {
-        path(nodes, index, start + k, end, proof);
-        proof.push(subtree_hash(nodes, start, start + k));
+        path(nodes, index, start + k, end, proof)?;
+        proof.push(subtree_hash(nodes, start, start + k)?);
     }
+    Ok(())
 }
 
 /// The consistency proof from the tree of `from` leaves to the tree of `to` (RFC 9162 2.1.4.1).
-pub fn consistency_proof(nodes: &impl Nodes, from: u64, to: u64) -> Vec<Hash> {
+pub fn consistency_proof<N: Nodes>(nodes: &N, from: u64, to: u64) -> Result<Vec<Hash>, N::Error> {
     let mut proof = Vec::new();
     if from > 0 && from < to {
-        subproof(nodes, from, 0, to, true, &mut proof);
+        subproof(nodes, from, 0, to, true, &mut proof)?;
     }
-    proof
+    Ok(proof)
 }
 
-fn subproof(nodes: &impl Nodes, m: u64, start: u64, end: u64, whole: bool, proof: &mut Vec<Hash>) {
+fn subproof<N: Nodes>(
+    nodes: &N,
+    m: u64,
+    start: u64,
+    end: u64,
+    whole: bool,
+    proof: &mut Vec<Hash>,
+) -> Result<(), N::Error> {
     let count = end - start;
     if m == count {
         if !whole {
-            proof.push(subtree_hash(nodes, start, end));
+            proof.push(subtree_hash(nodes, start, end)?);
         }
-        return;
+        return Ok(());
     }
     let k = split(count);
     if m <= k {
-        subproof(nodes, m, start, start + k, whole, proof);
-        proof.push(subtree_hash(nodes, start + k, end));
+        subproof(nodes, m, start, start + k, whole, proof)?;
+        proof.push(subtree_hash(nodes, start + k, end)?);
     } else {
-        subproof(nodes, m - k, start + k, end, false, proof);
-        proof.push(subtree_hash(nodes, start, start + k));
+        subproof(nodes, m - k, start + k, end, false, proof)?;
+        proof.push(subtree_hash(nodes, start, start + k)?);
     }
+    Ok(())
 }
 
 /// Why a proof does not verify.
@@ -251,12 +267,12 @@ impl Frontier {
     }
 
     /// The frontier of a tree of `size` leaves, from its stored nodes.
-    pub fn load(nodes: &impl Nodes, size: u64) -> Frontier {
-        let edge = (0..64u32)
-            .take_while(|level| size >> level != 0)
-            .map(|level| (size >> level & 1 == 1).then(|| nodes.node(level, (size >> level) - 1)))
-            .collect();
-        Frontier { size, edge }
+    pub fn load<N: Nodes>(nodes: &N, size: u64) -> Result<Frontier, N::Error> {
+        let hashes = Frontier::node_addresses(size)
+            .into_iter()
+            .map(|(level, index)| nodes.node(level, index))
+            .collect::<Result<Vec<Hash>, N::Error>>()?;
+        Ok(Frontier::from_hashes(size, &hashes).unwrap_or_default())
     }
 
     /// The frontier of a tree of `size` leaves from the hashes of
@@ -355,8 +371,28 @@ impl MemoryTree {
 }
 
 impl Nodes for MemoryTree {
-    fn node(&self, level: u32, index: u64) -> Hash {
-        self.levels[level as usize][index as usize]
+    type Error = std::convert::Infallible;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        Ok(self.levels[level as usize][index as usize])
+    }
+}
+
+impl MemoryTree {
+    /// The root of the first `size` leaves (infallible in memory).
+    pub fn root(&self, size: u64) -> Hash {
+        let Ok(hash) = root(self, size);
+        hash
+    }
+
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Vec<Hash> {
+        let Ok(proof) = inclusion_proof(self, index, size);
+        proof
+    }
+
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Vec<Hash> {
+        let Ok(proof) = consistency_proof(self, from, to);
+        proof
     }
 }
 
@@ -405,7 +441,7 @@ mod tests {
             let size = entry["tree_size"].as_u64().unwrap();
             let tree = MemoryTree::new(&leaves[..size as usize]);
             let want = hash(entry["root_hex"].as_str().unwrap()).unwrap();
-            assert_eq!(root(&tree, size), want, "size {size}");
+            assert_eq!(tree.root(size), want, "size {size}");
             let mut frontier = Frontier::new();
             let mut nodes = Vec::new();
             for leaf in &leaves[..size as usize] {
@@ -422,7 +458,7 @@ mod tests {
         {
             for (index, node) in hashes.as_array().unwrap().iter().enumerate() {
                 assert_eq!(
-                    tree.node(level as u32, index as u64),
+                    tree.node(level as u32, index as u64).unwrap(),
                     hash(node.as_str().unwrap()).unwrap()
                 );
             }
@@ -511,14 +547,14 @@ mod tests {
         let leaves = leaves();
         let tree = MemoryTree::new(&leaves);
         for size in 1..=8u64 {
-            let size_root = root(&tree, size);
+            let size_root = tree.root(size);
             for index in 0..size {
-                let proof = inclusion_proof(&tree, index, size);
+                let proof = tree.inclusion_proof(index, size);
                 verify_inclusion(index, size, &leaves[index as usize], &proof, &size_root).unwrap();
             }
             for from in 1..=size {
-                let proof = consistency_proof(&tree, from, size);
-                verify_consistency(from, size, &root(&tree, from), &size_root, &proof).unwrap();
+                let proof = tree.consistency_proof(from, size);
+                verify_consistency(from, size, &tree.root(from), &size_root, &proof).unwrap();
             }
         }
     }
@@ -534,9 +570,9 @@ mod tests {
         fn proofs_verify_and_any_change_fails(size in 1u64..300, index_seed in any::<u64>(), from_seed in any::<u64>(), bit in 0usize..256) {
             let leaves = random_leaves(size as usize);
             let tree = MemoryTree::new(&leaves);
-            let head = root(&tree, size);
+            let head = tree.root(size);
             let index = index_seed % size;
-            let proof = inclusion_proof(&tree, index, size);
+            let proof = tree.inclusion_proof(index, size);
             prop_assert!(verify_inclusion(index, size, &leaves[index as usize], &proof, &head).is_ok());
             if !proof.is_empty() {
                 let mut flipped = proof.clone();
@@ -549,12 +585,12 @@ mod tests {
             }
             // A proof for this tree does not pass for the next, longer one.
             let longer = random_leaves(size as usize + 1);
-            let longer_head = root(&MemoryTree::new(&longer), size + 1);
+            let longer_head = MemoryTree::new(&longer).root(size + 1);
             prop_assert!(verify_inclusion(index, size + 1, &leaves[index as usize], &proof, &longer_head).is_err());
 
             let from = 1 + from_seed % size;
-            let old = root(&tree, from);
-            let proof = consistency_proof(&tree, from, size);
+            let old = tree.root(from);
+            let proof = tree.consistency_proof(from, size);
             prop_assert!(verify_consistency(from, size, &old, &head, &proof).is_ok());
             if !proof.is_empty() {
                 let mut flipped = proof.clone();
@@ -572,21 +608,21 @@ mod tests {
             }
             prop_assert_eq!(frontier.root(), head);
             for node in &emitted {
-                prop_assert_eq!(node.hash, tree.node(node.level, node.index));
+                prop_assert_eq!(Ok(node.hash), tree.node(node.level, node.index));
             }
             let complete: usize = (0..64).map(|level| (size >> level) as usize).sum();
             prop_assert_eq!(emitted.len(), complete);
             // A frontier loaded from stored nodes continues the same tree.
             let half = size / 2;
-            let mut resumed = Frontier::load(&tree, half);
+            let Ok(mut resumed) = Frontier::load(&tree, half);
             let mut more = Vec::new();
             for leaf in &leaves[half as usize..] {
                 resumed.push(*leaf, &mut more);
             }
             prop_assert_eq!(resumed.root(), head);
             prop_assert_eq!(Frontier::node_addresses(half).len(), half.count_ones() as usize);
-            let hashes: Vec<Hash> = Frontier::node_addresses(half).iter().map(|(level, index)| tree.node(*level, *index)).collect();
-            prop_assert_eq!(Frontier::from_hashes(half, &hashes), Some(Frontier::load(&tree, half)));
+            let hashes: Vec<Hash> = Frontier::node_addresses(half).iter().map(|(level, index)| tree.node(*level, *index).unwrap()).collect();
+            prop_assert_eq!(Frontier::from_hashes(half, &hashes), Frontier::load(&tree, half).ok());
         }
     }
 }

@@ -4,5 +4,6 @@
 pub mod catalog;
 pub mod events;
 pub mod keys;
+pub mod log;
 pub mod ops;
 pub mod tenants;

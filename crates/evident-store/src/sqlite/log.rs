@@ -125,3 +125,31 @@ pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
     transaction.commit()?;
     Ok(())
 }
+
+/// A tenant's stored nodes, for the proof functions of evident-core.
+pub(super) struct StoredNodes<'c> {
+    pub connection: &'c Connection,
+    pub tenant_no: i64,
+}
+
+impl evident_core::log::merkle::Nodes for StoredNodes<'_> {
+    type Error = StoreError;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let bytes: Option<Vec<u8>> = self
+            .connection
+            .prepare_cached(
+                "SELECT hash FROM merkle_nodes WHERE tenant_no = ?1 AND level = ?2 AND idx = ?3",
+            )?
+            .query_row(params![self.tenant_no, level, index as i64], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        hash_of(bytes.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "tenant {}: Merkle node ({level}, {index}) is missing",
+                self.tenant_no
+            ))
+        })?)
+    }
+}

@@ -476,6 +476,16 @@ fn append_batch(
     Ok(receipts)
 }
 
+/// A tenant's number and log size.
+fn tenant_log(connection: &Connection, tenant: &str) -> Result<Option<(i64, u64)>> {
+    Ok(connection
+        .prepare_cached("SELECT no, next_seq FROM tenants WHERE id = ?1")?
+        .query_row([tenant], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64))
+        })
+        .optional()?)
+}
+
 /// One page of events for `query`.
 fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> {
     let tenants = resolve_scope(connection, &query.scope)?;
@@ -812,6 +822,43 @@ impl Store for SqliteStore {
             };
             transaction.commit()?;
             Ok(head)
+        })
+    }
+
+    fn inclusion_proof(
+        &self,
+        tenant: &str,
+        index: u64,
+        size: u64,
+    ) -> Result<Option<Vec<[u8; 32]>>> {
+        self.read(|connection| {
+            let transaction = connection.unchecked_transaction()?;
+            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else { return Ok(None) };
+            if size > tree_size || index >= size {
+                return Err(StoreError::OutOfRange(format!(
+                    "leaf {index} in a tree of {size} needs index < size <= {tree_size}, the log's size"
+                )));
+            }
+            let nodes = log::StoredNodes { connection: &transaction, tenant_no };
+            let proof = evident_core::log::merkle::inclusion_proof(&nodes, index, size)?;
+            transaction.commit()?;
+            Ok(Some(proof))
+        })
+    }
+
+    fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>> {
+        self.read(|connection| {
+            let transaction = connection.unchecked_transaction()?;
+            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else { return Ok(None) };
+            if from == 0 || from > to || to > tree_size {
+                return Err(StoreError::OutOfRange(format!(
+                    "a consistency proof needs 0 < from <= to <= {tree_size}, the log's size; got {from} and {to}"
+                )));
+            }
+            let nodes = log::StoredNodes { connection: &transaction, tenant_no };
+            let proof = evident_core::log::merkle::consistency_proof(&nodes, from, to)?;
+            transaction.commit()?;
+            Ok(Some(proof))
         })
     }
 
