@@ -227,6 +227,17 @@ pub struct TreeHead {
     pub root_hash: [u8; 32],
 }
 
+/// A signed checkpoint as kept.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    pub tree_size: u64,
+    /// The signed note (C2SP tlog-checkpoint body with signature lines).
+    pub note: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub signed_at: Timestamp,
+}
+
 /// Size figures for metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreStats {
@@ -280,6 +291,13 @@ pub trait Store: Send + Sync + 'static {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<evident_core::log::leaf::Leaf>>;
+
+    /// Keeps a signed checkpoint of the tenant's log (one per tree size; a second for the same size is ignored).
+    fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()>;
+    /// The tenant's signed checkpoints with tree size ≥ `from_size`, smallest first.
+    fn checkpoints(&self, tenant: &str, from_size: u64) -> Result<Vec<StoredCheckpoint>>;
+    /// The tenant's checkpoint with the largest tree size.
+    fn latest_checkpoint(&self, tenant: &str) -> Result<Option<StoredCheckpoint>>;
 
     /// Sets (replaces) a tenant's catalog additions, stored as given (JSON).
     fn put_tenant_catalog(&self, tenant: &str, body: &str) -> Result<()>;

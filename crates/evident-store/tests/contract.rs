@@ -56,6 +56,7 @@ contract_suite!(
         scopes_isolate_tenants,
         stored_fields_round_trip,
         the_log_grows_with_every_append,
+        checkpoints_are_kept_per_size,
     ]
 );
 
@@ -968,6 +969,39 @@ mod cases {
         let leaf = &store.leaves("acme", 0, 1).unwrap()[0];
         assert!(!leaf.object.to_string().contains("Ada Lovelace"));
         assert_eq!(leaf.pii["actor"]["name"], "Ada Lovelace");
+    }
+
+    pub fn checkpoints_are_kept_per_size(store: &dyn Store) {
+        tenant(store, "acme", None);
+        assert!(store.latest_checkpoint("acme").unwrap().is_none());
+        store.add_checkpoint("acme", 3, "note three\n").unwrap();
+        store.add_checkpoint("acme", 10, "note ten\n").unwrap();
+        store
+            .add_checkpoint("acme", 3, "another note for three\n")
+            .unwrap();
+        let all: Vec<(u64, String)> = store
+            .checkpoints("acme", 0)
+            .unwrap()
+            .into_iter()
+            .map(|checkpoint| (checkpoint.tree_size, checkpoint.note))
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (3, "note three\n".to_owned()),
+                (10, "note ten\n".to_owned())
+            ],
+            "the first note of a size stays"
+        );
+        assert_eq!(store.checkpoints("acme", 4).unwrap().len(), 1);
+        assert_eq!(
+            store.latest_checkpoint("acme").unwrap().unwrap().tree_size,
+            10
+        );
+        assert!(matches!(
+            store.add_checkpoint("nobody", 1, "x\n"),
+            Err(StoreError::TenantNotFound(_))
+        ));
     }
 
     pub fn stored_fields_round_trip(store: &dyn Store) {

@@ -24,8 +24,8 @@ use uuid::Uuid;
 
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
-    PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats, Tenant, TenantScope,
-    TreeHead,
+    PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats, StoredCheckpoint, Tenant,
+    TenantScope, TreeHead,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -476,6 +476,23 @@ fn append_batch(
     Ok(receipts)
 }
 
+/// A `checkpoints` row as read.
+struct CheckpointRow(i64, String, i64);
+
+fn checkpoint_row(row: &Row) -> rusqlite::Result<CheckpointRow> {
+    Ok(CheckpointRow(row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+impl CheckpointRow {
+    fn into_checkpoint(self) -> Result<StoredCheckpoint> {
+        Ok(StoredCheckpoint {
+            tree_size: self.0 as u64,
+            note: self.1,
+            signed_at: timestamp(self.2)?,
+        })
+    }
+}
+
 /// A tenant's number and log size.
 fn tenant_log(connection: &Connection, tenant: &str) -> Result<Option<(i64, u64)>> {
     Ok(connection
@@ -877,6 +894,44 @@ impl Store for SqliteStore {
                 leaves.push(log::leaf_of(&event, &salt)?);
             }
             Ok(leaves)
+        })
+    }
+
+    fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()> {
+        self.write(|connection| {
+            let Some((tenant_no, _)) = tenant_log(connection, tenant)? else {
+                return Err(StoreError::TenantNotFound(tenant.to_owned()));
+            };
+            connection.execute(
+                "INSERT OR IGNORE INTO checkpoints (tenant_no, tree_size, note, signed_at) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant_no, tree_size as i64, note, Timestamp::now().as_microsecond()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn checkpoints(&self, tenant: &str, from_size: u64) -> Result<Vec<StoredCheckpoint>> {
+        self.read(|connection| {
+            let Some((tenant_no, _)) = tenant_log(connection, tenant)? else { return Ok(Vec::new()) };
+            let mut statement = connection.prepare_cached(
+                "SELECT tree_size, note, signed_at FROM checkpoints WHERE tenant_no = ?1 AND tree_size >= ?2 ORDER BY tree_size",
+            )?;
+            let rows = statement.query_map(params![tenant_no, from_size as i64], checkpoint_row)?;
+            rows.map(|row| row?.into_checkpoint()).collect()
+        })
+    }
+
+    fn latest_checkpoint(&self, tenant: &str) -> Result<Option<StoredCheckpoint>> {
+        self.read(|connection| {
+            let Some((tenant_no, _)) = tenant_log(connection, tenant)? else { return Ok(None) };
+            connection
+                .prepare_cached(
+                    "SELECT tree_size, note, signed_at FROM checkpoints WHERE tenant_no = ?1 ORDER BY tree_size DESC LIMIT 1",
+                )?
+                .query_row([tenant_no], checkpoint_row)
+                .optional()?
+                .map(CheckpointRow::into_checkpoint)
+                .transpose()
         })
     }
 

@@ -97,6 +97,16 @@ CREATE TABLE merkle_nodes (
 -- The salt of each event's personal-data side-car (docs/integrity.md).
 ALTER TABLE events ADD COLUMN salt BLOB;
 "#,
+    r#"
+-- Every signed checkpoint (a C2SP signed note), kept.
+CREATE TABLE checkpoints (
+    tenant_no INTEGER NOT NULL,
+    tree_size INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    signed_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_no, tree_size)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.
