@@ -17,7 +17,8 @@ use utoipa_axum::routes;
 
 use crate::Limits;
 use crate::catalogs::Catalogs;
-use crate::routes::{catalog, events, keys, log, ops, tenants};
+use crate::checkpointer::Checkpointer;
+use crate::routes::{catalog, checkpoint, events, keys, log, ops, tenants};
 use crate::writer::WriterHandle;
 
 /// What every handler can reach.
@@ -25,6 +26,7 @@ use crate::writer::WriterHandle;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub catalogs: Arc<Catalogs>,
+    pub checkpointer: Arc<Checkpointer>,
     pub writer: WriterHandle,
     pub limits: Arc<Limits>,
     pub metrics: PrometheusHandle,
@@ -76,6 +78,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::put_tenant))
         .routes(routes!(log::inclusion))
         .routes(routes!(log::consistency))
+        .routes(routes!(checkpoint::key))
+        .routes(routes!(checkpoint::latest))
+        .routes(routes!(checkpoint::list))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -13,6 +13,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod catalogs;
+pub mod checkpointer;
 pub mod problem;
 pub mod routes;
 pub mod writer;
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 
 use crate::app::AppState;
 use crate::catalogs::Catalogs;
+use crate::checkpointer::Checkpointer;
 use crate::problem::Problem;
 use crate::writer::Writer;
 
@@ -37,6 +39,8 @@ pub struct Limits {
     pub max_events_per_request: usize,
     pub max_body_bytes: usize,
     pub event: EventLimits,
+    /// How often tenants whose log grew get a new signed checkpoint.
+    pub checkpoint_interval: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             max_events_per_request: 1_000,
             max_body_bytes: 1024 * 1024,
             event: EventLimits::default(),
+            checkpoint_interval: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -133,14 +138,21 @@ impl Server {
         self,
         store: Arc<dyn Store>,
         catalogs: Arc<Catalogs>,
+        checkpointer: Arc<Checkpointer>,
         limits: Limits,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (writer, handle) = Writer::start(store.clone());
         let reloader = tokio::spawn(reload_on_hangup(store.clone(), catalogs.clone()));
+        let signer = tokio::spawn(checkpointer::run(
+            checkpointer.clone(),
+            store.clone(),
+            limits.checkpoint_interval,
+        ));
         let state = AppState {
             store,
             catalogs,
+            checkpointer,
             writer: handle,
             limits: Arc::new(limits),
             metrics: metrics_handle(),
@@ -151,6 +163,7 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
+        signer.abort();
         // Every WriterHandle lived in the router's state, now dropped: the writer drains and stops.
         tokio::task::spawn_blocking(move || writer.join())
             .await

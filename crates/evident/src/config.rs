@@ -49,6 +49,15 @@ pub struct ServerFlags {
     /// [default: password,passwd,secret,secret_key,client_secret,token,access_token,refresh_token,api_key,authorization,private_key,cookie].
     #[arg(long, env = "EVIDENT_REDACT_KEYS", value_delimiter = ',')]
     pub redact_keys: Option<Vec<String>>,
+    /// The deployment's origin: checkpoints name a tenant's log `<origin>/<tenant>` [default: the listen host].
+    #[arg(long, env = "EVIDENT_ORIGIN")]
+    pub origin: Option<String>,
+    /// A file holding the checkpoint signing key [default: signing.key in the data dir, created on first start].
+    #[arg(long, env = "EVIDENT_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// How often tenants whose log grew get a signed checkpoint, in seconds [default: 5].
+    #[arg(long, env = "EVIDENT_CHECKPOINT_INTERVAL_SECONDS")]
+    pub checkpoint_interval_seconds: Option<u64>,
 }
 
 /// The `--config` file.
@@ -63,6 +72,9 @@ pub struct FileConfig {
     pub max_future_seconds: Option<u32>,
     pub catalog: Option<PathBuf>,
     pub redact_keys: Option<Vec<String>>,
+    pub origin: Option<String>,
+    pub signing_key: Option<PathBuf>,
+    pub checkpoint_interval_seconds: Option<u64>,
 }
 
 impl FileConfig {
@@ -80,6 +92,8 @@ impl FileConfig {
 #[derive(Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    pub origin: String,
+    pub signing_key: Option<PathBuf>,
     pub catalog: Option<PathBuf>,
     pub redactor: Redactor,
     pub log_format: LogFormat,
@@ -121,8 +135,26 @@ impl ServerFlags {
             ),
             None => Redactor::default(),
         };
+        let interval = self
+            .checkpoint_interval_seconds
+            .or(file.checkpoint_interval_seconds)
+            .unwrap_or(5);
+        anyhow::ensure!(
+            interval >= 1,
+            "checkpoint_interval_seconds must be at least 1"
+        );
+        limits.checkpoint_interval = std::time::Duration::from_secs(interval);
         Ok(Settings {
             listen,
+            origin: self
+                .origin
+                .clone()
+                .or_else(|| file.origin.clone())
+                .unwrap_or_else(|| listen.ip().to_string()),
+            signing_key: self
+                .signing_key
+                .clone()
+                .or_else(|| file.signing_key.clone()),
             catalog: self.catalog.clone().or_else(|| file.catalog.clone()),
             redactor,
             log_format: self

@@ -4,6 +4,7 @@ mod client;
 mod cmd;
 mod config;
 mod demo_data;
+mod signing_key;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     Ingest(cmd::ingest::IngestArgs),
     /// Query a tenant's events with the query language.
     Query(cmd::query::QueryArgs),
+    /// Print the verifier key or a tenant's latest signed checkpoint.
+    Checkpoint(cmd::checkpoint::CheckpointArgs),
     /// Check a catalog file, or show a tenant's catalog.
     #[command(subcommand)]
     Catalog(cmd::catalog::CatalogCommand),
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Query(args) => cmd::query::run(args),
         Command::Catalog(command) => cmd::catalog::run(command),
+        Command::Checkpoint(args) => cmd::checkpoint::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,7 +5,9 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{ADMIN_KEY, TestServer, event, expect_problem};
+use evident_core::log::checkpoint::Checkpoint;
 use evident_core::log::merkle::{MemoryTree, verify_consistency, verify_inclusion};
+use evident_core::log::note::{Verifier, open};
 use evident_store::{SqliteStore, Store};
 use serde_json::Value;
 
@@ -119,4 +121,111 @@ fn proofs_over_http_verify_against_the_stored_tree() {
     }
     let old_root = MemoryTree::new(&leaves).root(5);
     verify_consistency(5, 13, &old_root, &head.root_hash, &hashes(&consistency)).unwrap();
+}
+
+fn text(server: &TestServer, path: &str, key: Option<&str>) -> String {
+    let mut request = server.http.get(format!("{}{path}", server.url));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().unwrap()
+}
+
+#[test]
+fn checkpoints_are_signed_notes_of_the_stored_tree_head() {
+    let mut server = TestServer::start_with(
+        &[
+            "--origin",
+            "audit.example.com",
+            "--checkpoint-interval-seconds",
+            "1",
+        ],
+        &[],
+    );
+    server.create_tenant("acme", None);
+    let key_text = text(&server, "/v1/log/key", None);
+    let verifier = Verifier::parse(key_text.trim()).unwrap();
+    assert_eq!(verifier.name, "audit.example.com");
+
+    server.ingest("acme", &(0..7).map(event).collect::<Vec<_>>());
+    let note = text(&server, "/v1/tenants/acme/log/checkpoint", Some(ADMIN_KEY));
+    let opened = open(note.as_bytes(), std::slice::from_ref(&verifier)).unwrap();
+    let checkpoint = Checkpoint::parse(&opened.text).unwrap();
+    assert_eq!(
+        (checkpoint.origin.as_str(), checkpoint.tree_size),
+        ("audit.example.com/acme", 7)
+    );
+    // Asked again without growth: the same note.
+    assert_eq!(
+        text(&server, "/v1/tenants/acme/log/checkpoint", Some(ADMIN_KEY)),
+        note
+    );
+
+    // The background checkpointer signs a grown log by itself.
+    server.ingest("acme", &(7..9).map(event).collect::<Vec<_>>());
+    let listed = common::wait_for(20, "a checkpoint of size 9", || {
+        let list = server.get_json("/v1/tenants/acme/log/checkpoints?from_size=8");
+        (list["checkpoints"].as_array().unwrap().len() == 1).then_some(list)
+    });
+    let later = listed["checkpoints"][0]["note"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let later = Checkpoint::parse(
+        &open(later.as_bytes(), std::slice::from_ref(&verifier))
+            .unwrap()
+            .text,
+    )
+    .unwrap();
+    assert_eq!(later.tree_size, 9);
+    let all = server.get_json("/v1/tenants/acme/log/checkpoints");
+    assert!(
+        all["checkpoints"].as_array().unwrap().len() >= 2,
+        "every checkpoint is kept"
+    );
+    let consistency = server.get_json("/v1/tenants/acme/log/proof/consistency?from=7&to=9");
+    verify_consistency(
+        7,
+        9,
+        &checkpoint.root_hash,
+        &later.root_hash,
+        &hashes(&consistency),
+    )
+    .unwrap();
+    let other = server.create_key(None, &["ingest"]);
+    expect_problem(
+        server
+            .get("/v1/tenants/acme/log/checkpoint", &other)
+            .send()
+            .unwrap(),
+        403,
+    );
+
+    // The key lives in the data directory, readable by its owner only, and survives a restart.
+    let key_file = server.data_dir.join("signing.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(server.terminate());
+    let store = SqliteStore::open(&server.data_dir).unwrap();
+    assert_eq!(
+        store.tree_head("acme").unwrap().unwrap().root_hash,
+        later.root_hash
+    );
+    for stored in store.checkpoints("acme", 0).unwrap() {
+        assert!(
+            !stored.note.contains("PRIVATE"),
+            "the store holds notes, never the key"
+        );
+    }
+    drop(store);
+    let again = TestServer::start_in(&server.data_dir, &[], &[]);
+    assert_eq!(text(&again, "/v1/log/key", None), key_text);
 }

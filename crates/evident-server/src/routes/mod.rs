@@ -2,6 +2,7 @@
 //! function, and render.
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod events;
 pub mod keys;
 pub mod log;

@@ -13,6 +13,7 @@ use evident_core::redact::Redactor;
 use evident_core::{EventLimits, NewEvent};
 use evident_server::auth::{hash_key, mint_key, mint_key_id};
 use evident_server::catalogs::{Catalogs, prepare};
+use evident_server::checkpointer::Checkpointer;
 use evident_store::{AppendBatch, NewApiKey, NewTenant, SqliteStore, Store};
 use indicatif::ProgressBar;
 use jiff::Timestamp;
@@ -137,7 +138,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         settings.redactor.clone(),
         store.as_ref(),
     )?);
-    serve(store, catalogs, settings, move |address| {
+    let signer = crate::signing_key::load_or_create(
+        settings.signing_key.as_deref(),
+        &args.data_dir,
+        &settings.origin,
+    )?;
+    let checkpointer = Arc::new(Checkpointer::new(signer, settings.origin.clone()));
+    serve(store, catalogs, checkpointer, settings, move |address| {
         println!("{}", examples.replace("URL", &format!("http://{address}")));
     })
 }

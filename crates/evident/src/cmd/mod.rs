@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod demo;
 pub mod ingest;
 pub mod keys;

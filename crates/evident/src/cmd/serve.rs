@@ -10,6 +10,7 @@ use clap::Args;
 use evident_server::Server;
 use evident_server::auth::bootstrap_admin_key;
 use evident_server::catalogs::{Catalogs, summary};
+use evident_server::checkpointer::Checkpointer;
 use evident_store::{SqliteStore, Store};
 
 use crate::config::{DEFAULT_DATA_DIR, FileConfig, ServerFlags, Settings, init_logging};
@@ -50,13 +51,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )?;
     let deployment = summary(catalogs.snapshot().deployment());
     tracing::info!(event_types = deployment.event_types, mode = %deployment.mode, "catalog loaded");
-    serve(store, Arc::new(catalogs), settings, |_| {})
+    let signer = crate::signing_key::load_or_create(
+        settings.signing_key.as_deref(),
+        &data_dir,
+        &settings.origin,
+    )?;
+    let checkpointer = Arc::new(Checkpointer::new(signer, settings.origin.clone()));
+    serve(store, Arc::new(catalogs), checkpointer, settings, |_| {})
 }
 
 /// Serves until SIGINT or SIGTERM; `ready` runs once the socket is bound.
 pub fn serve(
     store: Arc<dyn Store>,
     catalogs: Arc<Catalogs>,
+    checkpointer: Arc<Checkpointer>,
     settings: Settings,
     ready: impl FnOnce(std::net::SocketAddr) + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
@@ -74,7 +82,13 @@ pub fn serve(
         tracing::info!(%address, "listening");
         ready(address);
         server
-            .run(store, catalogs, settings.limits, shutdown_signal())
+            .run(
+                store,
+                catalogs,
+                checkpointer,
+                settings.limits,
+                shutdown_signal(),
+            )
             .await?;
         tracing::info!("stopped; every acknowledged event is on disk");
         Ok(ExitCode::SUCCESS)
