@@ -41,6 +41,7 @@ pub struct AppState {
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
+    components(schemas(crate::routes::events::EventWithProof)),
     tags(
         (name = "tenants", description = "Accounts and sub-accounts"),
         (name = "keys", description = "API keys and their scopes"),

@@ -229,3 +229,92 @@ fn checkpoints_are_signed_notes_of_the_stored_tree_head() {
     let again = TestServer::start_in(&server.data_dir, &[], &[]);
     assert_eq!(text(&again, "/v1/log/key", None), key_text);
 }
+
+/// A signed-note check written from the C2SP text alone (not evident-core's):
+/// key id = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key)[:4]; signature line `— name base64(id ‖ sig)`.
+fn spec_verify(note: &str, verifier_key: &str) -> bool {
+    use ed25519_dalek::Verifier as _;
+    use sha2::Digest;
+    let parts: Vec<&str> = verifier_key.splitn(3, '+').collect();
+    let (name, id_hex, key_b64) = (parts[0], parts[1], parts[2]);
+    let key = BASE64.decode(key_b64).unwrap();
+    assert_eq!(key[0], 0x01, "Ed25519");
+    let public: [u8; 32] = key[1..].try_into().unwrap();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([0x0a, 0x01]);
+    hasher.update(public);
+    let id: Vec<u8> = hasher.finalize()[..4].to_vec();
+    let id_text: String = id.iter().map(|byte| format!("{byte:02x}")).collect();
+    assert_eq!(id_text, id_hex, "the key id follows the spec");
+    let split = note.rfind("\n\n").unwrap();
+    let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+    signatures.lines().any(|line| {
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            return false;
+        };
+        let Some((signer, blob)) = rest.split_once(' ') else {
+            return false;
+        };
+        let blob = BASE64.decode(blob).unwrap();
+        signer == name
+            && blob[..4] == id[..]
+            && ed25519_dalek::VerifyingKey::from_bytes(&public)
+                .unwrap()
+                .verify(
+                    text.as_bytes(),
+                    &ed25519_dalek::Signature::from_slice(&blob[4..]).unwrap(),
+                )
+                .is_ok()
+    })
+}
+
+#[test]
+fn an_event_with_its_proof_verifies_offline() {
+    let server = TestServer::start();
+    server.create_tenant("acme", None);
+    let receipts = server.ingest("acme", &(0..11).map(event).collect::<Vec<_>>());
+    let key = text(&server, "/v1/log/key", None);
+    let id = receipts[6]["id"].as_str().unwrap();
+    let answer = server.get_json(&format!("/v1/tenants/acme/events/{id}?proof=true"));
+    assert!(
+        spec_verify(answer["checkpoint"].as_str().unwrap(), key.trim()),
+        "a note we sign verifies by the spec alone"
+    );
+
+    let opened = open(
+        answer["checkpoint"].as_str().unwrap().as_bytes(),
+        &[Verifier::parse(key.trim()).unwrap()],
+    )
+    .unwrap();
+    let checkpoint = Checkpoint::parse(&opened.text).unwrap();
+    let leaf_bytes = serde_json_canonicalizer::to_vec(&answer["leaf"]).unwrap();
+    let leaf_hash = evident_core::log::merkle::leaf_hash(&leaf_bytes);
+    assert_eq!(
+        BASE64.encode(leaf_hash),
+        answer["leaf_hash"].as_str().unwrap()
+    );
+    assert!(evident_core::log::leaf::pii_matches(
+        &answer["leaf"],
+        &answer["pii"]
+    ));
+    assert_eq!(answer["leaf"]["seq"], 6);
+    assert_eq!(answer["pii"]["actor"]["email"], receipts_email(6));
+    let proof = &answer["proof"];
+    assert_eq!(proof["tree_size"].as_u64(), Some(checkpoint.tree_size));
+    verify_inclusion(
+        6,
+        checkpoint.tree_size,
+        &leaf_hash,
+        &hashes(proof),
+        &checkpoint.root_hash,
+    )
+    .unwrap();
+    // The plain answer stays the merged event.
+    let plain = server.get_json(&format!("/v1/tenants/acme/events/{id}"));
+    assert_eq!(plain["actor"]["email"], answer["pii"]["actor"]["email"]);
+}
+
+fn receipts_email(n: usize) -> Value {
+    event(n)["actor"]["email"].clone()
+}

@@ -3,6 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use evident_core::access::Scope;
 use evident_core::catalog::Catalog;
 use evident_core::{Event, Filter, NewEvent, Violation, event::validate_event, query};
@@ -474,13 +477,30 @@ pub async fn list(
 pub struct ShowParams {
     /// `descendants` to find the event in a sub-account too.
     include: Option<String>,
+    /// `true`: answer the event as it is hashed into the log, with its inclusion proof and the latest checkpoint.
+    proof: Option<bool>,
+}
+
+/// An event for verification: the leaf object exactly as hashed, its
+/// personal-data side-car, and its inclusion proof against a signed checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventWithProof {
+    #[schema(value_type = Object)]
+    pub leaf: Value,
+    #[schema(value_type = Object)]
+    pub pii: Value,
+    /// Standard base64 of SHA-256(0x00 ‖ JCS(leaf)).
+    pub leaf_hash: String,
+    pub proof: crate::routes::log::InclusionProof,
+    /// The signed note the proof leads to.
+    pub checkpoint: String,
 }
 
 /// One stored event.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/events/{id}", tag = "events", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "Account ID"), ("id" = String, Path, description = "Event id (UUID)"), ShowParams),
     responses(
-        (status = 200, body = Event),
+        (status = 200, description = "The event; with proof=true an EventWithProof", body = Event),
         (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json")
@@ -490,7 +510,7 @@ pub async fn show(
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
     Query(params): Query<ShowParams>,
-) -> Result<Json<Event>, Problem> {
+) -> Result<Response, Problem> {
     let tenant = caller.tenant_with(&state, &tenant, Scope::Read).await?;
     let not_found = || {
         Problem::not_found(format!(
@@ -501,7 +521,7 @@ pub async fn show(
     let event_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let scope = scope_of(&state, &tenant.id, &params.include).await?;
     let (set, store) = (state.catalogs.snapshot(), state.store.clone());
-    blocking(move || {
+    let found = blocking(move || {
         let Some(event) = store.get(&scope, event_id)? else {
             return Ok(None);
         };
@@ -511,6 +531,35 @@ pub async fn show(
         Ok::<_, CatalogLoadError>(Some(event))
     })
     .await?
-    .map(Json)
-    .ok_or_else(not_found)
+    .ok_or_else(not_found)?;
+    if params.proof != Some(true) {
+        return Ok(Json(found).into_response());
+    }
+    let (checkpointer, store) = (state.checkpointer.clone(), state.store.clone());
+    let verified = blocking(move || {
+        let checkpoint = checkpointer.latest(store.as_ref(), &found.tenant)?;
+        let leaf = store
+            .leaves(&found.tenant, found.seq, 1)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                evident_store::StoreError::Corrupt(format!("event {} has no leaf", found.id))
+            })?;
+        let hashes = store
+            .inclusion_proof(&found.tenant, found.seq, checkpoint.tree_size)?
+            .ok_or_else(|| evident_store::StoreError::TenantNotFound(found.tenant.clone()))?;
+        Ok::<_, evident_store::StoreError>(EventWithProof {
+            leaf_hash: BASE64.encode(leaf.hash()),
+            leaf: leaf.object,
+            pii: leaf.pii,
+            proof: crate::routes::log::InclusionProof {
+                leaf_index: found.seq,
+                tree_size: checkpoint.tree_size,
+                hashes: hashes.iter().map(|hash| BASE64.encode(hash)).collect(),
+            },
+            checkpoint: checkpoint.note,
+        })
+    })
+    .await?;
+    Ok(Json(verified).into_response())
 }
