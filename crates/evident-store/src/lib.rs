@@ -284,6 +284,8 @@ pub trait Store: Send + Sync + 'static {
     -> Result<Option<Vec<[u8; 32]>>>;
     /// The consistency proof between the tenant's trees of `from` and `to` leaves.
     fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>>;
+    /// The stored leaf hashes (level-0 nodes) of the tenant's tree, by index.
+    fn leaf_hashes(&self, tenant: &str) -> Result<Vec<(u64, [u8; 32])>>;
     /// The leaves (leaf object and side-car) of the tenant's events from `from_seq`, in seq order.
     fn leaves(
         &self,

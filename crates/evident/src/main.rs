@@ -35,6 +35,8 @@ enum Command {
     Query(cmd::query::QueryArgs),
     /// Print the verifier key or a tenant's latest signed checkpoint.
     Checkpoint(cmd::checkpoint::CheckpointArgs),
+    /// Verify a store's logs offline: every leaf, node and signed checkpoint.
+    Verify(cmd::verify::VerifyArgs),
     /// Check a catalog file, or show a tenant's catalog.
     #[command(subcommand)]
     Catalog(cmd::catalog::CatalogCommand),
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Query(args) => cmd::query::run(args),
         Command::Catalog(command) => cmd::catalog::run(command),
         Command::Checkpoint(args) => cmd::checkpoint::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(code) => code,

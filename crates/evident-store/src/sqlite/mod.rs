@@ -85,6 +85,31 @@ impl SqliteStore {
         })
     }
 
+    /// Opens an existing store without changing anything in it (for verification):
+    /// no migrations, no backfill; every write fails.
+    pub fn open_read_only(data_dir: &Path) -> Result<SqliteStore> {
+        let path = data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no store in {}", data_dir.display()),
+            )));
+        }
+        let writer = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let found: i64 = writer.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if found != SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {found}; this build reads {SCHEMA_VERSION} (open it once with `evident serve` to migrate)"
+            )));
+        }
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            since_optimize: AtomicU64::new(0),
+        })
+    }
+
     fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         // A poisoned mutex means a panic mid-transaction; SQLite rolled it back, so the connection is usable.
         let mut connection = self
@@ -876,6 +901,22 @@ impl Store for SqliteStore {
             let proof = evident_core::log::merkle::consistency_proof(&nodes, from, to)?;
             transaction.commit()?;
             Ok(Some(proof))
+        })
+    }
+
+    fn leaf_hashes(&self, tenant: &str) -> Result<Vec<(u64, [u8; 32])>> {
+        self.read(|connection| {
+            let Some((tenant_no, _)) = tenant_log(connection, tenant)? else { return Ok(Vec::new()) };
+            let mut statement = connection
+                .prepare_cached("SELECT idx, hash FROM merkle_nodes WHERE tenant_no = ?1 AND level = 0 ORDER BY idx")?;
+            let rows = statement.query_map([tenant_no], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+            rows.map(|row| {
+                let (index, bytes) = row?;
+                let hash: [u8; 32] =
+                    bytes.try_into().map_err(|_| StoreError::Corrupt("a Merkle node is not 32 bytes".to_owned()))?;
+                Ok((index as u64, hash))
+            })
+            .collect()
         })
     }
 

@@ -8,3 +8,4 @@ pub mod keys;
 pub mod query;
 pub mod serve;
 pub mod tenants;
+pub mod verify;
