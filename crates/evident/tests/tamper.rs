@@ -145,3 +145,67 @@ fn each_kind_of_tampering_is_named() {
         "{out}"
     );
 }
+
+#[test]
+fn two_checkpoints_of_one_log_are_checked_for_consistency() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    server.create_tenant("acme", None);
+    let key = server
+        .http
+        .get(format!("{}/v1/log/key", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let checkpoint = |name: &str| {
+        let note = server
+            .get("/v1/tenants/acme/log/checkpoint", ADMIN_KEY)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let path = temp.path().join(name);
+        std::fs::write(&path, note).unwrap();
+        path
+    };
+    server.ingest("acme", &(0..5).map(event).collect::<Vec<_>>());
+    let old = checkpoint("old");
+    server.ingest("acme", &(5..9).map(event).collect::<Vec<_>>());
+    let new = checkpoint("new");
+    let run = |first: &Path, second: &Path, with_server: bool| {
+        let mut command = Command::new(binary());
+        command
+            .args([
+                "verify",
+                "--consistency",
+                first.to_str().unwrap(),
+                second.to_str().unwrap(),
+                "--key",
+                key.trim(),
+            ])
+            .env("EVIDENT_KEY", ADMIN_KEY);
+        if with_server {
+            command.args(["--server", &server.url]);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (ok, out) = run(&old, &new, true);
+    assert!(ok && out.contains("5 → 9"), "{out}");
+    let (ok, out) = run(&new, &old, false);
+    assert!(!ok && out.contains("rolled back"), "{out}");
+    let (ok, out) = run(&old, &new, false);
+    assert!(!ok && out.contains("--server"), "{out}");
+    // A forged "new" checkpoint (another root, signed by someone else) is refused.
+    let mut forged = std::fs::read_to_string(&new).unwrap();
+    forged = forged.replacen("\n9\n", "\n10\n", 1);
+    let forged_path = temp.path().join("forged");
+    std::fs::write(&forged_path, forged).unwrap();
+    let (ok, out) = run(&old, &forged_path, true);
+    assert!(!ok && out.contains("does not verify"), "{out}");
+}

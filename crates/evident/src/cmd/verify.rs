@@ -9,16 +9,28 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
 use evident_core::log::audit::{StoredLog, audit};
-use evident_core::log::note::{Signer, Verifier};
+use evident_core::log::checkpoint::Checkpoint;
+use evident_core::log::merkle::verify_consistency;
+use evident_core::log::note::{Signer, Verifier, open};
 use evident_store::{SqliteStore, Store};
 
 use crate::signing_key::KEY_FILE;
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["store", "consistency"])))]
 pub struct VerifyArgs {
     /// A data directory to verify (opened read-only).
     #[arg(long)]
-    pub store: PathBuf,
+    pub store: Option<PathBuf>,
+    /// Two checkpoints (signed note files) of one log, older first: detects a rollback or a fork.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
+    pub consistency: Vec<PathBuf>,
+    /// With --consistency: fetch the consistency proof from this server (uses EVIDENT_KEY).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// With --server: the API key.
+    #[arg(long, env = "EVIDENT_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// The verifier key of the checkpoints (`evident checkpoint --key`) [default: from the data dir's signing key].
     #[arg(long)]
     pub key: Option<String>,
@@ -33,12 +45,18 @@ pub struct VerifyArgs {
 const PAGE: u32 = 10_000;
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if !args.consistency.is_empty() {
+        return consistency(&args);
+    }
+    let Some(store_dir) = args.store.clone() else {
+        bail!("give --store DIR or --consistency OLD NEW")
+    };
     let verifier = match &args.key {
         Some(key) => {
             Verifier::parse(key.trim()).map_err(|error| anyhow::anyhow!("--key: {error}"))?
         }
         None => {
-            let path = args.store.join(KEY_FILE);
+            let path = store_dir.join(KEY_FILE);
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("no --key given and {} cannot be read", path.display()))?;
             Signer::parse(text.trim())
@@ -52,8 +70,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         );
     }
-    let store = SqliteStore::open_read_only(&args.store)
-        .with_context(|| format!("opening the store in {}", args.store.display()))?;
+    let store = SqliteStore::open_read_only(&store_dir)
+        .with_context(|| format!("opening the store in {}", store_dir.display()))?;
     let mut tenants: Vec<String> = store
         .tenants()?
         .into_iter()
@@ -117,4 +135,96 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens a checkpoint file with the key.
+fn read_checkpoint(path: &std::path::Path, verifier: &Verifier) -> anyhow::Result<Checkpoint> {
+    let note =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let opened = open(note.as_bytes(), std::slice::from_ref(verifier))
+        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    Checkpoint::parse(&opened.text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+}
+
+/// `--consistency OLD NEW`: both signed by the key, one log, and NEW extends OLD.
+fn consistency(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let Some(key) = &args.key else {
+        bail!("--consistency needs --key VKEY")
+    };
+    let verifier =
+        Verifier::parse(key.trim()).map_err(|error| anyhow::anyhow!("--key: {error}"))?;
+    let (old, new) = (
+        read_checkpoint(&args.consistency[0], &verifier)?,
+        read_checkpoint(&args.consistency[1], &verifier)?,
+    );
+    if old.origin != new.origin {
+        println!(
+            "FAILED: the checkpoints are of two logs ({} and {})",
+            old.origin, new.origin
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if new.tree_size < old.tree_size {
+        println!(
+            "FAILED: rolled back: size {} after size {}",
+            new.tree_size, old.tree_size
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let proof = if old.tree_size == new.tree_size || old.tree_size == 0 {
+        Vec::new()
+    } else {
+        let Some(server) = &args.server else {
+            bail!(
+                "checking sizes {} → {} needs the consistency proof: give --server URL",
+                old.tree_size,
+                new.tree_size
+            )
+        };
+        let tenant = old.origin.rsplit('/').next().unwrap_or_default();
+        let url = format!(
+            "{}/v1/tenants/{tenant}/log/proof/consistency?from={}&to={}",
+            server.trim_end_matches('/'),
+            old.tree_size,
+            new.tree_size
+        );
+        let mut request = reqwest::blocking::Client::new().get(url);
+        if let Some(api_key) = &args.api_key {
+            request = request.bearer_auth(api_key);
+        }
+        let answer: serde_json::Value = crate::client::send(request)?;
+        answer["hashes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|hash| {
+                let bytes = BASE64.decode(hash.as_str().unwrap_or_default())?;
+                bytes
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("a proof hash is not 32 bytes"))
+            })
+            .collect::<anyhow::Result<Vec<[u8; 32]>>>()?
+    };
+    let consistent = if old.tree_size == 0 {
+        true
+    } else {
+        verify_consistency(
+            old.tree_size,
+            new.tree_size,
+            &old.root_hash,
+            &new.root_hash,
+            &proof,
+        )
+        .is_ok()
+    };
+    if consistent {
+        println!("ok {} {} → {}", new.origin, old.tree_size, new.tree_size);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "FAILED: {} at size {} does not extend size {}: a fork or a rewritten log",
+            new.origin, new.tree_size, old.tree_size
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
