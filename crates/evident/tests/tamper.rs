@@ -209,3 +209,101 @@ fn two_checkpoints_of_one_log_are_checked_for_consistency() {
     let (ok, out) = run(&old, &forged_path, true);
     assert!(!ok && out.contains("does not verify"), "{out}");
 }
+
+/// A bundle as the export will write it, put together from the API's pieces.
+fn bundle_of(
+    server: &TestServer,
+    tenant: &str,
+    receipts: &[serde_json::Value],
+    filter: &str,
+) -> String {
+    let key_note = server
+        .get(&format!("/v1/tenants/{tenant}/log/checkpoint"), ADMIN_KEY)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut tree_size = 0;
+    let mut origin = String::new();
+    for receipt in receipts {
+        let answer = server.get_json(&format!(
+            "/v1/tenants/{tenant}/events/{}?proof=true",
+            receipt["id"].as_str().unwrap()
+        ));
+        assert_eq!(
+            answer["checkpoint"].as_str().unwrap(),
+            key_note,
+            "one checkpoint for the whole bundle"
+        );
+        tree_size = answer["proof"]["tree_size"].as_u64().unwrap();
+        origin = key_note.lines().next().unwrap().to_owned();
+        lines.push(serde_json::json!({"leaf": answer["leaf"], "pii": answer["pii"], "leaf_hash": answer["leaf_hash"], "proof": answer["proof"]}).to_string());
+    }
+    let header = serde_json::json!({"format": "evident-bundle/1", "tenant": tenant, "origin": origin, "tree_size": tree_size, "checkpoint": key_note, "filter": filter});
+    std::iter::once(header.to_string())
+        .chain(lines)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn bundles_verify_offline_and_a_missing_or_altered_event_is_caught() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    server.create_tenant("acme", None);
+    let receipts = server.ingest("acme", &(0..9).map(event).collect::<Vec<_>>());
+    let key = server
+        .http
+        .get(format!("{}/v1/log/key", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let check = |name: &str, text: &str| {
+        let path = temp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let output = Command::new(binary())
+            .args([
+                "verify",
+                "--bundle",
+                path.to_str().unwrap(),
+                "--key",
+                key.trim(),
+            ])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+        )
+    };
+    let whole = bundle_of(&server, "acme", &receipts, "");
+    let (ok, out) = check("whole", &whole);
+    assert!(
+        ok && out.contains("9 events against a checkpoint of size 9"),
+        "{out}"
+    );
+
+    // One event dropped from an unfiltered export.
+    let dropped: Vec<&str> = whole
+        .lines()
+        .enumerate()
+        .filter(|(index, _)| *index != 4)
+        .map(|(_, line)| line)
+        .collect();
+    let (ok, out) = check("dropped", &(dropped.join("\n") + "\n"));
+    assert!(!ok && out.contains("missing [3]"), "{out}");
+
+    // A filtered export may hold any events, but each must prove its place.
+    let filtered = bundle_of(&server, "acme", &receipts[2..4], "action:license.revoked");
+    let (ok, out) = check("filtered", &filtered);
+    assert!(ok, "{out}");
+    let altered = filtered.replacen("\"enterprise\"", "\"trial\"", 1);
+    let (ok, out) = check("altered", &altered);
+    assert!(
+        !ok && out.contains("leaf_hash is not the hash of the leaf"),
+        "{out}"
+    );
+}

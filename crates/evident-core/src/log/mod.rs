@@ -2,6 +2,7 @@
 //! of a Merkle tree hashed as RFC 9162 section 2.1 says.
 
 pub mod audit;
+pub mod bundle;
 pub mod checkpoint;
 pub mod leaf;
 pub mod merkle;

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
 use evident_core::log::audit::{StoredLog, audit};
+use evident_core::log::bundle::verify_bundle;
 use evident_core::log::checkpoint::Checkpoint;
 use evident_core::log::merkle::verify_consistency;
 use evident_core::log::note::{Signer, Verifier, open};
@@ -17,7 +18,7 @@ use evident_store::{SqliteStore, Store};
 use crate::signing_key::KEY_FILE;
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["store", "consistency"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["store", "consistency", "bundle"])))]
 pub struct VerifyArgs {
     /// A data directory to verify (opened read-only).
     #[arg(long)]
@@ -25,6 +26,9 @@ pub struct VerifyArgs {
     /// Two checkpoints (signed note files) of one log, older first: detects a rollback or a fork.
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
     pub consistency: Vec<PathBuf>,
+    /// An export bundle (NDJSON with proofs and its checkpoint), checked offline with --key.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
     /// With --consistency: fetch the consistency proof from this server (uses EVIDENT_KEY).
     #[arg(long)]
     pub server: Option<String>,
@@ -47,6 +51,9 @@ const PAGE: u32 = 10_000;
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if !args.consistency.is_empty() {
         return consistency(&args);
+    }
+    if let Some(bundle) = &args.bundle {
+        return verify_bundle_file(bundle, args.key.as_deref());
     }
     let Some(store_dir) = args.store.clone() else {
         bail!("give --store DIR or --consistency OLD NEW")
@@ -227,4 +234,37 @@ fn consistency(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// `--bundle FILE --key VKEY`.
+fn verify_bundle_file(path: &std::path::Path, key: Option<&str>) -> anyhow::Result<ExitCode> {
+    let Some(key) = key else {
+        bail!("--bundle needs --key VKEY")
+    };
+    let verifier =
+        Verifier::parse(key.trim()).map_err(|error| anyhow::anyhow!("--key: {error}"))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let report = match verify_bundle(&text, std::slice::from_ref(&verifier)) {
+        Ok(report) => report,
+        Err(problem) => {
+            println!("FAILED: {problem}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if report.problems.is_empty() {
+        println!(
+            "ok {} {} events against a checkpoint of size {}",
+            report.origin, report.events, report.tree_size
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "FAILED {} ({} events, checkpoint size {})",
+        report.origin, report.events, report.tree_size
+    );
+    for problem in &report.problems {
+        println!("  {problem}");
+    }
+    Ok(ExitCode::FAILURE)
 }
