@@ -96,9 +96,13 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .tree_head(tenant)?
             .with_context(|| format!("tenant {tenant}"))?;
         let mut leaves = Vec::new();
+        let mut next_seq = 0;
         loop {
-            let page = store.leaves(tenant, leaves.len() as u64, PAGE)?;
+            let page = store.leaves(tenant, next_seq, PAGE)?;
             let done = page.len() < PAGE as usize;
+            if let Some(last) = page.last().and_then(|leaf| leaf.object["seq"].as_u64()) {
+                next_seq = last + 1;
+            }
             leaves.extend(page);
             if done {
                 break;
