@@ -71,3 +71,13 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_and_flag_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -349,3 +349,20 @@ fn demo_loads_realistic_tenants_and_events() {
         .collect();
     assert!(!ips.is_empty());
 }
+
+#[test]
+fn checkpoint_prints_the_key_and_a_tenants_checkpoint() {
+    let server = TestServer::start();
+    server.create_tenant("acme", None);
+    server.ingest(
+        "acme",
+        &[json!({"action": "a", "actor": {"type": "system"}})],
+    );
+    let key = stdout(&evident(&server, &["checkpoint", "--key"]));
+    let verifier = evident_core::log::note::Verifier::parse(key.trim()).unwrap();
+    let note = stdout(&evident(&server, &["checkpoint", "--tenant", "acme"]));
+    let opened = evident_core::log::note::open(note.as_bytes(), &[verifier]).unwrap();
+    assert!(opened.text.contains("/acme\n1\n"), "{}", opened.text);
+    let neither = evident(&server, &["checkpoint"]);
+    assert!(!neither.status.success());
+}

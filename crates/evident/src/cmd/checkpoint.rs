@@ -10,13 +10,17 @@ use crate::client::{Api, Connection, describe_problem};
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
     /// Print the server's verifier key (for `evident verify --key`).
-    #[arg(long)]
-    pub key: bool,
+    #[arg(long = "key", id = "print_key")]
+    pub print_key: bool,
     /// Print the latest signed checkpoint of this tenant's log.
     #[arg(long)]
     pub tenant: Option<String>,
-    #[command(flatten)]
-    pub connection: Connection,
+    /// The server's base URL.
+    #[arg(long, env = "EVIDENT_URL", default_value = "http://127.0.0.1:7070")]
+    pub url: String,
+    /// An API key with the read scope (for --tenant).
+    #[arg(long, env = "EVIDENT_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 fn text(request: reqwest::blocking::RequestBuilder) -> anyhow::Result<String> {
@@ -33,16 +37,19 @@ fn text(request: reqwest::blocking::RequestBuilder) -> anyhow::Result<String> {
 }
 
 pub fn run(args: CheckpointArgs) -> anyhow::Result<ExitCode> {
-    if args.key == args.tenant.is_some() {
+    if args.print_key == args.tenant.is_some() {
         bail!("give either --key or --tenant T");
     }
-    if args.key {
+    if args.print_key {
         let client = reqwest::blocking::Client::new();
-        let url = format!("{}/v1/log/key", args.connection.url.trim_end_matches('/'));
+        let url = format!("{}/v1/log/key", args.url.trim_end_matches('/'));
         print!("{}", text(client.get(url))?);
         return Ok(ExitCode::SUCCESS);
     }
-    let api = Api::new(&args.connection)?;
+    let api = Api::new(&Connection {
+        url: args.url.clone(),
+        key: args.api_key.clone(),
+    })?;
     let tenant = args.tenant.unwrap_or_default();
     print!(
         "{}",
