@@ -35,6 +35,8 @@ enum Command {
     Query(cmd::query::QueryArgs),
     /// Print the verifier key or a tenant's latest signed checkpoint.
     Checkpoint(cmd::checkpoint::CheckpointArgs),
+    /// Measure ingest throughput and latency (docs/PERFORMANCE.md).
+    Bench(cmd::bench::BenchArgs),
     /// Verify a store's logs offline: every leaf, node and signed checkpoint.
     Verify(cmd::verify::VerifyArgs),
     /// Check a catalog file, or show a tenant's catalog.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Catalog(command) => cmd::catalog::run(command),
         Command::Checkpoint(args) => cmd::checkpoint::run(args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod bench;
 pub mod catalog;
 pub mod checkpoint;
 pub mod demo;
