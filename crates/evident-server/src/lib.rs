@@ -22,6 +22,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
+use axum::serve::ListenerExt;
 use evident_core::EventLimits;
 use evident_store::Store;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -159,7 +160,13 @@ impl Server {
             openapi: Arc::new(app::openapi_json()),
         };
         let router = app::router(state);
-        let served = axum::serve(self.listener, router)
+        // Small answers go out at once instead of waiting for the client's delayed ACK (Nagle).
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY could not be set");
+            }
+        });
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
