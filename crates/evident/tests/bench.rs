@@ -10,17 +10,14 @@ use common::binary;
 fn the_harness_runs_every_ingest_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.json");
-    let baselines = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/bench/baselines.json"
-    );
+    let baselines = common::repo_root().join("../shared/bench/baselines.json");
     let output = Command::new(binary())
         .args([
             "bench",
             "--events",
             "500",
             "--baselines",
-            baselines,
+            baselines.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
         ])

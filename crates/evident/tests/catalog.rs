@@ -383,7 +383,7 @@ fn tenant_additions_extend_for_the_tenant_and_its_descendants() {
 }
 
 fn example_catalogs() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalogs");
+    let dir = common::repo_root().join("examples/catalogs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -508,7 +508,7 @@ fn catalog_show_prints_a_tenants_catalog() {
 
 #[test]
 fn example_catalogs_follow_the_documented_file_schema() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = common::repo_root();
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("docs/catalog.schema.json")).unwrap(),
     )

@@ -403,14 +403,7 @@ mod tests {
     use serde_json::Value;
 
     fn vectors() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/testdata/tlog/merkle.json"
-        );
-        serde_json::from_str(
-            &std::fs::read_to_string(path).expect("shared/testdata/tlog beside the project"),
-        )
-        .unwrap()
+        crate::log::tlog_vectors("merkle.json")
     }
 
     fn hex(text: &str) -> Vec<u8> {

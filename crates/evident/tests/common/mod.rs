@@ -14,6 +14,13 @@ use serde_json::{Value, json};
 /// The operator key every test server starts with.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijklmnop";
 
+/// The repository's root, found at run time (so a moved checkout works).
+pub fn repo_root() -> PathBuf {
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    Path::new(&crate_dir).join("../..")
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_evident")
 }
