@@ -656,6 +656,35 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_examples_parse_and_print_back() {
+        let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(&crate_dir).join("../../docs/query-language.md"),
+        )
+        .unwrap();
+        let block = doc
+            .split("```query\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a query block");
+        let examples: Vec<&str> = block
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        assert!(examples.len() >= 10);
+        for example in examples {
+            let filter = parse(example).unwrap_or_else(|error| panic!("{example}: {error}"));
+            assert_eq!(parse(&filter.to_string()), Ok(filter), "{example}");
+        }
+        let error = parse("action:").unwrap_err();
+        assert!(
+            doc.contains(&format!("\"detail\": \"{error}\"")),
+            "the documented error is the real one: {error}"
+        );
+    }
+
+    #[test]
     fn free_text_only_for_q() {
         let clauses = parse_text("action:x -secret \"two words\"").unwrap();
         assert_eq!(
