@@ -1,4 +1,4 @@
-//! The benchmark harness keeps working: one small run (no timing is asserted).
+//! The benchmark harness keeps working: one small run end to end (no timing is asserted).
 
 mod common;
 
@@ -7,20 +7,26 @@ use std::process::Command;
 use common::binary;
 
 #[test]
-fn the_harness_runs_every_ingest_scenario() {
+fn the_harness_measures_every_figure_and_writes_its_report() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results.json");
-    let baselines = common::repo_root().join("../shared/bench/baselines.json");
+    let out = dir.path().join("report");
+    let shared = common::repo_root().join("../shared");
     let output = Command::new(binary())
         .args([
             "bench",
             "--events",
-            "500",
+            "3000",
+            "--runs",
+            "3",
             "--baselines",
-            baselines.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
+            "recorded",
+            "--shared",
         ])
+        .arg(&shared)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("--out-dir")
+        .arg(&out)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
@@ -29,20 +35,67 @@ fn the_harness_runs_every_ingest_scenario() {
         "{text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for scenario in [
+    for line in [
         "batch 100, 1 client",
         "batch 1000, 16 clients",
         "single events, 64 clients",
+        "bulk load",
+        "partner with its sub-accounts",
+        "free text, rare term",
+        "exact total of the largest tenant",
+        "CSV of the largest tenant",
+        "evident verify --store",
+        "peak server RSS",
     ] {
-        assert!(text.contains(scenario), "{text}");
+        assert!(text.contains(line), "{line} missing from {text}");
     }
     assert!(
         text.contains("×"),
         "ratios to the recorded baselines: {text}"
     );
+
     let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    // Every generated event was sent exactly once, across the scenarios and the bulk load.
+    let ingested: u64 = results["ingest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&results["bulk_load"]])
+        .map(|scenario| scenario["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ingested, 3000);
     assert_eq!(results["ingest"].as_array().unwrap().len(), 7);
-    // Whole requests: three scenarios of 5 × 100, three of one 1,000-event batch, 100 single events.
-    assert_eq!(results["events"], 3 * 500 + 3 * 1000 + 100);
+    // Queries at a tenth of the events and at all of them, each way, every run answered.
+    let sizes: Vec<u64> = results["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|at| at["stored_events"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [300, 3000]);
+    let last = &results["queries"][1]["results"];
+    assert_eq!(last.as_array().unwrap().len(), 8);
+    assert_eq!(last[0]["page"]["runs"], 3);
+    assert_eq!(
+        last[0]["last_total"], results["largest_tenant_rows"],
+        "the newest page's total is the largest tenant's size"
+    );
+    // The exports held exactly the tenant's rows (the harness checks that), and the store verified.
+    assert_eq!(
+        results["exports"][0]["rows"],
+        results["largest_tenant_rows"]
+    );
+    assert!(results["verify_events_per_s"].as_f64().unwrap() > 0.0);
+    assert!(results["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(results["bytes_per_event"].as_f64().unwrap() > 0.0);
+    for plot in ["ingest.svg", "queries.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{plot}: {svg}"
+        );
+    }
+    let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(markdown.contains("| scenario |"), "{markdown}");
 }

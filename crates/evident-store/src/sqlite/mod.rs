@@ -30,6 +30,11 @@ use crate::{
 
 pub use schema::SCHEMA_VERSION;
 
+/// The version of the SQLite library built in.
+pub fn version() -> &'static str {
+    rusqlite::version()
+}
+
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "evident.db";
 

@@ -1,0 +1,196 @@
+//! Ingest over loopback HTTP: the generator's events in batches of one
+//! tenant each, from several concurrent clients; throughput and latency.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use serde::Serialize;
+
+use super::workload::{GeneratedEvent, TenantSpec};
+use super::{Latency, latency};
+
+/// Events per request and concurrent clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub batch: usize,
+    pub clients: usize,
+    /// The share of the workload's events this scenario sends.
+    pub share: f64,
+    /// At most this many events, whatever the share.
+    pub cap: usize,
+}
+
+impl Scenario {
+    pub fn name(&self) -> String {
+        if self.batch == 1 {
+            format!("single events, {} clients", self.clients)
+        } else {
+            let plural = if self.clients == 1 { "" } else { "s" };
+            format!("batch {}, {} client{plural}", self.batch, self.clients)
+        }
+    }
+}
+
+/// The scenarios; what they leave of the workload is loaded by [`BULK`].
+pub const SCENARIOS: [Scenario; 7] = [
+    Scenario {
+        batch: 100,
+        clients: 1,
+        share: 0.05,
+        cap: 50_000,
+    },
+    Scenario {
+        batch: 100,
+        clients: 4,
+        share: 0.05,
+        cap: 50_000,
+    },
+    Scenario {
+        batch: 100,
+        clients: 16,
+        share: 0.05,
+        cap: 50_000,
+    },
+    Scenario {
+        batch: 1000,
+        clients: 1,
+        share: 0.1,
+        cap: 100_000,
+    },
+    Scenario {
+        batch: 1000,
+        clients: 4,
+        share: 0.1,
+        cap: 100_000,
+    },
+    Scenario {
+        batch: 1000,
+        clients: 16,
+        share: 0.1,
+        cap: 100_000,
+    },
+    Scenario {
+        batch: 1,
+        clients: 64,
+        share: 0.02,
+        cap: 20_000,
+    },
+];
+
+/// Loads the rest of the workload (measured too).
+pub const BULK: Scenario = Scenario {
+    batch: 1000,
+    clients: 4,
+    share: 1.0,
+    cap: usize::MAX,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestResult {
+    pub scenario: String,
+    pub batch: usize,
+    pub clients: usize,
+    pub events: usize,
+    pub requests: usize,
+    pub events_per_s: f64,
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+struct Request {
+    tenant: usize,
+    body: String,
+}
+
+/// Groups events into requests of at most `batch` events of one tenant, in order of arrival.
+fn requests(events: &[GeneratedEvent], batch: usize) -> Vec<Request> {
+    let mut pending: std::collections::HashMap<usize, Vec<&str>> = Default::default();
+    let mut out = Vec::new();
+    let finish = |tenant: usize, bodies: &[&str]| Request {
+        tenant,
+        body: if batch == 1 {
+            bodies[0].to_owned()
+        } else {
+            format!("{{\"events\":[{}]}}", bodies.join(","))
+        },
+    };
+    for event in events {
+        let bodies = pending.entry(event.tenant).or_default();
+        bodies.push(&event.body);
+        if bodies.len() == batch {
+            out.push(finish(event.tenant, bodies));
+            bodies.clear();
+        }
+    }
+    let mut rest: Vec<_> = pending
+        .into_iter()
+        .filter(|(_, bodies)| !bodies.is_empty())
+        .collect();
+    rest.sort_by_key(|(tenant, _)| *tenant);
+    out.extend(rest.iter().map(|(tenant, bodies)| finish(*tenant, bodies)));
+    out
+}
+
+/// Sends `events` as `scenario` says and measures it.
+pub fn run(
+    url: &str,
+    key: &str,
+    tenants: &[TenantSpec],
+    scenario: &Scenario,
+    events: &[GeneratedEvent],
+) -> anyhow::Result<IngestResult> {
+    let requests = requests(events, scenario.batch);
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    let latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..scenario.clients)
+            .map(|_| {
+                let (next, requests) = (&next, &requests);
+                scope.spawn(move || -> anyhow::Result<Vec<Duration>> {
+                    let http = reqwest::blocking::Client::builder()
+                        .timeout(Duration::from_secs(300))
+                        .build()?;
+                    let mut latencies = Vec::new();
+                    while let Some(request) = requests.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let sent = Instant::now();
+                        let response = http
+                            .post(format!(
+                                "{url}/v1/tenants/{}/events",
+                                tenants[request.tenant].id
+                            ))
+                            .bearer_auth(key)
+                            .header("content-type", "application/json")
+                            .body(request.body.clone())
+                            .send()?;
+                        let status = response.status();
+                        ensure!(
+                            status == 201,
+                            "ingest answered {status}: {}",
+                            response.text()?
+                        );
+                        latencies.push(sent.elapsed());
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("a bench client panicked"))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(IngestResult {
+        scenario: scenario.name(),
+        batch: scenario.batch,
+        clients: scenario.clients,
+        events: events.len(),
+        requests: requests.len(),
+        events_per_s: events.len() as f64 / elapsed,
+        latency: latency(latencies),
+    })
+}

@@ -1,0 +1,388 @@
+//! `evident bench`: the benchmark harness (docs/PERFORMANCE.md).
+//!
+//! On a fresh data directory it starts a real `evident serve`, loads the
+//! events of `../shared/bench/gen_events.py` over loopback HTTP (the
+//! issue's ingest scenarios, then the rest in bulk), measures the query
+//! suite at a tenth of the events and at all of them, exports the largest
+//! tenant as CSV and NDJSON, verifies the store, and reports every figure
+//! beside the do-it-yourself baselines measured on the same events.
+
+mod baselines;
+mod ingest;
+mod plot;
+mod queries;
+mod report;
+mod server;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use self::baselines::BaselineMode;
+use self::ingest::IngestResult;
+use self::queries::QueryResult;
+use self::server::ServerProcess;
+use self::workload::Workload;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events in the workload (the generator's count); queries run at a tenth of them and at all.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    /// Runs of each query, each way (keyset page; numbered page with its total).
+    #[arg(long, default_value_t = 200)]
+    pub runs: usize,
+    /// Where the do-it-yourself baselines come from.
+    #[arg(long, value_enum, default_value_t = BaselineMode::Recorded)]
+    pub baselines: BaselineMode,
+    /// The PostgreSQL server of `--baselines run`.
+    #[arg(long, default_value = "postgresql://postgres@127.0.0.1:5432/test")]
+    pub baseline_dsn: String,
+    /// The shared folder with bench/gen_events.py and bench/baselines.json.
+    #[arg(long, default_value = "../shared")]
+    pub shared: PathBuf,
+    /// Where generated events are cached between runs.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// The server's data directory (a fresh temporary one by default; it must not exist).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Write results.json, results.md and the plots (ingest.svg, queries.svg) here.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// p50 and p99 of a set of request latencies, in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    pub runs: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The nearest-rank percentiles, as `baseline_common.summarise` takes them.
+pub fn latency(mut samples: Vec<Duration>) -> Latency {
+    samples.sort_unstable();
+    let at = |fraction: f64| {
+        if samples.is_empty() {
+            return 0.0;
+        }
+        let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
+        samples[index].as_secs_f64() * 1000.0
+    };
+    Latency {
+        runs: samples.len(),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+    }
+}
+
+/// The queries measured at one data size.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueriesAt {
+    pub stored_events: usize,
+    pub results: Vec<QueryResult>,
+}
+
+/// Rows of one output format of the whole largest tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportResult {
+    pub format: String,
+    pub through: String,
+    pub rows: usize,
+    pub rows_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub events: usize,
+    pub tenants: usize,
+    pub largest_tenant: String,
+    pub largest_tenant_rows: usize,
+    pub partner: String,
+    pub partner_family_rows: usize,
+    pub ingest: Vec<IngestResult>,
+    pub bulk_load: IngestResult,
+    pub queries: Vec<QueriesAt>,
+    pub exports: Vec<ExportResult>,
+    pub verify_events_per_s: f64,
+    pub peak_rss_bytes: u64,
+    pub bytes_per_event: f64,
+    pub machine: Value,
+    pub baselines: Value,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let scratch = tempfile::tempdir()?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| scratch.path().join("data"));
+    if data_dir.exists() {
+        bail!(
+            "{} exists: the harness measures a fresh data directory",
+            data_dir.display()
+        );
+    }
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(workload::default_cache_dir);
+    let workload = workload::load(&args.shared, &cache_dir, args.events)?;
+    let baselines = baselines::obtain(
+        args.baselines,
+        &args.shared,
+        args.events,
+        args.runs,
+        &args.baseline_dsn,
+        scratch.path(),
+    )?;
+    eprintln!(
+        "{} events for {} tenants; the largest, {}, holds {}",
+        workload.events.len(),
+        workload.tenants.len(),
+        workload.largest,
+        workload.largest_count
+    );
+
+    let server = ServerProcess::start(&data_dir)?;
+    create_tenants(&server, &workload)?;
+    let total = workload.events.len();
+    let first_tenth = total / 10;
+    let mut offset = 0;
+    let mut take = |count: usize| {
+        let slice = &workload.events[offset..(offset + count).min(total)];
+        offset += slice.len();
+        slice
+    };
+    let mut bulk_parts = Vec::new();
+    let mut queries = Vec::new();
+    bulk_parts.push(ingest::run(
+        &server.url,
+        &server.key,
+        &workload.tenants,
+        &ingest::BULK,
+        take(first_tenth),
+    )?);
+    queries.push(QueriesAt {
+        stored_events: first_tenth,
+        results: queries::run(&server.url, &server.key, &workload, args.runs)?,
+    });
+    let mut scenarios = Vec::new();
+    for scenario in &ingest::SCENARIOS {
+        let count = ((total as f64 * scenario.share) as usize).clamp(1, scenario.cap);
+        let result = ingest::run(
+            &server.url,
+            &server.key,
+            &workload.tenants,
+            scenario,
+            take(count),
+        )
+        .with_context(|| format!("scenario {}", scenario.name()))?;
+        eprintln!("{}: {:.0} events/s", result.scenario, result.events_per_s);
+        scenarios.push(result);
+    }
+    let rest = take(total);
+    if !rest.is_empty() {
+        bulk_parts.push(ingest::run(
+            &server.url,
+            &server.key,
+            &workload.tenants,
+            &ingest::BULK,
+            rest,
+        )?);
+    }
+    queries.push(QueriesAt {
+        stored_events: total,
+        results: queries::run(&server.url, &server.key, &workload, args.runs)?,
+    });
+    let exports = vec![
+        export(&server, &workload, "csv")?,
+        export(&server, &workload, "json")?,
+    ];
+    let peak_rss_bytes = server.peak_rss_bytes();
+    server.stop()?;
+    let bytes_per_event = server::directory_bytes(&data_dir)? as f64 / total.max(1) as f64;
+    let verify_events_per_s = verify(&data_dir, total)?;
+
+    let results = Results {
+        events: total,
+        tenants: workload.tenants.len(),
+        largest_tenant: workload.largest.clone(),
+        largest_tenant_rows: workload.largest_count,
+        partner: workload.partner.clone(),
+        partner_family_rows: workload.partner_rows,
+        ingest: scenarios,
+        bulk_load: combine(&bulk_parts),
+        queries,
+        exports,
+        verify_events_per_s,
+        peak_rss_bytes,
+        bytes_per_event,
+        machine: machine(),
+        baselines,
+    };
+    let text = report::text(&results);
+    print!("{text}");
+    if let Some(out_dir) = &args.out_dir {
+        std::fs::create_dir_all(out_dir)?;
+        std::fs::write(
+            out_dir.join("results.json"),
+            serde_json::to_string_pretty(&results)?,
+        )?;
+        std::fs::write(out_dir.join("results.md"), report::markdown(&results))?;
+        std::fs::write(out_dir.join("ingest.svg"), report::ingest_plot(&results))?;
+        std::fs::write(out_dir.join("queries.svg"), report::queries_plot(&results))?;
+        eprintln!(
+            "wrote results.json, results.md, ingest.svg and queries.svg to {}",
+            out_dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create_tenants(server: &ServerProcess, workload: &Workload) -> anyhow::Result<()> {
+    let http = reqwest::blocking::Client::new();
+    // Parents first: the generator lists partners before their sub-accounts, but do not rely on it.
+    let mut created = std::collections::HashSet::new();
+    while created.len() < workload.tenants.len() {
+        let before = created.len();
+        for tenant in &workload.tenants {
+            if created.contains(&tenant.id)
+                || tenant
+                    .parent
+                    .as_ref()
+                    .is_some_and(|parent| !created.contains(parent))
+            {
+                continue;
+            }
+            let response = http
+                .post(format!("{}/v1/tenants", server.url))
+                .bearer_auth(&server.key)
+                .json(&json!({"id": tenant.id, "name": tenant.name, "parent": tenant.parent}))
+                .send()?;
+            if !response.status().is_success() {
+                bail!("creating tenant {}: {}", tenant.id, response.text()?);
+            }
+            created.insert(tenant.id.clone());
+        }
+        if created.len() == before {
+            bail!("the tenant list names a parent that is not in it");
+        }
+    }
+    Ok(())
+}
+
+/// The whole largest tenant through `evident query --format FORMAT` into a file.
+fn export(
+    server: &ServerProcess,
+    workload: &Workload,
+    format: &str,
+) -> anyhow::Result<ExportResult> {
+    let out = tempfile::NamedTempFile::new()?;
+    let started = Instant::now();
+    let status = Command::new(std::env::current_exe()?)
+        .args([
+            "query",
+            "",
+            "--limit",
+            "0",
+            "--format",
+            format,
+            "--tenant",
+            &workload.largest,
+            "--url",
+            &server.url,
+        ])
+        .env("EVIDENT_KEY", &server.key)
+        .stdout(out.reopen()?)
+        .stderr(Stdio::inherit())
+        .status()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("evident query --format {format} failed: {status}");
+    }
+    let text = std::fs::read_to_string(out.path())?;
+    let records = match format {
+        // Count records, not lines: a CSV cell may hold a newline.
+        "csv" => csv::Reader::from_reader(text.as_bytes()).records().count(),
+        _ => text.lines().count(),
+    };
+    if records != workload.largest_count {
+        bail!(
+            "the {format} export held {records} rows; the tenant has {}",
+            workload.largest_count
+        );
+    }
+    Ok(ExportResult {
+        format: if format == "json" {
+            "NDJSON".to_owned()
+        } else {
+            "CSV".to_owned()
+        },
+        through: format!("evident query --format {format} (pages of 1,000 over HTTP)"),
+        rows: records,
+        rows_per_s: records as f64 / elapsed,
+    })
+}
+
+/// `evident verify --store` on the stopped server's data directory: events per second.
+fn verify(data_dir: &std::path::Path, events: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let output = Command::new(std::env::current_exe()?)
+        .args(["verify", "--store"])
+        .arg(data_dir)
+        .output()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "evident verify --store failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(events as f64 / elapsed)
+}
+
+/// One result for the bulk load's parts (before and after the scenarios).
+fn combine(parts: &[IngestResult]) -> IngestResult {
+    let events: usize = parts.iter().map(|part| part.events).sum();
+    let seconds: f64 = parts
+        .iter()
+        .map(|part| part.events as f64 / part.events_per_s)
+        .sum();
+    let mut combined = parts[0].clone();
+    combined.scenario = format!("bulk load, {}", ingest::BULK.name());
+    combined.events = events;
+    combined.requests = parts.iter().map(|part| part.requests).sum();
+    combined.events_per_s = events as f64 / seconds;
+    combined.latency.runs = parts.iter().map(|part| part.latency.runs).sum();
+    combined.latency.p99_ms = parts
+        .iter()
+        .map(|part| part.latency.p99_ms)
+        .fold(0.0, f64::max);
+    combined
+}
+
+fn machine() -> Value {
+    let cores = std::thread::available_parallelism().map_or(0, |cores| cores.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| info.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    json!({"cores": cores, "cpu": cpu, "memory": memory, "sqlite": evident_store::sqlite::version()})
+}

@@ -1,0 +1,169 @@
+//! Query latency over loopback HTTP: the baselines' queries, each as a keyset
+//! page of 50 and as a numbered page with its exact total.
+
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use jiff::{Span, Timestamp, ToSpan};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use super::workload::Workload;
+use super::{Latency, latency};
+
+/// One query of the suite: its name in baselines.json and how it draws parameters.
+pub struct QueryKind {
+    pub key: &'static str,
+    pub label: &'static str,
+}
+
+pub const QUERIES: [QueryKind; 8] = [
+    QueryKind {
+        key: "newest_page",
+        label: "newest page (50) of the largest tenant",
+    },
+    QueryKind {
+        key: "two_actions",
+        label: "filtered by two actions",
+    },
+    QueryKind {
+        key: "actor_email",
+        label: "by actor email",
+    },
+    QueryKind {
+        key: "one_month",
+        label: "one-month range",
+    },
+    QueryKind {
+        key: "target",
+        label: "by target (type + id)",
+    },
+    QueryKind {
+        key: "partner_descendants",
+        label: "partner with its sub-accounts",
+    },
+    QueryKind {
+        key: "text_common",
+        label: "free text, common term",
+    },
+    QueryKind {
+        key: "text_rare",
+        label: "free text, rare term",
+    },
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryResult {
+    pub key: String,
+    pub label: String,
+    /// The page alone (keyset paging, `limit=50`).
+    pub page: Latency,
+    /// The first numbered page with its exact total (`page=1&per_page=50`).
+    pub with_total: Latency,
+    /// Rows of the last run's total, so that a reader sees what was counted.
+    pub last_total: u64,
+}
+
+/// The events' time span starts here (the generator's `END - SPAN`).
+fn span_start() -> Timestamp {
+    "2025-11-01T00:00:00Z"
+        .parse()
+        .expect("a valid constant timestamp")
+}
+
+/// The tenant and filter parameters of one run of `kind`.
+fn parameters(
+    kind: &str,
+    workload: &Workload,
+    rng: &mut StdRng,
+) -> (String, Vec<(&'static str, String)>) {
+    let mut tenant = workload.largest.clone();
+    let pick = |items: &[String], rng: &mut StdRng| items.choose(rng).cloned().unwrap_or_default();
+    let params = match kind {
+        "two_actions" => {
+            let chosen: Vec<String> = workload.actions.choose_multiple(rng, 2).cloned().collect();
+            vec![("action", chosen.join(","))]
+        }
+        "actor_email" => vec![("actor", pick(&workload.emails, rng))],
+        "one_month" => {
+            let from = span_start() + Span::new().hours(24 * rng.random_range(0..=330));
+            let to = from + (24 * 30).hours();
+            vec![("from", from.to_string()), ("to", to.to_string())]
+        }
+        "target" => {
+            let (kind, id) = workload.targets.choose(rng).cloned().unwrap_or_default();
+            vec![("target", format!("{kind}:{id}"))]
+        }
+        "partner_descendants" => {
+            tenant = workload.partner.clone();
+            vec![("include", "descendants".to_owned())]
+        }
+        "text_common" => vec![("q", "offboarding".to_owned())],
+        "text_rare" => {
+            let (_, id) = workload.targets.choose(rng).cloned().unwrap_or_default();
+            vec![("q", id)]
+        }
+        _ => Vec::new(),
+    };
+    (tenant, params)
+}
+
+/// Runs every query `runs` times each way.
+pub fn run(
+    url: &str,
+    key: &str,
+    workload: &Workload,
+    runs: usize,
+) -> anyhow::Result<Vec<QueryResult>> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut results = Vec::new();
+    for kind in &QUERIES {
+        let timed = |numbered: bool, rng: &mut StdRng| -> anyhow::Result<(Latency, u64)> {
+            let mut samples = Vec::with_capacity(runs);
+            let mut total = 0;
+            for _ in 0..runs {
+                let (tenant, mut params) = parameters(kind.key, workload, rng);
+                if numbered {
+                    params.extend([("page", "1".to_owned()), ("per_page", "50".to_owned())]);
+                } else {
+                    params.push(("limit", "50".to_owned()));
+                }
+                let started = Instant::now();
+                let response = http
+                    .get(format!("{url}/v1/tenants/{tenant}/events"))
+                    .bearer_auth(key)
+                    .query(&params)
+                    .send()?;
+                let status = response.status();
+                let body = response.bytes()?;
+                samples.push(started.elapsed());
+                ensure!(
+                    status == 200,
+                    "{} answered {status}: {}",
+                    kind.key,
+                    String::from_utf8_lossy(&body)
+                );
+                if numbered {
+                    let page: serde_json::Value = serde_json::from_slice(&body)?;
+                    total = page["total"].as_u64().unwrap_or_default();
+                }
+            }
+            Ok((latency(samples), total))
+        };
+        let (page, _) = timed(false, &mut rng)?;
+        let (with_total, last_total) = timed(true, &mut rng)?;
+        results.push(QueryResult {
+            key: kind.key.to_owned(),
+            label: kind.label.to_owned(),
+            page,
+            with_total,
+            last_total,
+        });
+    }
+    Ok(results)
+}

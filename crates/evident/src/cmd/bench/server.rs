@@ -1,0 +1,130 @@
+//! The server under test: a real `evident serve` child process on a fresh
+//! data directory, so that its memory is measured apart from the clients'.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+    pub key: String,
+    peak_rss: Arc<AtomicU64>,
+    sampling: Arc<AtomicBool>,
+}
+
+impl ServerProcess {
+    /// Starts `evident serve` on a free loopback port and waits until it listens.
+    pub fn start(data_dir: &Path) -> anyhow::Result<ServerProcess> {
+        let key = evident_server::auth::mint_key();
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("EVIDENT_ADMIN_KEY", &key)
+            .env("EVIDENT_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting evident serve")?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let Some(line) = lines.next() else {
+                let status = child.wait()?;
+                bail!("evident serve exited before listening: {status}");
+            };
+            if let Some(address) = line?.strip_prefix("listening on ") {
+                break address.trim().to_owned();
+            }
+        };
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let peak_rss = Arc::new(AtomicU64::new(0));
+        let sampling = Arc::new(AtomicBool::new(true));
+        let pid = child.id();
+        {
+            let (peak_rss, sampling) = (peak_rss.clone(), sampling.clone());
+            std::thread::spawn(move || {
+                while sampling.load(Ordering::Relaxed) {
+                    if let Some(rss) = status_kib(pid, "VmHWM:") {
+                        peak_rss.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+        Ok(ServerProcess {
+            child,
+            url,
+            key,
+            peak_rss,
+            sampling,
+        })
+    }
+
+    /// The highest resident set size the server has had, in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        if let Some(rss) = status_kib(self.child.id(), "VmHWM:") {
+            self.peak_rss.fetch_max(rss, Ordering::Relaxed);
+        }
+        self.peak_rss.load(Ordering::Relaxed) * 1024
+    }
+
+    /// Stops the server with SIGTERM (a clean shutdown: the WAL is checkpointed) and waits.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.sampling.store(false, Ordering::Relaxed);
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("could not signal the server");
+        }
+        let exit = self.child.wait()?;
+        if !exit.success() {
+            bail!("the server exited with {exit}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.sampling.store(false, Ordering::Relaxed);
+        // Stopped already, or a failed run: make sure no server outlives the harness.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `VmHWM:`/`VmRSS:` figure of /proc/PID/status, in KiB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Bytes of every file in a directory tree.
+pub fn directory_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        total += if metadata.is_dir() {
+            directory_bytes(&entry.path())?
+        } else {
+            metadata.len()
+        };
+    }
+    Ok(total)
+}
