@@ -6,6 +6,7 @@
 //! and every other crate build on it; it depends on none of them.
 
 pub mod access;
+pub mod canonical;
 pub mod catalog;
 pub mod event;
 pub mod filter;

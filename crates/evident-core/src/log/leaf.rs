@@ -22,7 +22,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::merkle::{Hash, leaf_hash};
-use crate::event::Event;
+use crate::canonical::{write_object, write_str};
+use crate::event::{Actor, Context, Event, Outcome, Target};
 
 /// The version of the leaf layout.
 pub const LEAF_VERSION: u64 = 1;
@@ -43,8 +44,7 @@ fn insert_some(map: &mut Map<String, Value>, key: &str, value: Option<impl Into<
 
 /// RFC 8785 canonical bytes of a JSON value.
 pub fn canonical(value: &Value) -> Vec<u8> {
-    // Serialising a serde_json::Value cannot fail: every map key is a string.
-    serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+    crate::canonical::to_vec(value)
 }
 
 /// Base64 SHA-256 of a side-car's canonical form.
@@ -121,6 +121,168 @@ pub fn split(event: &Event, salt: [u8; 16]) -> Leaf {
     }
 }
 
+/// What a leaf is made of, borrowed from a stored event or from one being appended.
+pub struct LeafSource<'a> {
+    pub id: uuid::Uuid,
+    pub tenant: &'a str,
+    pub seq: u64,
+    pub recorded_at: jiff::Timestamp,
+    pub occurred_at: jiff::Timestamp,
+    pub action: &'a str,
+    pub category: &'a str,
+    pub actor: &'a Actor,
+    pub targets: &'a [Target],
+    pub context: &'a Context,
+    pub channel: Option<&'a str>,
+    pub outcome: Outcome,
+    pub description: Option<&'a str>,
+    pub metadata: &'a Map<String, Value>,
+}
+
+impl<'a> LeafSource<'a> {
+    pub fn of(event: &'a Event) -> LeafSource<'a> {
+        LeafSource {
+            id: event.id,
+            tenant: &event.tenant,
+            seq: event.seq,
+            recorded_at: event.recorded_at,
+            occurred_at: event.occurred_at,
+            action: &event.action,
+            category: &event.category,
+            actor: &event.actor,
+            targets: &event.targets,
+            context: &event.context,
+            channel: event.channel.as_deref(),
+            outcome: event.outcome,
+            description: event.description.as_deref(),
+            metadata: &event.metadata,
+        }
+    }
+}
+
+/// Writes `"name":value` members in the order given (callers give JCS order), skipping absent ones.
+struct Members<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Members<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Members<'o> {
+        out.push(b'{');
+        Members { out, first: true }
+    }
+
+    fn name(&mut self, name: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_str(self.out, name);
+        self.out.push(b':');
+        self.out
+    }
+
+    fn text(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            let out = self.name(name);
+            write_str(out, value);
+        }
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// The leaf hash of an event, written straight from its fields: the same
+/// bytes as `canonical(&split(event, salt).object)` (a property test holds
+/// them equal), without building either JSON tree. This is the ingest path.
+pub fn leaf_hash_of(source: &LeafSource, salt: [u8; 16]) -> Hash {
+    let mut pii = Vec::with_capacity(256);
+    write_pii(&mut pii, source, salt);
+    let digest = BASE64.encode(Sha256::digest(&pii));
+    let mut out = pii;
+    out.clear();
+    let mut leaf = Members::open(&mut out);
+    leaf.text("action", Some(source.action));
+    {
+        let out = leaf.name("actor");
+        let mut actor = Members::open(out);
+        actor.text("id", source.actor.id.as_deref());
+        actor.text("type", Some(source.actor.actor_type.as_str()));
+        actor.close();
+    }
+    leaf.text("category", Some(source.category));
+    leaf.text("channel", source.channel);
+    leaf.text("description", source.description);
+    leaf.text("id", Some(&source.id.to_string()));
+    write_object(leaf.name("metadata"), source.metadata);
+    leaf.text("occurred_at", Some(&micros_text(source.occurred_at)));
+    leaf.text("outcome", Some(source.outcome.as_str()));
+    leaf.text("pii_digest", Some(&digest));
+    leaf.text("recorded_at", Some(&micros_text(source.recorded_at)));
+    // Through the number rule, so that a seq past 2^53 would print as JCS prints it.
+    crate::canonical::write_value(leaf.name("seq"), &Value::from(source.seq));
+    {
+        let out = leaf.name("targets");
+        out.push(b'[');
+        for (position, target) in source.targets.iter().enumerate() {
+            if position > 0 {
+                out.push(b',');
+            }
+            let mut member = Members::open(out);
+            member.text("id", Some(&target.id));
+            member.text("type", Some(&target.target_type));
+            member.close();
+        }
+        out.push(b']');
+    }
+    leaf.text("tenant", Some(source.tenant));
+    leaf.name("v")
+        .extend_from_slice(LEAF_VERSION.to_string().as_bytes());
+    leaf.close();
+    leaf_hash(&out)
+}
+
+/// The side-car's canonical bytes (members in JCS order: actor, context, salt, targets).
+fn write_pii(out: &mut Vec<u8>, source: &LeafSource, salt: [u8; 16]) {
+    let mut pii = Members::open(out);
+    let actor = source.actor;
+    if actor.name.is_some() || actor.email.is_some() {
+        let mut personal = Members::open(pii.name("actor"));
+        personal.text("email", actor.email.as_deref());
+        personal.text("name", actor.name.as_deref());
+        personal.close();
+    }
+    let context = source.context;
+    if context.ip.is_some() || context.user_agent.is_some() {
+        let mut personal = Members::open(pii.name("context"));
+        personal.text("ip", context.ip.map(|ip| ip.to_string()).as_deref());
+        personal.text("user_agent", context.user_agent.as_deref());
+        personal.close();
+    }
+    pii.text("salt", Some(&BASE64.encode(salt)));
+    if source
+        .targets
+        .iter()
+        .any(|target| target.name.is_some() || target.email.is_some())
+    {
+        let out = pii.name("targets");
+        out.push(b'[');
+        for (position, target) in source.targets.iter().enumerate() {
+            if position > 0 {
+                out.push(b',');
+            }
+            let mut personal = Members::open(out);
+            personal.text("email", target.email.as_deref());
+            personal.text("name", target.name.as_deref());
+            personal.close();
+        }
+        out.push(b']');
+    }
+    pii.close();
+}
+
 /// Timestamps in leaves: RFC 3339, UTC, always six fractional digits.
 fn micros_text(instant: jiff::Timestamp) -> String {
     instant.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
@@ -142,6 +304,7 @@ pub fn pii_matches(object: &Value, pii: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::event::{Actor, ActorType, Context, Outcome, Target};
+    use proptest::prelude::*;
 
     fn event() -> Event {
         Event {
@@ -236,5 +399,124 @@ mod tests {
             String::from_utf8(canonical(&value)).unwrap(),
             "{\"a\":\"\u{20ac}\\n\",\"b\":[1,1e+21,0,0.000001],\"é\":true}"
         );
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-z \u{e9}\u{1f600}\u{0}-\u{1f}\"\\\\]{0,12}"
+    }
+
+    fn some_event() -> impl Strategy<Value = Event> {
+        let actor = (
+            prop_oneof![
+                Just(ActorType::User),
+                Just(ActorType::Service),
+                Just(ActorType::System)
+            ],
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+        )
+            .prop_map(|(actor_type, id, name, email)| Actor {
+                actor_type,
+                id,
+                name,
+                email,
+            });
+        let target = (
+            text(),
+            text(),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+        )
+            .prop_map(|(target_type, id, name, email)| Target {
+                target_type,
+                id,
+                name,
+                email,
+            });
+        let ip = proptest::option::of(prop_oneof![
+            any::<[u8; 4]>().prop_map(std::net::IpAddr::from),
+            any::<[u8; 16]>().prop_map(std::net::IpAddr::from),
+        ]);
+        let metadata = proptest::collection::btree_map(
+            text(),
+            prop_oneof![
+                text().prop_map(Value::String),
+                any::<i64>().prop_map(|number| json!(number)),
+                any::<f64>()
+                    .prop_filter("finite", |n| n.is_finite())
+                    .prop_map(|number| json!(number)),
+                proptest::collection::vec(text().prop_map(Value::String), 0..3)
+                    .prop_map(Value::Array),
+            ],
+            0..4,
+        );
+        (
+            (
+                any::<u128>(),
+                text(),
+                any::<u64>(),
+                0i64..4_000_000_000_000_000,
+                0i64..4_000_000_000_000_000,
+            ),
+            (
+                text(),
+                text(),
+                actor,
+                proptest::collection::vec(target, 0..3),
+            ),
+            (
+                ip,
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                any::<bool>(),
+            ),
+            (proptest::option::of(text()), metadata),
+        )
+            .prop_map(
+                |(
+                    (id, tenant, seq, recorded, occurred),
+                    (action, category, actor, targets),
+                    (ip, user_agent, channel, ok),
+                    (description, metadata),
+                )| Event {
+                    id: uuid::Uuid::from_u128(id),
+                    tenant,
+                    tenant_name: None,
+                    seq,
+                    recorded_at: jiff::Timestamp::from_microsecond(recorded).unwrap(),
+                    occurred_at: jiff::Timestamp::from_microsecond(occurred).unwrap(),
+                    action,
+                    category,
+                    actor,
+                    targets,
+                    context: Context { ip, user_agent },
+                    channel,
+                    outcome: if ok {
+                        Outcome::Success
+                    } else {
+                        Outcome::Failure
+                    },
+                    description,
+                    metadata: metadata.into_iter().collect(),
+                    display: None,
+                },
+            )
+    }
+
+    #[test]
+    fn the_direct_leaf_hash_equals_the_tree_built_one_for_the_fixed_event() {
+        let event = event();
+        assert_eq!(
+            leaf_hash_of(&LeafSource::of(&event), [3; 16]),
+            split(&event, [3; 16]).hash()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_direct_leaf_hash_equals_the_tree_built_one(event in some_event(), salt in any::<[u8; 16]>()) {
+            prop_assert_eq!(leaf_hash_of(&LeafSource::of(&event), salt), split(&event, salt).hash());
+        }
     }
 }

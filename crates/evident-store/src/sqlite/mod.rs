@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use evident_core::access::Scope;
-use evident_core::log::leaf::{Leaf, split};
+use evident_core::log::leaf::{Leaf, LeafSource, leaf_hash_of};
 use evident_core::search::searchable_text;
 use evident_core::{Actor, ActorType, Context, Event, Filter, Outcome, Target};
 use jiff::Timestamp;
@@ -219,8 +219,8 @@ impl SqliteStore {
     }
 }
 
-/// The part of an event kept as JSON rather than in columns.
-#[derive(Serialize, Deserialize)]
+/// The part of an event kept as JSON rather than in columns (as read).
+#[derive(Deserialize)]
 struct Doc {
     actor: Actor,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -231,6 +231,20 @@ struct Doc {
     description: Option<String>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     metadata: Map<String, Value>,
+}
+
+/// [`Doc`] as written, borrowed from the event being appended.
+#[derive(Serialize)]
+struct DocRef<'a> {
+    actor: &'a Actor,
+    #[serde(skip_serializing_if = "<[Target]>::is_empty")]
+    targets: &'a [Target],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    metadata: &'a Map<String, Value>,
 }
 
 /// IPs are stored as 16 bytes (IPv4 as IPv4-mapped IPv6) so that a CIDR is one byte range.
@@ -489,12 +503,12 @@ fn append_batch(
         let id = Uuid::now_v7();
         let salt = log::new_salt();
         let occurred = event.occurred_at.as_microsecond();
-        let doc = Doc {
-            actor: event.actor.clone(),
-            targets: event.targets.clone(),
-            user_agent: event.context.user_agent.clone(),
-            description: event.description.clone(),
-            metadata: event.metadata.clone(),
+        let doc = DocRef {
+            actor: &event.actor,
+            targets: &event.targets,
+            user_agent: event.context.user_agent.as_deref(),
+            description: event.description.as_deref(),
+            metadata: &event.metadata,
         };
         let doc = serde_json::to_string(&doc)
             .map_err(|error| BatchFailure::Store(StoreError::Corrupt(error.to_string())))?;
@@ -522,25 +536,23 @@ fn append_batch(
             salt.as_slice(),
         ])?;
         let rowid = connection.last_insert_rowid();
-        let stored = Event {
+        let leaf = LeafSource {
             id,
-            tenant: batch.tenant.clone(),
-            tenant_name: None,
+            tenant: &batch.tenant,
             seq: next_seq as u64,
             recorded_at,
             occurred_at: event.occurred_at,
-            action: event.action.clone(),
-            category: event.category.clone(),
-            actor: event.actor.clone(),
-            targets: event.targets.clone(),
-            context: event.context.clone(),
-            channel: event.channel.clone(),
+            action: &event.action,
+            category: &event.category,
+            actor: &event.actor,
+            targets: &event.targets,
+            context: &event.context,
+            channel: event.channel.as_deref(),
             outcome: event.outcome,
-            description: event.description.clone(),
-            metadata: event.metadata.clone(),
-            display: None,
+            description: event.description.as_deref(),
+            metadata: &event.metadata,
         };
-        frontier.push(split(&stored, salt).hash(), &mut nodes);
+        frontier.push(leaf_hash_of(&leaf, salt), &mut nodes);
         for target in &event.targets {
             insert_target.execute(params![
                 tenant_no,
