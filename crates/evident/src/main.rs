@@ -10,11 +10,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// Ingest allocates and frees many small JSON values per event; mimalloc's
-// per-thread pages make that markedly cheaper than glibc's allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "evident", version, about = "Evident: the audit log service", long_about = None)]
 struct Cli {

@@ -43,9 +43,9 @@ const POOL_SIZE: usize = 8;
 /// Page cache of the writer connection, in KiB.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Page cache of each read connection, in KiB.
-const READER_CACHE_KIB: i64 = 16 * 1024;
+const READER_CACHE_KIB: i64 = 8 * 1024;
 /// How much of the database file connections map into memory instead of reading it.
-const MMAP_BYTES: i64 = 1 << 30;
+const MMAP_BYTES: i64 = 0;
 
 /// After this many appended events the writer refreshes the planner's statistics.
 const EVENTS_BETWEEN_OPTIMIZE: u64 = 50_000;

@@ -113,6 +113,7 @@ pub struct Results {
     pub exports: Vec<ExportResult>,
     pub verify_events_per_s: f64,
     pub peak_rss_bytes: u64,
+    pub peak_anonymous_rss_bytes: u64,
     pub bytes_per_event: f64,
     pub machine: Value,
     pub baselines: Value,
@@ -207,6 +208,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         export(&server, &workload, "json")?,
     ];
     let peak_rss_bytes = server.peak_rss_bytes();
+    let peak_anonymous_rss_bytes = server.peak_anonymous_bytes();
     server.stop()?;
     let bytes_per_event = server::directory_bytes(&data_dir)? as f64 / total.max(1) as f64;
     let verify_events_per_s = verify(&data_dir, total)?;
@@ -224,6 +226,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         exports,
         verify_events_per_s,
         peak_rss_bytes,
+        peak_anonymous_rss_bytes,
         bytes_per_event,
         machine: machine(),
         baselines,

@@ -227,14 +227,22 @@ fn tables(results: &Results) -> Vec<Table> {
         sqlite_bytes.map_or("–".to_owned(), number),
         ratio(results.bytes_per_event, sqlite_bytes, false),
     ]);
-    rows.push(vec![
-        "peak server RSS, MB".to_owned(),
-        number(results.peak_rss_bytes as f64 / 1e6),
-        "–".to_owned(),
-        "–".to_owned(),
-        "–".to_owned(),
-        "–".to_owned(),
-    ]);
+    for (label, bytes) in [
+        ("peak server RSS, MB", results.peak_rss_bytes),
+        (
+            "peak server RSS without mapped database pages, MB",
+            results.peak_anonymous_rss_bytes,
+        ),
+    ] {
+        rows.push(vec![
+            label.to_owned(),
+            number(bytes as f64 / 1e6),
+            "–".to_owned(),
+            "–".to_owned(),
+            "–".to_owned(),
+            "–".to_owned(),
+        ]);
+    }
     tables.push(Table {
         title: "Output, verification and size".to_owned(),
         header: [

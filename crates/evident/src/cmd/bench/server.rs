@@ -15,6 +15,7 @@ pub struct ServerProcess {
     pub url: String,
     pub key: String,
     peak_rss: Arc<AtomicU64>,
+    peak_anonymous: Arc<AtomicU64>,
     sampling: Arc<AtomicBool>,
 }
 
@@ -46,14 +47,19 @@ impl ServerProcess {
         // Keep draining its output so that it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         let peak_rss = Arc::new(AtomicU64::new(0));
+        let peak_anonymous = Arc::new(AtomicU64::new(0));
         let sampling = Arc::new(AtomicBool::new(true));
         let pid = child.id();
         {
-            let (peak_rss, sampling) = (peak_rss.clone(), sampling.clone());
+            let (peak_rss, peak_anonymous, sampling) =
+                (peak_rss.clone(), peak_anonymous.clone(), sampling.clone());
             std::thread::spawn(move || {
                 while sampling.load(Ordering::Relaxed) {
                     if let Some(rss) = status_kib(pid, "VmHWM:") {
                         peak_rss.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    if let Some(anonymous) = status_kib(pid, "RssAnon:") {
+                        peak_anonymous.fetch_max(anonymous, Ordering::Relaxed);
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -64,6 +70,7 @@ impl ServerProcess {
             url,
             key,
             peak_rss,
+            peak_anonymous,
             sampling,
         })
     }
@@ -74,6 +81,12 @@ impl ServerProcess {
             self.peak_rss.fetch_max(rss, Ordering::Relaxed);
         }
         self.peak_rss.load(Ordering::Relaxed) * 1024
+    }
+
+    /// The highest anonymous (heap) part of its resident set seen, in bytes: RSS without
+    /// the pages of the database file that SQLite maps, which the kernel can drop at will.
+    pub fn peak_anonymous_bytes(&self) -> u64 {
+        self.peak_anonymous.load(Ordering::Relaxed) * 1024
     }
 
     /// Stops the server with SIGTERM (a clean shutdown: the WAL is checkpointed) and waits.
