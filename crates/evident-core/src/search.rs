@@ -2,35 +2,59 @@
 
 use serde_json::Value;
 
-use crate::event::NewEvent;
+use crate::event::{Actor, Event, NewEvent, Target};
 
 /// The searchable text of an event: its action (also split at case changes,
 /// so `KeysetConfigChanged` is found by `config`), its actor, its targets, its
 /// description and the values (not the keys) of its metadata.
 pub fn searchable_text(event: &NewEvent) -> String {
+    text_of(
+        &event.action,
+        &event.actor,
+        &event.targets,
+        event.description.as_deref(),
+        &event.metadata,
+    )
+}
+
+/// The same text for a stored event (to rebuild the search index).
+pub fn stored_searchable_text(event: &Event) -> String {
+    text_of(
+        &event.action,
+        &event.actor,
+        &event.targets,
+        event.description.as_deref(),
+        &event.metadata,
+    )
+}
+
+fn text_of(
+    action: &str,
+    actor: &Actor,
+    targets: &[Target],
+    description: Option<&str>,
+    metadata: &serde_json::Map<String, Value>,
+) -> String {
     let mut text = String::with_capacity(256);
-    push(&mut text, &event.action);
-    let split = split_case_changes(&event.action);
-    if split != event.action {
+    push(&mut text, action);
+    let split = split_case_changes(action);
+    if split != action {
         push(&mut text, &split);
     }
-    for part in [&event.actor.id, &event.actor.name, &event.actor.email]
-        .into_iter()
-        .flatten()
-    {
+    for part in [&actor.id, &actor.name, &actor.email].into_iter().flatten() {
         push(&mut text, part);
     }
-    for target in &event.targets {
+    for target in targets {
         push(&mut text, &target.target_type);
         push(&mut text, &target.id);
         for part in [&target.name, &target.email].into_iter().flatten() {
             push(&mut text, part);
         }
     }
-    if let Some(description) = &event.description {
+    if let Some(description) = description {
         push(&mut text, description);
     }
-    for value in event.metadata.values() {
+    for value in metadata.values() {
         push_values(&mut text, value);
     }
     text

@@ -286,7 +286,9 @@ pub trait Store: Send + Sync + 'static {
     fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>>;
     /// The stored leaf hashes (level-0 nodes) of the tenant's tree, by index.
     fn leaf_hashes(&self, tenant: &str) -> Result<Vec<(u64, [u8; 32])>>;
-    /// The leaves (leaf object and side-car) of the tenant's events from `from_seq`, in seq order.
+    /// At most `limit` leaves (leaf object and side-car) of the tenant's events from
+    /// `from_seq`, in seq order; from 0, also stored rows of the tenant that the
+    /// store did not write where it writes events (a verifier reports them), first.
     fn leaves(
         &self,
         tenant: &str,

@@ -57,6 +57,7 @@ contract_suite!(
         stored_fields_round_trip,
         the_log_grows_with_every_append,
         checkpoints_are_kept_per_size,
+        dense_and_sparse_matches_page_alike,
     ]
 );
 
@@ -1025,5 +1026,117 @@ mod cases {
         assert_eq!(stored.description, sent.description);
         assert_eq!(stored.metadata, sent.metadata);
         assert_eq!(stored.category, "uncategorized");
+    }
+
+    /// Free text and actors match many events or few; a backend may plan
+    /// either differently (walk by time, or fetch the matches and sort), and
+    /// every page and total must come out the same.
+    pub fn dense_and_sparse_matches_page_alike(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "acme-sub", Some("acme"));
+        for chunk in (0..3000).collect::<Vec<_>>().chunks(1000) {
+            append(store, "acme", chunk.iter().copied().map(sample).collect());
+        }
+        append(store, "acme-sub", (3000..3200).map(sample).collect());
+        let number = |event: &Event| event.metadata["n"].as_u64().unwrap_or(u64::MAX);
+        type Predicate = Box<dyn Fn(&Event) -> bool>;
+        let cases: Vec<(&str, Predicate)> = vec![
+            (
+                "rotated",
+                Box::new(|event: &Event| {
+                    event
+                        .description
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("rotated")
+                }),
+            ),
+            ("1234", Box::new(move |event: &Event| number(event) == 1234)),
+            ("3141", Box::new(move |event: &Event| number(event) == 3141)),
+            (
+                "rotated 12",
+                Box::new(move |event: &Event| {
+                    event
+                        .description
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("rotated")
+                        && number(event).to_string().starts_with("12")
+                }),
+            ),
+            (
+                "actor:usr_grace",
+                Box::new(|event: &Event| event.actor.id.as_deref() == Some("usr_grace")),
+            ),
+            (
+                "actor:grace@acme.example 12",
+                Box::new(move |event: &Event| {
+                    event.actor.id.as_deref() == Some("usr_grace")
+                        && number(event).to_string().starts_with("12")
+                }),
+            ),
+            (
+                "-rotated actor:usr_grace",
+                Box::new(|event: &Event| {
+                    event.actor.id.as_deref() == Some("usr_grace")
+                        && !event
+                            .description
+                            .as_deref()
+                            .unwrap_or("")
+                            .contains("rotated")
+                }),
+            ),
+        ];
+        for scope in [&["acme"][..], &["acme", "acme-sub"][..]] {
+            let all = everything(store, scope);
+            for (text, predicate) in &cases {
+                let filter = evident_core::query::parse(text).unwrap();
+                let mut expected: Vec<&Event> =
+                    all.iter().filter(|event| predicate(event)).collect();
+                assert!(
+                    !expected.is_empty() || *text == "3141" && scope.len() == 1,
+                    "{text}: no sample matches"
+                );
+                // Newest first: by time, then by the tie-breaking order the oldest-first walk gave.
+                expected.reverse();
+                expected.sort_by_key(|event| std::cmp::Reverse(event.occurred_at));
+                let page = store
+                    .query(&query(
+                        scope,
+                        filter.clone(),
+                        SortOrder::Desc,
+                        PageStart::First,
+                        50,
+                    ))
+                    .unwrap();
+                let ids =
+                    |events: &[&Event]| events.iter().map(|event| event.id).collect::<Vec<_>>();
+                let got: Vec<&Event> = page.events.iter().collect();
+                assert_eq!(
+                    ids(&got),
+                    ids(&expected[..expected.len().min(50)]),
+                    "{text} in {scope:?}"
+                );
+                assert_eq!(
+                    store
+                        .count(
+                            &TenantScope {
+                                tenants: scope.iter().map(|t| t.to_string()).collect()
+                            },
+                            &filter,
+                            now()
+                        )
+                        .unwrap(),
+                    expected.len() as u64,
+                    "{text} in {scope:?}: the total"
+                );
+                let walked = matching(store, scope, &filter);
+                assert_eq!(
+                    walked.len(),
+                    expected.len(),
+                    "{text} in {scope:?}: paging 7 at a time"
+                );
+            }
+        }
     }
 }

@@ -17,6 +17,25 @@ use crate::Result;
 pub(super) struct Conditions {
     parts: Vec<String>,
     params: Vec<SqlValue>,
+    /// Clauses whose matches a subquery lists (free text, actors). Each can
+    /// drive a page (its rowids fetched, then sorted by time) or only filter
+    /// it (the time index drives, the list is checked): which is cheaper
+    /// depends on how many events match, which SQLite's planner cannot see.
+    pub(super) drivers: Vec<Driver>,
+}
+
+/// A clause that can drive a page: counting its matches, at most up to a bound.
+pub(super) struct Driver {
+    /// `SELECT count(*) FROM (… LIMIT ?)`: its parameters, then the bound.
+    pub(super) count_sql: String,
+    pub(super) params: Vec<SqlValue>,
+    /// The subquery lists each matching event once (so counting it counts events).
+    pub(super) distinct: bool,
+}
+
+/// Stands for the `rowid` of driver N in a condition until [`Conditions::sql_driven_by`] renders it.
+fn driver_marker(number: usize) -> String {
+    format!("{{rowid:{number}}}")
 }
 
 impl Conditions {
@@ -28,11 +47,52 @@ impl Conditions {
         self.params.push(value.into());
     }
 
+    /// The condition with every driver clause free to drive (SQLite decides).
     pub(super) fn sql(&self) -> String {
+        self.render(|_| "rowid")
+    }
+
+    /// The condition driven by driver `driver`, or by the time index when None:
+    /// the other drivers' `rowid` is written `+rowid`, which no index serves.
+    pub(super) fn sql_driven_by(&self, driver: Option<usize>) -> String {
+        self.render(|number| {
+            if Some(number) == driver {
+                "rowid"
+            } else {
+                "+rowid"
+            }
+        })
+    }
+
+    fn render(&self, rowid: impl Fn(usize) -> &'static str) -> String {
         if self.parts.is_empty() {
-            "1".to_owned()
-        } else {
-            self.parts.join(" AND ")
+            return "1".to_owned();
+        }
+        let mut sql = self.parts.join(" AND ");
+        for number in 0..self.drivers.len() {
+            sql = sql.replace(&driver_marker(number), rowid(number));
+        }
+        sql
+    }
+
+    /// Adds `sql` (rows matching a clause, listed by a subquery over `subquery_sql`) as a driver.
+    fn push_driver(&mut self, subquery_sql: &str, params: Vec<SqlValue>, distinct: bool) {
+        let number = self.drivers.len();
+        self.parts
+            .push(format!("{} IN ({subquery_sql})", driver_marker(number)));
+        self.params.extend(params.iter().cloned());
+        self.drivers.push(Driver {
+            count_sql: format!("SELECT count(*) FROM ({subquery_sql} LIMIT ?)"),
+            params,
+            distinct,
+        });
+    }
+
+    /// The driver whose matches are exactly the condition's (the tenants and it, nothing else).
+    pub(super) fn sole_driver(&self) -> Option<&Driver> {
+        match (self.parts.len(), self.drivers.as_slice()) {
+            (2, [driver]) if driver.distinct => Some(driver),
+            _ => None,
         }
     }
 
@@ -83,6 +143,12 @@ pub(super) fn build(
     let mut positive_text = Vec::new();
     for clause in &filter.clauses {
         let mut params: Vec<SqlValue> = Vec::new();
+        if let (Condition::Actor(matches), false) = (&clause.condition, clause.negated) {
+            let (searches, params) = actor_searches(tenants, matches);
+            // An event whose id is also its email would be listed twice.
+            conditions.push_driver(&searches, params, false);
+            continue;
+        }
         let sql = match &clause.condition {
             Condition::Action(patterns) => {
                 let mut alternatives = Vec::new();
@@ -113,25 +179,7 @@ pub(super) fn build(
                     .collect();
                 in_list("outcome", &names, &mut params)
             }
-            Condition::Actor(matches) => {
-                let alternatives = matches
-                    .iter()
-                    .map(|actor| match actor {
-                        ActorMatch::Exact(value) => {
-                            params.push(SqlValue::Text(value.clone()));
-                            params.push(SqlValue::Text(value.to_lowercase()));
-                            "(actor_id = ? OR actor_email = ?)".to_owned()
-                        }
-                        ActorMatch::EmailPrefix(prefix) => {
-                            let prefix = prefix.to_lowercase();
-                            params.push(SqlValue::Text(prefix.clone()));
-                            params.push(SqlValue::Text(format!("{prefix}{}", char::MAX)));
-                            "(actor_email >= ? AND actor_email < ?)".to_owned()
-                        }
-                    })
-                    .collect();
-                any_of(alternatives)
-            }
+            Condition::Actor(matches) => actor_alternatives(matches, &mut params),
             Condition::Target(targets) => {
                 let alternatives = targets
                     .iter()
@@ -202,8 +250,7 @@ pub(super) fn build(
                     positive_text.push(fts_expression(term));
                     continue;
                 }
-                params.push(SqlValue::Text(fts_expression(term)));
-                "rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)".to_owned()
+                text_match(tenants, &fts_expression(term), &mut params)
             }
         };
         if clause.negated {
@@ -215,10 +262,100 @@ pub(super) fn build(
         conditions.params.extend(params);
     }
     if !positive_text.is_empty() {
-        conditions.push_sql("rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)");
-        conditions.push_param(positive_text.join(" AND "));
+        let mut params = Vec::new();
+        let searches = text_searches(tenants, &positive_text.join(" AND "), &mut params);
+        // One search per tenant over its own rowid range: each event at most once.
+        conditions.push_driver(&searches, params, true);
     }
     Ok(conditions)
+}
+
+/// Events matching a free-text expression, searched within each tenant's
+/// rowid range: FTS5 seeks into the matches of that range, so a common word
+/// costs what it costs in the tenants asked for, not across the whole store.
+fn text_match(tenants: &[i64], expression: &str, params: &mut Vec<SqlValue>) -> String {
+    format!("rowid IN ({})", text_searches(tenants, expression, params))
+}
+
+/// The subquery of [`text_match`]: the matching rowids, one search per tenant.
+fn text_searches(tenants: &[i64], expression: &str, params: &mut Vec<SqlValue>) -> String {
+    let searches: Vec<&str> = tenants
+        .iter()
+        .map(|tenant| {
+            let (first, last) = super::schema::tenant_rowids(*tenant);
+            params.push(SqlValue::Text(expression.to_owned()));
+            params.push(SqlValue::Integer(first));
+            params.push(SqlValue::Integer(last));
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH ? AND rowid BETWEEN ? AND ?"
+        })
+        .collect();
+    searches.join(" UNION ALL ")
+}
+
+/// The rowids of events by any of `matches`, one index search each: the
+/// index is named, since without fresh statistics SQLite may scan a whole
+/// tenant's entries of the email index for an `actor_id = ? OR actor_email = ?`.
+fn actor_searches(tenants: &[i64], matches: &[ActorMatch]) -> (String, Vec<SqlValue>) {
+    let mut params = Vec::new();
+    let scope = format!("tenant_no IN ({})", placeholders(tenants.len()));
+    let mut searches = Vec::new();
+    let mut search =
+        |index: &str, condition: &str, values: Vec<String>, params: &mut Vec<SqlValue>| {
+            params.extend(tenants.iter().map(|tenant| SqlValue::Integer(*tenant)));
+            params.extend(values.into_iter().map(SqlValue::Text));
+            searches.push(format!(
+                "SELECT rowid FROM events INDEXED BY {index} WHERE {scope} AND {condition}"
+            ));
+        };
+    for actor in matches {
+        match actor {
+            ActorMatch::Exact(value) => {
+                search(
+                    "events_actor_id",
+                    "actor_id = ?",
+                    vec![value.clone()],
+                    &mut params,
+                );
+                search(
+                    "events_actor_email",
+                    "actor_email = ?",
+                    vec![value.to_lowercase()],
+                    &mut params,
+                );
+            }
+            ActorMatch::EmailPrefix(prefix) => {
+                let prefix = prefix.to_lowercase();
+                let end = format!("{prefix}{}", char::MAX);
+                search(
+                    "events_actor_email",
+                    "actor_email >= ? AND actor_email < ?",
+                    vec![prefix, end],
+                    &mut params,
+                );
+            }
+        }
+    }
+    (searches.join(" UNION ALL "), params)
+}
+
+fn actor_alternatives(matches: &[ActorMatch], params: &mut Vec<SqlValue>) -> String {
+    let alternatives = matches
+        .iter()
+        .map(|actor| match actor {
+            ActorMatch::Exact(value) => {
+                params.push(SqlValue::Text(value.clone()));
+                params.push(SqlValue::Text(value.to_lowercase()));
+                "(actor_id = ? OR actor_email = ?)".to_owned()
+            }
+            ActorMatch::EmailPrefix(prefix) => {
+                let prefix = prefix.to_lowercase();
+                params.push(SqlValue::Text(prefix.clone()));
+                params.push(SqlValue::Text(format!("{prefix}{}", char::MAX)));
+                "(actor_email >= ? AND actor_email < ?)".to_owned()
+            }
+        })
+        .collect();
+    any_of(alternatives)
 }
 
 fn in_list(column: &str, values: &[String], params: &mut Vec<SqlValue>) -> String {

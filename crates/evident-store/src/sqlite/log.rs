@@ -83,7 +83,7 @@ pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
     let tenants: Vec<(i64, String, String, i64, i64)> = transaction
         .prepare(
             "SELECT no, id, name, next_seq,
-                    (SELECT count(*) FROM merkle_nodes WHERE merkle_nodes.tenant_no = tenants.no AND level = 0)
+                    (SELECT coalesce(max(idx) + 1, 0) FROM merkle_nodes WHERE merkle_nodes.tenant_no = tenants.no AND level = 0)
              FROM tenants",
         )?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?
@@ -101,12 +101,14 @@ pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
         let mut nodes = Vec::new();
         {
             let mut statement = transaction.prepare(&format!(
-                "SELECT {}, salt FROM events WHERE tenant_no = ?1 AND seq >= ?2 ORDER BY seq",
+                "SELECT {}, salt FROM events WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid",
                 super::EVENT_COLUMNS
             ))?;
             let mut set_salt =
                 transaction.prepare("UPDATE events SET salt = ?1 WHERE rowid = ?2")?;
-            let mut rows = statement.query(params![tenant_no, logged])?;
+            let (_, last) = super::schema::tenant_rowids(tenant_no);
+            let first = super::schema::event_rowid(tenant_no, logged as u64);
+            let mut rows = statement.query(params![first, last])?;
             while let Some(row) = rows.next()? {
                 let (event, cursor) = super::event_from_row(row, &scope, false)?;
                 let salt = match row.get::<_, Option<Vec<u8>>>(13)? {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use evident_core::access::Scope;
 use evident_core::log::leaf::{Leaf, LeafSource, leaf_hash_of};
-use evident_core::search::searchable_text;
+use evident_core::search::{searchable_text, stored_searchable_text};
 use evident_core::{Actor, ActorType, Context, Event, Filter, Outcome, Target};
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
@@ -29,6 +29,7 @@ use crate::{
 };
 
 pub use schema::SCHEMA_VERSION;
+use schema::{MAX_SEQ, MAX_TENANT_NO, event_rowid, tenant_rowids};
 
 /// The version of the SQLite library built in.
 pub fn version() -> &'static str {
@@ -138,6 +139,7 @@ impl SqliteStore {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         schema::migrate(&mut writer)?;
+        rebuild_pending(&mut writer)?;
         log::backfill(&mut writer)?;
         optimize(&writer)?;
         let checkpointer = WalCheckpointer::start(&path)?;
@@ -451,14 +453,21 @@ fn append_batch(
         .query_row([&batch.tenant], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?
         .ok_or_else(|| BatchFailure::Batch(BatchError::TenantNotFound(batch.tenant.clone())))?;
+    if next_seq as u64 + batch.events.len() as u64 > MAX_SEQ + 1 {
+        return Err(BatchFailure::Store(StoreError::OutOfRange(format!(
+            "tenant {} holds the most events one log can ({})",
+            batch.tenant,
+            MAX_SEQ + 1
+        ))));
+    }
     let recorded_micros = recorded_at.as_microsecond();
     let mut find_repeat = connection.prepare_cached(
         "SELECT id, seq, recorded_at FROM events WHERE tenant_no = ?1 AND idempotency_key = ?2",
     )?;
     let mut insert_event = connection.prepare_cached(
-        "INSERT INTO events (tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
+        "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
                              actor_email, ip, channel, outcome, idempotency_key, doc, salt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         VALUES (?17, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     let mut insert_target = connection.prepare_cached(
         "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
@@ -500,6 +509,7 @@ fn append_batch(
                 continue;
             }
         }
+        let rowid = event_rowid(tenant_no, next_seq as u64);
         let id = Uuid::now_v7();
         let salt = log::new_salt();
         let occurred = event.occurred_at.as_microsecond();
@@ -534,8 +544,8 @@ fn append_batch(
             event.idempotency_key,
             doc,
             salt.as_slice(),
+            rowid,
         ])?;
-        let rowid = connection.last_insert_rowid();
         let leaf = LeafSource {
             id,
             tenant: &batch.tenant,
@@ -579,6 +589,46 @@ fn append_batch(
         .prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?
         .execute(params![next_seq, tenant_no])?;
     Ok(receipts)
+}
+
+/// Rebuilds the derived structures a migration left to rebuild (the search index).
+fn rebuild_pending(connection: &mut Connection) -> Result<()> {
+    let transaction = connection.transaction()?;
+    let pending: bool = transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pending_rebuilds WHERE what = 'events_fts')",
+        [],
+        |row| row.get(0),
+    )?;
+    if pending {
+        tracing::info!("building the search index over the stored events");
+        let mut by_no = HashMap::new();
+        let mut numbers = Vec::new();
+        {
+            let mut statement = transaction.prepare("SELECT no, id, name FROM tenants")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let no: i64 = row.get(0)?;
+                by_no.insert(no, (row.get(1)?, row.get(2)?));
+                numbers.push(no);
+            }
+        }
+        let tenants = ScopeTenants { by_no, numbers };
+        let mut read = transaction.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events ORDER BY rowid"
+        ))?;
+        let mut insert =
+            transaction.prepare("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let (event, cursor) = event_from_row(row, &tenants, false)?;
+            insert.execute(params![cursor.position, stored_searchable_text(&event)])?;
+        }
+        drop(rows);
+        drop((read, insert));
+        transaction.execute("DELETE FROM pending_rebuilds WHERE what = 'events_fts'", [])?;
+    }
+    transaction.commit()?;
+    Ok(())
 }
 
 /// A `checkpoints` row as read.
@@ -634,9 +684,16 @@ fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> 
         PageStart::Offset(skip) => offset = *skip as i64,
     }
     let limit = i64::from(query.limit);
+    let driver = choose_driver(
+        connection,
+        &tenants.numbers,
+        &conditions,
+        query.limit,
+        offset,
+    )?;
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, rowid {direction} LIMIT ? OFFSET ?",
-        conditions.sql()
+        conditions.sql_driven_by(driver)
     );
     conditions.push_param(limit + 1);
     conditions.push_param(offset);
@@ -662,6 +719,44 @@ fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> 
     })
 }
 
+/// Which clause should drive a page, if any: the one with the fewest matches,
+/// when they are few enough that fetching them all and sorting them costs less
+/// than walking the time index until the page is full. Walking costs about
+/// `scope / matches × page` cheap index steps, fetching about `matches` row
+/// reads at some ten times the cost each: they meet near
+/// `matches = sqrt(scope × page / 10)`.
+fn choose_driver(
+    connection: &Connection,
+    tenants: &[i64],
+    conditions: &filter_sql::Conditions,
+    limit: u32,
+    offset: i64,
+) -> Result<Option<usize>> {
+    if conditions.drivers.is_empty() {
+        return Ok(None);
+    }
+    let scope: i64 = connection
+        .prepare_cached(&format!(
+            "SELECT coalesce(sum(next_seq), 0) FROM tenants WHERE no IN ({})",
+            vec!["?"; tenants.len()].join(", ")
+        ))?
+        .query_row(rusqlite::params_from_iter(tenants), |row| row.get(0))?;
+    let page = i64::from(limit) + 1 + offset;
+    let bound = ((scope as f64 * page as f64 / 10.0).sqrt() as i64).max(page);
+    let mut best: Option<(usize, i64)> = None;
+    for (number, driver) in conditions.drivers.iter().enumerate() {
+        let mut params = driver.params.clone();
+        params.push(rusqlite::types::Value::Integer(bound + 1));
+        let matches: i64 = connection
+            .prepare_cached(&driver.count_sql)?
+            .query_row(rusqlite::params_from_iter(params), |row| row.get(0))?;
+        if matches <= bound && best.is_none_or(|(_, fewest)| matches < fewest) {
+            best = Some((number, matches));
+        }
+    }
+    Ok(best.map(|(number, _)| number))
+}
+
 /// The number of events in `scope` that match `filter`.
 fn count_events(
     connection: &Connection,
@@ -674,6 +769,15 @@ fn count_events(
         return Ok(0);
     }
     let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, now)?;
+    if let Some(driver) = conditions.sole_driver() {
+        // Free text alone: the search index counts its matches without reading the events.
+        let mut params = driver.params.clone();
+        params.push(rusqlite::types::Value::Integer(i64::MAX));
+        let count: i64 = connection
+            .prepare_cached(&driver.count_sql)?
+            .query_row(rusqlite::params_from_iter(params), |row| row.get(0))?;
+        return Ok(count as u64);
+    }
     let sql = format!("SELECT count(*) FROM events WHERE {}", conditions.sql());
     let count: i64 = connection
         .prepare_cached(&sql)?
@@ -716,6 +820,12 @@ impl Store for SqliteStore {
                     created_at.as_microsecond()
                 ],
             )?;
+            if transaction.last_insert_rowid() > MAX_TENANT_NO {
+                // Dropping the transaction rolls the insert back.
+                return Err(StoreError::OutOfRange(format!(
+                    "this store holds the most tenants it can ({MAX_TENANT_NO})"
+                )));
+            }
             transaction.commit()?;
             Ok(Tenant {
                 id: tenant.id.clone(),
@@ -1002,16 +1112,35 @@ impl Store for SqliteStore {
         self.read(|connection| {
             let tenants = resolve_scope(connection, &TenantScope::single(tenant))?;
             let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(Vec::new()) };
-            let mut statement = connection.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3"
-            ))?;
-            let mut rows = statement.query(params![tenant_no, from_seq as i64, i64::from(limit)])?;
+            let (first, last) = tenant_rowids(tenant_no);
             let mut leaves = Vec::new();
-            while let Some(row) = rows.next()? {
-                let (event, _) = event_from_row(row, &tenants, false)?;
-                let salt: Vec<u8> = row.get(13)?;
-                leaves.push(log::leaf_of(&event, &salt)?);
+            let read = |sql: &str, values: &[i64], leaves: &mut Vec<Leaf>| -> Result<()> {
+                let mut statement = connection.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+                while let Some(row) = rows.next()? {
+                    let (event, _) = event_from_row(row, &tenants, false)?;
+                    let salt: Vec<u8> = row.get(13)?;
+                    leaves.push(log::leaf_of(&event, &salt)?);
+                }
+                Ok(())
+            };
+            if from_seq == 0 {
+                // Rows naming this tenant outside its rowid range were not written by the
+                // store (the events_time index finds them without reading the table); they
+                // are this tenant's to report, not the range's owner's. They come first, so
+                // that the page still ends with its last leaf in seq order.
+                read(
+                    &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = ?1 AND rowid NOT BETWEEN ?2 AND ?3 LIMIT ?4"),
+                    &[tenant_no, first, last, i64::from(limit.saturating_sub(1))],
+                    &mut leaves,
+                )?;
             }
+            let room = i64::from(limit) - leaves.len() as i64;
+            read(
+                &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
+                &[first.saturating_add(from_seq as i64), last, tenant_no, room],
+                &mut leaves,
+            )?;
             Ok(leaves)
         })
     }
@@ -1102,5 +1231,197 @@ impl Store for SqliteStore {
             events: events as u64,
             bytes_on_disk,
         })
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+    use crate::TenantScope;
+
+    /// A store as schema version 4 wrote it: rowids in arrival order across
+    /// tenants, the search index keyed by them, no Merkle nodes yet.
+    fn version_4_store(dir: &Path) {
+        let mut connection = Connection::open(dir.join(DATABASE_FILE)).unwrap();
+        schema::migrate_to(&mut connection, 4).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO tenants (no, id, name, parent, created_at, next_seq) VALUES
+                     (1, 'acme', 'Acme', NULL, 0, 2), (2, 'globex', 'Globex', NULL, 0, 1);",
+            )
+            .unwrap();
+        // Interleaved arrivals: acme 0, globex 0, acme 1.
+        for (rowid, tenant_no, seq, action, word, target) in [
+            (1, 1, 0, "license.revoked", "offboarding", "lic_1"),
+            (2, 2, 0, "user.login", "onboarding", "usr_9"),
+            (3, 1, 1, "license.created", "renewal", "lic_2"),
+        ] {
+            let doc = serde_json::json!({
+                "actor": {"type": "user", "id": "usr_1", "email": "ada@acme.example"},
+                "targets": [{"type": "license", "id": target}],
+                "description": format!("Ada {word}"),
+            })
+            .to_string();
+            connection
+                .execute(
+                    "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category,
+                                         actor_type, actor_id, actor_email, outcome, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 'uncategorized', 'user', 'usr_1', 'ada@acme.example', 'success', ?7)",
+                    params![rowid, tenant_no, seq, Uuid::now_v7().as_bytes().as_slice(), 1_700_000_000_000_000i64 + rowid, action, doc],
+                )
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO event_targets VALUES (?1, ?2, 'license', ?3, ?4)",
+                    params![tenant_no, target, 1_700_000_000_000_000i64 + rowid, rowid],
+                )
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)",
+                    params![rowid, format!("{action} Ada {word} {target}")],
+                )
+                .unwrap();
+        }
+    }
+
+    fn search(store: &SqliteStore, tenant: &str, query: &str) -> Vec<(String, u64)> {
+        let query = EventQuery {
+            scope: TenantScope::single(tenant),
+            filter: evident_core::query::parse(query).unwrap(),
+            sort: SortOrder::Asc,
+            start: PageStart::First,
+            limit: 50,
+            now: Timestamp::now(),
+        };
+        store
+            .query(&query)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|event| (event.action, event.seq))
+            .collect()
+    }
+
+    #[test]
+    fn a_version_4_store_moves_to_the_tenant_rowid_layout_with_its_search_index_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        version_4_store(dir.path());
+        let store = SqliteStore::open(dir.path()).unwrap();
+        // Rows renumbered by tenant and seq, target rows following them.
+        let reader = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        let rowids: Vec<(i64, i64, i64)> = reader
+            .prepare("SELECT rowid, tenant_no, seq FROM events ORDER BY rowid")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rowids,
+            [(1 << 40, 1, 0), ((1 << 40) + 1, 1, 1), (2 << 40, 2, 0)]
+        );
+        // Free text, targets and actors find the same events as before, each in its tenant only.
+        assert_eq!(
+            search(&store, "acme", "offboarding"),
+            [("license.revoked".to_owned(), 0)]
+        );
+        assert_eq!(search(&store, "acme", "onboarding"), []);
+        assert_eq!(
+            search(&store, "globex", "onboarding"),
+            [("user.login".to_owned(), 0)]
+        );
+        assert_eq!(
+            search(&store, "acme", "target:license:lic_2"),
+            [("license.created".to_owned(), 1)]
+        );
+        assert_eq!(search(&store, "acme", "lic").len(), 2);
+        // The log was built over the moved events: every leaf matches its stored node.
+        let leaves = store.leaves("acme", 0, 100).unwrap();
+        let hashes = store.leaf_hashes("acme").unwrap();
+        assert_eq!(leaves.len(), 2);
+        for (leaf, (index, hash)) in leaves.iter().zip(&hashes) {
+            assert_eq!(leaf.object["seq"], *index);
+            assert_eq!(leaf.hash(), *hash);
+        }
+        // Nothing is left to rebuild, and a new event lands in acme's range.
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let pending: i64 = reader
+            .query_row("SELECT count(*) FROM pending_rebuilds", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(pending, 0);
+        let event = evident_core::event::validate_event(
+            &serde_json::json!({"action": "license.renewed", "actor": {"type": "system"}}),
+            None,
+            Timestamp::now(),
+            &Default::default(),
+        )
+        .unwrap();
+        let receipts = store
+            .append(
+                &[AppendBatch {
+                    tenant: "acme".into(),
+                    events: vec![event],
+                }],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(receipts[0].as_ref().unwrap()[0].seq, 2);
+        assert_eq!(
+            search(&store, "acme", "renewed"),
+            [("license.renewed".to_owned(), 2)]
+        );
+    }
+
+    #[test]
+    fn the_rowid_layout_refuses_what_it_has_no_room_for_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let tenant = |id: &str| NewTenant {
+            id: id.into(),
+            name: id.into(),
+            parent: None,
+        };
+        store.create_tenant(&tenant("acme")).unwrap();
+        let writer = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        writer
+            .execute(
+                "UPDATE tenants SET next_seq = ?1 WHERE id = 'acme'",
+                [MAX_SEQ as i64 + 1],
+            )
+            .unwrap();
+        writer
+            .execute(
+                "INSERT INTO tenants (no, id, name, created_at) VALUES (?1, 'last', 'Last', 0)",
+                [MAX_TENANT_NO],
+            )
+            .unwrap();
+        let event = evident_core::event::validate_event(
+            &serde_json::json!({"action": "license.renewed", "actor": {"type": "system"}}),
+            None,
+            Timestamp::now(),
+            &Default::default(),
+        )
+        .unwrap();
+        let full = store.append(
+            &[AppendBatch {
+                tenant: "acme".into(),
+                events: vec![event],
+            }],
+            Timestamp::now(),
+        );
+        assert!(matches!(full, Err(StoreError::OutOfRange(_))), "{full:?}");
+        assert!(matches!(
+            store.create_tenant(&tenant("one-too-many")),
+            Err(StoreError::OutOfRange(_))
+        ));
+        assert_eq!(store.tenant("one-too-many").unwrap(), None);
+        let stored: i64 = writer
+            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, 0);
     }
 }

@@ -107,13 +107,96 @@ CREATE TABLE checkpoints (
     PRIMARY KEY (tenant_no, tree_size)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Each event's rowid is its place in its tenant's log: tenant_no << 40 | seq
+-- (see `event_rowid`). A tenant's events are then one rowid range: they sit
+-- together in the table, a free-text search reads only that range of the
+-- FTS index instead of every tenant's matches, and (tenant, seq) needs no
+-- index of its own.
+CREATE TABLE events_by_tenant (
+    rowid INTEGER PRIMARY KEY,
+    tenant_no INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    id BLOB NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    category TEXT NOT NULL,
+    actor_type TEXT NOT NULL,
+    actor_id TEXT,
+    actor_email TEXT,
+    ip BLOB,
+    channel TEXT,
+    outcome TEXT NOT NULL,
+    idempotency_key TEXT,
+    doc TEXT NOT NULL,
+    salt BLOB
+);
+INSERT INTO events_by_tenant (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category,
+                              actor_type, actor_id, actor_email, ip, channel, outcome, idempotency_key, doc, salt)
+    SELECT (tenant_no << 40) | seq, tenant_no, seq, id, occurred_at, recorded_at, action, category,
+           actor_type, actor_id, actor_email, ip, channel, outcome, idempotency_key, doc, salt
+    FROM events ORDER BY tenant_no, seq;
+UPDATE event_targets SET event_rowid =
+    (SELECT (events.tenant_no << 40) | events.seq FROM events WHERE events.rowid = event_targets.event_rowid);
+DROP TABLE events;
+ALTER TABLE events_by_tenant RENAME TO events;
+CREATE UNIQUE INDEX events_id ON events(id);
+CREATE INDEX events_time ON events(tenant_no, occurred_at);
+CREATE INDEX events_action ON events(tenant_no, action, occurred_at);
+CREATE INDEX events_category ON events(tenant_no, category, occurred_at);
+CREATE INDEX events_actor_id ON events(tenant_no, actor_id, occurred_at);
+CREATE INDEX events_actor_email ON events(tenant_no, actor_email, occurred_at);
+CREATE INDEX events_ip ON events(tenant_no, ip, occurred_at) WHERE ip IS NOT NULL;
+CREATE UNIQUE INDEX events_idempotency ON events(tenant_no, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
+-- The search index is contentless: its rows cannot be renumbered, so it is
+-- built anew from the events at the next open (`rebuild_search_index`).
+DROP TABLE events_fts;
+CREATE VIRTUAL TABLE events_fts USING fts5(
+    body,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+-- Derived structures that the store rebuilds from the events at open.
+CREATE TABLE pending_rebuilds (what TEXT PRIMARY KEY);
+INSERT INTO pending_rebuilds SELECT 'events_fts' WHERE EXISTS (SELECT 1 FROM events);
+"#,
 ];
+
+/// Bits of an event's rowid that hold its seq; the tenant's number sits above them.
+pub const SEQ_BITS: u32 = 40;
+
+/// The rowid of a tenant's event: `tenant_no << 40 | seq`.
+pub fn event_rowid(tenant_no: i64, seq: u64) -> i64 {
+    (tenant_no << SEQ_BITS) | seq as i64
+}
+
+/// The first and last rowid a tenant's events can have.
+pub fn tenant_rowids(tenant_no: i64) -> (i64, i64) {
+    (
+        event_rowid(tenant_no, 0),
+        event_rowid(tenant_no, (1 << SEQ_BITS) - 1),
+    )
+}
+
+/// The most tenants the rowid layout leaves room for (a rowid is a positive i64).
+pub const MAX_TENANT_NO: i64 = (1 << (63 - SEQ_BITS)) - 1;
+/// The most events one tenant's log can hold.
+pub const MAX_SEQ: u64 = (1 << SEQ_BITS) - 1;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses one that is newer.
 pub fn migrate(connection: &mut Connection) -> Result<()> {
+    migrate_to(connection, SCHEMA_VERSION)
+}
+
+/// Runs the migrations up to `version` (tests build older databases with it).
+pub(super) fn migrate_to(connection: &mut Connection, version: i64) -> Result<()> {
     let found: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
@@ -121,7 +204,12 @@ pub fn migrate(connection: &mut Connection) -> Result<()> {
             known: SCHEMA_VERSION,
         });
     }
-    for (number, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (number, migration) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(version as usize)
+        .skip(found as usize)
+    {
         let transaction = connection.transaction()?;
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", number as i64 + 1)?;
