@@ -73,14 +73,38 @@ fn write_number(out: &mut Vec<u8>, number: &Number) {
     }
 }
 
+/// Which bytes a JSON string must escape: control characters, `"` and `\\`.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// A JSON string as JCS writes it: `"` and `\` escaped, control characters
 /// as `\b \t \n \f \r` or `\u00xx`, everything else as its UTF-8 bytes.
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = text.as_bytes();
+    // Most strings need no escape; this test vectorises, the loop below does not.
+    if bytes.iter().fold(true, |clean, &byte| {
+        clean & (byte >= 0x20) & (byte != b'"') & (byte != b'\\')
+    }) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (position, &byte) in bytes.iter().enumerate() {
+        if !NEEDS_ESCAPE[byte as usize] {
+            continue;
+        }
         let escape: &[u8] = match byte {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -89,7 +113,7 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
             b'\n' => b"\\n",
             0x0c => b"\\f",
             b'\r' => b"\\r",
-            0x00..=0x1f => &[
+            _ => &[
                 b'\\',
                 b'u',
                 b'0',
@@ -97,7 +121,6 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
                 HEX[(byte >> 4) as usize],
                 HEX[(byte & 0xf) as usize],
             ],
-            _ => continue,
         };
         out.extend_from_slice(&bytes[start..position]);
         out.extend_from_slice(escape);

@@ -296,6 +296,25 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<evident_core::log::leaf::Leaf>>;
 
+    /// The leaf hash recomputed from each of the events [`Store::leaves`] returns
+    /// (same rows, same order), with its seq: what a verifier compares with the tree.
+    fn event_leaf_hashes(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, [u8; 32])>> {
+        self.leaves(tenant, from_seq, limit)?
+            .into_iter()
+            .map(|leaf| {
+                let seq = leaf.object["seq"]
+                    .as_u64()
+                    .ok_or_else(|| StoreError::Corrupt("a leaf without its seq".to_owned()))?;
+                Ok((seq, leaf.hash()))
+            })
+            .collect()
+    }
+
     /// Keeps a signed checkpoint of the tenant's log (one per tree size; a second for the same size is ignored).
     fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()>;
     /// The tenant's signed checkpoints with tree size ≥ `from_size`, smallest first.

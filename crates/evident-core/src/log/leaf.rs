@@ -285,7 +285,22 @@ fn write_pii(out: &mut Vec<u8>, source: &LeafSource, salt: [u8; 16]) {
 
 /// Timestamps in leaves: RFC 3339, UTC, always six fractional digits.
 fn micros_text(instant: jiff::Timestamp) -> String {
-    instant.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+    let civil = jiff::tz::Offset::UTC.to_datetime(instant);
+    if (0..=9999).contains(&civil.year()) {
+        // The common case, formatted by hand: strftime costs more than the hash.
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            civil.year(),
+            civil.month(),
+            civil.day(),
+            civil.hour(),
+            civil.minute(),
+            civil.second(),
+            civil.subsec_nanosecond() / 1000
+        )
+    } else {
+        instant.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+    }
 }
 
 impl Leaf {
@@ -502,6 +517,29 @@ mod tests {
                     display: None,
                 },
             )
+    }
+
+    #[test]
+    fn leaf_timestamps_have_six_digits_at_every_year() {
+        for (micros, text) in [
+            (0, "1970-01-01T00:00:00.000000Z"),
+            (1_777_777_777_123_456, "2026-05-03T03:09:37.123456Z"),
+            (-62_135_596_800_000_000, "0001-01-01T00:00:00.000000Z"),
+            (253_402_207_199_999_999, "9999-12-30T21:59:59.999999Z"),
+        ] {
+            let instant = jiff::Timestamp::from_microsecond(micros).unwrap();
+            assert_eq!(micros_text(instant), text);
+            assert_eq!(
+                micros_text(instant),
+                instant.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+            );
+        }
+        // Before year 0, the general formatter.
+        let ancient = jiff::Timestamp::from_microsecond(-377_705_023_201_000_000).unwrap();
+        assert_eq!(
+            micros_text(ancient),
+            ancient.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+        );
     }
 
     #[test]

@@ -221,6 +221,51 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Visits at most `limit` of a tenant's stored events from `from_seq` in seq
+    /// order, with their salts; from 0, first the rows naming the tenant outside
+    /// its rowid range (the store never writes those: a verifier reports them).
+    fn tenant_events(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+        mut visit: impl FnMut(Event, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.read(|connection| {
+            let tenants = resolve_scope(connection, &TenantScope::single(tenant))?;
+            let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(()) };
+            let (first, last) = tenant_rowids(tenant_no);
+            let mut read = |sql: &str, values: &[i64]| -> Result<i64> {
+                let mut statement = connection.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+                let mut seen = 0;
+                while let Some(row) = rows.next()? {
+                    let (event, _) = event_from_row(row, &tenants, false)?;
+                    let salt: Option<Vec<u8>> = row.get(13)?;
+                    visit(event, salt.as_deref().unwrap_or_default())?;
+                    seen += 1;
+                }
+                Ok(seen)
+            };
+            let mut seen = 0;
+            if from_seq == 0 {
+                // Found through the events_time index without reading the table; they come
+                // first, so that the page still ends with its last event in seq order.
+                seen = read(
+                    &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = ?1 AND rowid NOT BETWEEN ?2 AND ?3 LIMIT ?4"),
+                    &[tenant_no, first, last, i64::from(limit.saturating_sub(1))],
+                )?;
+            }
+            read(
+                &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
+                &[first.saturating_add(from_seq as i64), last, tenant_no, i64::from(limit) - seen],
+            )?;
+            Ok(())
+        })
+    }
+}
+
 /// The part of an event kept as JSON rather than in columns (as read).
 #[derive(Deserialize)]
 struct Doc {
@@ -1109,40 +1154,30 @@ impl Store for SqliteStore {
     }
 
     fn leaves(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<Leaf>> {
-        self.read(|connection| {
-            let tenants = resolve_scope(connection, &TenantScope::single(tenant))?;
-            let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(Vec::new()) };
-            let (first, last) = tenant_rowids(tenant_no);
-            let mut leaves = Vec::new();
-            let read = |sql: &str, values: &[i64], leaves: &mut Vec<Leaf>| -> Result<()> {
-                let mut statement = connection.prepare_cached(sql)?;
-                let mut rows = statement.query(rusqlite::params_from_iter(values))?;
-                while let Some(row) = rows.next()? {
-                    let (event, _) = event_from_row(row, &tenants, false)?;
-                    let salt: Vec<u8> = row.get(13)?;
-                    leaves.push(log::leaf_of(&event, &salt)?);
-                }
-                Ok(())
-            };
-            if from_seq == 0 {
-                // Rows naming this tenant outside its rowid range were not written by the
-                // store (the events_time index finds them without reading the table); they
-                // are this tenant's to report, not the range's owner's. They come first, so
-                // that the page still ends with its last leaf in seq order.
-                read(
-                    &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = ?1 AND rowid NOT BETWEEN ?2 AND ?3 LIMIT ?4"),
-                    &[tenant_no, first, last, i64::from(limit.saturating_sub(1))],
-                    &mut leaves,
-                )?;
-            }
-            let room = i64::from(limit) - leaves.len() as i64;
-            read(
-                &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
-                &[first.saturating_add(from_seq as i64), last, tenant_no, room],
-                &mut leaves,
-            )?;
-            Ok(leaves)
-        })
+        let mut leaves = Vec::new();
+        self.tenant_events(tenant, from_seq, limit, |event, salt| {
+            leaves.push(log::leaf_of(&event, salt)?);
+            Ok(())
+        })?;
+        Ok(leaves)
+    }
+
+    fn event_leaf_hashes(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, [u8; 32])>> {
+        let mut hashes = Vec::with_capacity(limit as usize);
+        self.tenant_events(tenant, from_seq, limit, |event, salt| {
+            let salt: [u8; 16] = salt
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
+            // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
+            hashes.push((event.seq, leaf_hash_of(&LeafSource::of(&event), salt)));
+            Ok(())
+        })?;
+        Ok(hashes)
     }
 
     fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()> {

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
-use evident_core::log::audit::{StoredLog, audit};
+use evident_core::log::audit::{AuditReport, StoredLog, audit};
 use evident_core::log::bundle::verify_bundle;
 use evident_core::log::checkpoint::Checkpoint;
 use evident_core::log::merkle::verify_consistency;
@@ -90,43 +90,34 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         tenants = vec![only.clone()];
     }
-    let mut failed = 0;
-    for tenant in &tenants {
-        let head = store
-            .tree_head(tenant)?
-            .with_context(|| format!("tenant {tenant}"))?;
-        let mut leaves = Vec::new();
-        let mut next_seq = 0;
-        loop {
-            let page = store.leaves(tenant, next_seq, PAGE)?;
-            let done = page.len() < PAGE as usize;
-            if let Some(last) = page.last().and_then(|leaf| leaf.object["seq"].as_u64()) {
-                next_seq = last + 1;
-            }
-            leaves.extend(page);
-            if done {
-                break;
-            }
-        }
-        // Events inserted beyond the log's size are read too: leaves() reads every stored seq from 0.
-        let leaf_hashes = store.leaf_hashes(tenant)?;
-        let mut checkpoints: Vec<String> = store
-            .checkpoints(tenant, 0)?
-            .into_iter()
-            .map(|checkpoint| checkpoint.note)
+    // Tenants are independent: audit them on every core, print them in order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let mut reports: Vec<(usize, anyhow::Result<AuditReport>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.min(tenants.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(tenant) = tenants.get(index) else {
+                            return done;
+                        };
+                        done.push((index, audit_tenant(&store, tenant, &kept, &verifier)));
+                    }
+                })
+            })
             .collect();
-        checkpoints.extend(kept.iter().cloned());
-        let report = audit(
-            &StoredLog {
-                tenant,
-                tree_size: head.tree_size,
-                stored_root: head.root_hash,
-                leaves: &leaves,
-                leaf_hashes: &leaf_hashes,
-                checkpoints: &checkpoints,
-            },
-            std::slice::from_ref(&verifier),
-        );
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a verify worker panicked"))
+            .collect()
+    });
+    reports.sort_by_key(|(index, _)| *index);
+    let mut failed = 0;
+    for (index, report) in reports {
+        let tenant = &tenants[index];
+        let report = report?;
         if report.is_ok() {
             let root = report
                 .root
@@ -146,6 +137,50 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Recomputes one tenant's leaves from its events and audits its log.
+fn audit_tenant(
+    store: &SqliteStore,
+    tenant: &str,
+    kept: &[String],
+    verifier: &Verifier,
+) -> anyhow::Result<AuditReport> {
+    let head = store
+        .tree_head(tenant)?
+        .with_context(|| format!("tenant {tenant}"))?;
+    let mut recomputed = Vec::new();
+    let mut next_seq = 0;
+    loop {
+        let page = store.event_leaf_hashes(tenant, next_seq, PAGE)?;
+        let done = page.len() < PAGE as usize;
+        if let Some((last, _)) = page.last() {
+            next_seq = last + 1;
+        }
+        recomputed.extend(page);
+        if done {
+            break;
+        }
+    }
+    // Events inserted beyond the log's size are read too: the pages run over every stored seq from 0.
+    let leaf_hashes = store.leaf_hashes(tenant)?;
+    let mut checkpoints: Vec<String> = store
+        .checkpoints(tenant, 0)?
+        .into_iter()
+        .map(|checkpoint| checkpoint.note)
+        .collect();
+    checkpoints.extend(kept.iter().cloned());
+    Ok(audit(
+        &StoredLog {
+            tenant,
+            tree_size: head.tree_size,
+            stored_root: head.root_hash,
+            recomputed: &recomputed,
+            leaf_hashes: &leaf_hashes,
+            checkpoints: &checkpoints,
+        },
+        std::slice::from_ref(verifier),
+    ))
 }
 
 /// Opens a checkpoint file with the key.
