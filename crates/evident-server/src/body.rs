@@ -42,6 +42,22 @@ pub async fn read_text(request: Request, limit: usize) -> Result<String, Problem
         .map_err(|_| Problem::malformed_json("the body is not UTF-8 text"))
 }
 
+/// A body declared up to this size beyond the limit is still read (and
+/// dropped) before the 413: a server that closes a connection with unread
+/// data makes the kernel reset it, and the client may lose the answer.
+const DRAIN_BYTES: u64 = 16 << 20;
+
+/// Reads and drops a refused body, up to [`DRAIN_BYTES`].
+async fn drain(mut body: Body) {
+    let mut read = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |data| data.len() as u64);
+        if read > DRAIN_BYTES {
+            break;
+        }
+    }
+}
+
 /// Reads a body of at most `limit` bytes (413 beyond).
 async fn read_bytes(request: Request, limit: usize) -> Result<axum::body::Bytes, Problem> {
     let too_large = || Problem::too_large(format!("the body may hold at most {limit} bytes"));
@@ -50,7 +66,10 @@ async fn read_bytes(request: Request, limit: usize) -> Result<axum::body::Bytes,
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if let Some(length) = declared.filter(|length| *length > limit as u64) {
+        if length <= DRAIN_BYTES {
+            drain(request.into_body()).await;
+        }
         return Err(too_large());
     }
     let body: Body = request.into_body();

@@ -40,6 +40,7 @@ fn the_harness_measures_every_figure_and_writes_its_report() {
         "batch 1000, 16 clients",
         "single events, 64 clients",
         "bulk load",
+        "store alone, in-process",
         "partner with its sub-accounts",
         "free text, rare term",
         "exact total of the largest tenant",
@@ -89,6 +90,7 @@ fn the_harness_measures_every_figure_and_writes_its_report() {
     assert!(results["verify_events_per_s"].as_f64().unwrap() > 0.0);
     assert!(results["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert!(results["bytes_per_event"].as_f64().unwrap() > 0.0);
+    assert!(results["store_only_events_per_s"].as_f64().unwrap() > 0.0);
     for plot in ["ingest.svg", "queries.svg"] {
         let svg = std::fs::read_to_string(out.join(plot)).unwrap();
         assert!(

@@ -29,8 +29,8 @@ pub(super) struct Driver {
     /// `SELECT count(*) FROM (… LIMIT ?)`: its parameters, then the bound.
     pub(super) count_sql: String,
     pub(super) params: Vec<SqlValue>,
-    /// The subquery lists each matching event once (so counting it counts events).
-    pub(super) distinct: bool,
+    /// Counts the events the subquery lists, each once.
+    pub(super) total_sql: String,
 }
 
 /// Stands for the `rowid` of driver N in a condition until [`Conditions::sql_driven_by`] renders it.
@@ -76,6 +76,7 @@ impl Conditions {
     }
 
     /// Adds `sql` (rows matching a clause, listed by a subquery over `subquery_sql`) as a driver.
+    /// `distinct`: the subquery lists each event once; otherwise its parts are united (deduplicated) for totals.
     fn push_driver(&mut self, subquery_sql: &str, params: Vec<SqlValue>, distinct: bool) {
         let number = self.drivers.len();
         self.parts
@@ -83,15 +84,22 @@ impl Conditions {
         self.params.extend(params.iter().cloned());
         self.drivers.push(Driver {
             count_sql: format!("SELECT count(*) FROM ({subquery_sql} LIMIT ?)"),
+            total_sql: if distinct {
+                format!("SELECT count(*) FROM ({subquery_sql})")
+            } else {
+                format!(
+                    "SELECT count(*) FROM ({})",
+                    subquery_sql.replace(" UNION ALL ", " UNION ")
+                )
+            },
             params,
-            distinct,
         });
     }
 
     /// The driver whose matches are exactly the condition's (the tenants and it, nothing else).
     pub(super) fn sole_driver(&self) -> Option<&Driver> {
         match (self.parts.len(), self.drivers.as_slice()) {
-            (2, [driver]) if driver.distinct => Some(driver),
+            (2, [driver]) => Some(driver),
             _ => None,
         }
     }

@@ -764,6 +764,16 @@ fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> 
     })
 }
 
+/// How many events the tenants hold: the sum of their logs' sizes.
+fn scope_size(connection: &Connection, tenants: &[i64]) -> Result<i64> {
+    Ok(connection
+        .prepare_cached(&format!(
+            "SELECT coalesce(sum(next_seq), 0) FROM tenants WHERE no IN ({})",
+            vec!["?"; tenants.len()].join(", ")
+        ))?
+        .query_row(rusqlite::params_from_iter(tenants), |row| row.get(0))?)
+}
+
 /// Which clause should drive a page, if any: the one with the fewest matches,
 /// when they are few enough that fetching them all and sorting them costs less
 /// than walking the time index until the page is full. Walking costs about
@@ -780,12 +790,7 @@ fn choose_driver(
     if conditions.drivers.is_empty() {
         return Ok(None);
     }
-    let scope: i64 = connection
-        .prepare_cached(&format!(
-            "SELECT coalesce(sum(next_seq), 0) FROM tenants WHERE no IN ({})",
-            vec!["?"; tenants.len()].join(", ")
-        ))?
-        .query_row(rusqlite::params_from_iter(tenants), |row| row.get(0))?;
+    let scope = scope_size(connection, tenants)?;
     let page = i64::from(limit) + 1 + offset;
     let bound = ((scope as f64 * page as f64 / 10.0).sqrt() as i64).max(page);
     let mut best: Option<(usize, i64)> = None;
@@ -814,13 +819,16 @@ fn count_events(
         return Ok(0);
     }
     let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, now)?;
+    if filter.clauses.is_empty() {
+        // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
+        return Ok(scope_size(connection, &tenants.numbers)? as u64);
+    }
     if let Some(driver) = conditions.sole_driver() {
-        // Free text alone: the search index counts its matches without reading the events.
-        let mut params = driver.params.clone();
-        params.push(rusqlite::types::Value::Integer(i64::MAX));
+        // Free text or actors alone: counted from the search index or the actor
+        // indexes, without reading the events.
         let count: i64 = connection
-            .prepare_cached(&driver.count_sql)?
-            .query_row(rusqlite::params_from_iter(params), |row| row.get(0))?;
+            .prepare_cached(&driver.total_sql)?
+            .query_row(rusqlite::params_from_iter(&driver.params), |row| row.get(0))?;
         return Ok(count as u64);
     }
     let sql = format!("SELECT count(*) FROM events WHERE {}", conditions.sql());

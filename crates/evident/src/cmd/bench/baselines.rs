@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 pub enum BaselineMode {
     /// Run the baseline scripts now, on the same events and machine.
     Run,
-    /// Read ../shared/bench/baselines.json.
+    /// Read ../shared/bench/baselines.json (or `--baselines-file`).
     Recorded,
     /// No baselines, no ratios.
     None,
@@ -21,6 +21,7 @@ pub enum BaselineMode {
 /// `{"postgresql": {...}, "sqlite": {...}, "source": "..."}` in baselines.json's shape.
 pub fn obtain(
     mode: BaselineMode,
+    file: Option<&Path>,
     shared: &Path,
     count: usize,
     runs: usize,
@@ -30,15 +31,19 @@ pub fn obtain(
     match mode {
         BaselineMode::None => Ok(Value::Null),
         BaselineMode::Recorded => {
-            let file = shared.join("bench/baselines.json");
+            let file = file.map_or_else(|| shared.join("bench/baselines.json"), Path::to_owned);
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let mut recorded: Value = serde_json::from_str(&text)?;
-            recorded["source"] = json!(format!(
-                "recorded in {} (measured {})",
-                file.display(),
-                recorded["measured"].as_str().unwrap_or("?")
-            ));
+            // An earlier run's results.json holds the baselines it measured.
+            if recorded.get("baselines").is_some() {
+                recorded = recorded["baselines"].take();
+            }
+            let when = recorded["measured"]
+                .as_str()
+                .unwrap_or("in an earlier run")
+                .to_owned();
+            recorded["source"] = json!(format!("recorded in {} ({when})", file.display()));
             Ok(recorded)
         }
         BaselineMode::Run => {
@@ -82,6 +87,7 @@ pub fn obtain(
             };
             Ok(json!({
                 "source": "measured in this run, on the same events",
+                "measured": format!("on {}", jiff::Timestamp::now().strftime("%Y-%m-%d")),
                 "postgresql": read(&pg_out)?,
                 "sqlite": read(&sqlite_out)?,
             }))
@@ -109,8 +115,9 @@ fn ensure_python_packages() -> anyhow::Result<()> {
 
 fn run_script(script: &Path, args: &[&str]) -> anyhow::Result<()> {
     eprintln!("running {}", script.display());
+    // From its own folder, where it imports its neighbours.
     let status = Command::new("python3")
-        .arg(script)
+        .arg(script.file_name().context("the script's name")?)
         .args(args)
         .current_dir(script.parent().context("the script's folder")?)
         .stdout(std::process::Stdio::null())

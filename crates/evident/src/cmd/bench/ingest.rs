@@ -194,3 +194,58 @@ pub fn run(
         latency: latency(latencies),
     })
 }
+
+/// The store alone, as a bound for the HTTP figures: `events` validated
+/// beforehand, appended in-process by one thread in batches of 1,000 of one
+/// tenant, four batches a commit (what the writer does under load), into a
+/// fresh store with the same durability and Merkle log.
+pub fn store_only(
+    dir: &std::path::Path,
+    tenants: &[TenantSpec],
+    events: &[GeneratedEvent],
+) -> anyhow::Result<f64> {
+    use evident_store::{AppendBatch, NewTenant, SqliteStore, Store};
+    let store = SqliteStore::open(dir)?;
+    for tenant in tenants {
+        store.create_tenant(&NewTenant {
+            id: tenant.id.clone(),
+            name: tenant.name.clone(),
+            parent: None,
+        })?;
+    }
+    let now = jiff::Timestamp::now();
+    let limits = evident_core::EventLimits::default();
+    let mut pending: std::collections::HashMap<usize, Vec<evident_core::NewEvent>> =
+        Default::default();
+    let mut batches = Vec::new();
+    for event in events {
+        let value: serde_json::Value = serde_json::from_str(&event.body)?;
+        let validated = evident_core::event::validate_event(&value, None, now, &limits).map_err(
+            |violations| anyhow::anyhow!("a generated event is invalid: {violations:?}"),
+        )?;
+        let bodies = pending.entry(event.tenant).or_default();
+        bodies.push(validated);
+        if bodies.len() == 1000 {
+            batches.push(AppendBatch {
+                tenant: tenants[event.tenant].id.clone(),
+                events: std::mem::take(bodies),
+            });
+        }
+    }
+    let mut rest: Vec<_> = pending
+        .into_iter()
+        .filter(|(_, events)| !events.is_empty())
+        .collect();
+    rest.sort_by_key(|(tenant, _)| *tenant);
+    batches.extend(rest.into_iter().map(|(tenant, events)| AppendBatch {
+        tenant: tenants[tenant].id.clone(),
+        events,
+    }));
+    let started = Instant::now();
+    for group in batches.chunks(4) {
+        for result in store.append(group, jiff::Timestamp::now())? {
+            result?;
+        }
+    }
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+}

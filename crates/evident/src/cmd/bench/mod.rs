@@ -41,6 +41,9 @@ pub struct BenchArgs {
     /// Where the do-it-yourself baselines come from.
     #[arg(long, value_enum, default_value_t = BaselineMode::Recorded)]
     pub baselines: BaselineMode,
+    /// With `--baselines recorded`: a baselines.json, or an earlier run's results.json.
+    #[arg(long)]
+    pub baselines_file: Option<PathBuf>,
     /// The PostgreSQL server of `--baselines run`.
     #[arg(long, default_value = "postgresql://postgres@127.0.0.1:5432/test")]
     pub baseline_dsn: String,
@@ -109,6 +112,8 @@ pub struct Results {
     pub partner_family_rows: usize,
     pub ingest: Vec<IngestResult>,
     pub bulk_load: IngestResult,
+    /// The store alone, in-process, on the first tenth of the events (the writer's bound).
+    pub store_only_events_per_s: f64,
     pub queries: Vec<QueriesAt>,
     pub exports: Vec<ExportResult>,
     pub verify_events_per_s: f64,
@@ -138,6 +143,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let workload = workload::load(&args.shared, &cache_dir, args.events)?;
     let baselines = baselines::obtain(
         args.baselines,
+        args.baselines_file.as_deref(),
         &args.shared,
         args.events,
         args.runs,
@@ -152,6 +158,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         workload.largest_count
     );
 
+    let store_only_events_per_s = ingest::store_only(
+        &scratch.path().join("store-only"),
+        &workload.tenants,
+        &workload.events[..workload.events.len() / 10],
+    )?;
+    eprintln!("store append in-process: {store_only_events_per_s:.0} events/s");
     let server = ServerProcess::start(&data_dir)?;
     create_tenants(&server, &workload)?;
     let total = workload.events.len();
@@ -222,6 +234,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         partner_family_rows: workload.partner_rows,
         ingest: scenarios,
         bulk_load: combine(&bulk_parts),
+        store_only_events_per_s,
         queries,
         exports,
         verify_events_per_s,

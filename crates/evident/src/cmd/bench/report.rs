@@ -118,6 +118,16 @@ fn tables(results: &Results) -> Vec<Table> {
             .iter()
             .chain(std::iter::once(&results.bulk_load))
             .map(ingest_row)
+            .chain(std::iter::once(vec![
+                "store alone, in-process, no HTTP (the bound)".to_owned(),
+                number((results.events / 10) as f64),
+                number(results.store_only_events_per_s),
+                "–".to_owned(),
+                "–".to_owned(),
+                ratio(results.store_only_events_per_s, pg_insert, true),
+                ratio(results.store_only_events_per_s, pg_copy, true),
+                ratio(results.store_only_events_per_s, sqlite_insert, true),
+            ]))
             .collect(),
     });
     for (number_of, at) in results.queries.iter().enumerate() {
