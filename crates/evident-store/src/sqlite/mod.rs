@@ -703,6 +703,47 @@ fn tenant_log(connection: &Connection, tenant: &str) -> Result<Option<(i64, u64)
         .optional()?)
 }
 
+/// Most exact actions whose pages are read one action at a time.
+const MAX_ACTION_BRANCHES: usize = 8;
+
+/// A filter whose one positive action clause lists several exact actions,
+/// split into one filter per action. Each branch then reads its own range of
+/// the action index in sort order, so a page costs a page per action however
+/// rare the actions are, where one `action IN (…)` walks the time index until
+/// enough of them turn up (or fetches every one of them and sorts).
+fn action_branches(filter: &Filter) -> Option<Vec<Filter>> {
+    let mut actions = filter.clauses.iter().enumerate().filter(|(_, clause)| {
+        !clause.negated && matches!(clause.condition, evident_core::Condition::Action(_))
+    });
+    let (position, clause) = actions.next()?;
+    if actions.next().is_some() {
+        return None;
+    }
+    let evident_core::Condition::Action(names) = &clause.condition else {
+        return None;
+    };
+    let mut names: Vec<&String> = names.iter().collect();
+    names.sort();
+    names.dedup();
+    if names.len() < 2
+        || names.len() > MAX_ACTION_BRANCHES
+        || names.iter().any(|name| name.contains('*'))
+    {
+        return None;
+    }
+    Some(
+        names
+            .into_iter()
+            .map(|name| {
+                let mut branch = filter.clone();
+                branch.clauses[position].condition =
+                    evident_core::Condition::Action(vec![name.clone()]);
+                branch
+            })
+            .collect(),
+    )
+}
+
 /// One page of events for `query`.
 fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> {
     let tenants = resolve_scope(connection, &query.scope)?;
@@ -712,38 +753,64 @@ fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> 
             next_cursor: None,
         });
     }
-    let mut conditions =
-        filter_sql::build(&tenants.numbers, &tenants.by_no, &query.filter, query.now)?;
     let (direction, comparison) = match query.sort {
         SortOrder::Desc => ("DESC", "<"),
         SortOrder::Asc => ("ASC", ">"),
     };
-    let mut offset = 0;
-    match &query.start {
-        PageStart::First => {}
-        PageStart::After(cursor) => {
+    let offset = match &query.start {
+        PageStart::Offset(skip) => *skip as i64,
+        _ => 0,
+    };
+    let limit = i64::from(query.limit);
+    let branches = action_branches(&query.filter);
+    let filters = branches
+        .as_deref()
+        .unwrap_or(std::slice::from_ref(&query.filter));
+    let mut selects = Vec::new();
+    let mut params = Vec::new();
+    for filter in filters {
+        let mut conditions =
+            filter_sql::build(&tenants.numbers, &tenants.by_no, filter, query.now)?;
+        if let PageStart::After(cursor) = &query.start {
             conditions.push_sql(&format!("(occurred_at, rowid) {comparison} (?, ?)"));
             conditions.push_param(cursor.occurred_at_micros);
             conditions.push_param(cursor.position);
         }
-        PageStart::Offset(skip) => offset = *skip as i64,
+        let driver = choose_driver(
+            connection,
+            &tenants.numbers,
+            &conditions,
+            query.limit,
+            offset,
+        )?;
+        selects.push(conditions.sql_driven_by(driver));
+        params.extend(conditions.params().iter().cloned());
+        if branches.is_some() {
+            // Each branch needs no more than the page and what it skips.
+            params.push(rusqlite::types::Value::Integer(limit + 1 + offset));
+        }
     }
-    let limit = i64::from(query.limit);
-    let driver = choose_driver(
-        connection,
-        &tenants.numbers,
-        &conditions,
-        query.limit,
-        offset,
-    )?;
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, rowid {direction} LIMIT ? OFFSET ?",
-        conditions.sql_driven_by(driver)
-    );
-    conditions.push_param(limit + 1);
-    conditions.push_param(offset);
+    let sql = if branches.is_some() {
+        let united: Vec<String> = selects
+            .iter()
+            .map(|condition| format!(
+                "SELECT * FROM (SELECT {EVENT_COLUMNS}, occurred_at AS sort_time, rowid AS sort_position FROM events WHERE {condition} ORDER BY occurred_at {direction}, rowid {direction} LIMIT ?)"
+            ))
+            .collect();
+        format!(
+            "{} ORDER BY sort_time {direction}, sort_position {direction} LIMIT ? OFFSET ?",
+            united.join(" UNION ALL ")
+        )
+    } else {
+        format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, rowid {direction} LIMIT ? OFFSET ?",
+            selects[0]
+        )
+    };
+    params.push(rusqlite::types::Value::Integer(limit + 1));
+    params.push(rusqlite::types::Value::Integer(offset));
     let mut statement = connection.prepare_cached(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(conditions.params()))?;
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
     let mut events = Vec::new();
     let mut cursors = Vec::new();
     let several = query.scope.spans_several();
