@@ -140,6 +140,32 @@ pub struct LeafSource<'a> {
 }
 
 impl<'a> LeafSource<'a> {
+    /// An event being appended, with what the store assigns it.
+    pub fn of_new(
+        event: &'a crate::event::NewEvent,
+        id: uuid::Uuid,
+        tenant: &'a str,
+        seq: u64,
+        recorded_at: jiff::Timestamp,
+    ) -> LeafSource<'a> {
+        LeafSource {
+            id,
+            tenant,
+            seq,
+            recorded_at,
+            occurred_at: event.occurred_at,
+            action: &event.action,
+            category: &event.category,
+            actor: &event.actor,
+            targets: &event.targets,
+            context: &event.context,
+            channel: event.channel.as_deref(),
+            outcome: event.outcome,
+            description: event.description.as_deref(),
+            metadata: &event.metadata,
+        }
+    }
+
     pub fn of(event: &'a Event) -> LeafSource<'a> {
         LeafSource {
             id: event.id,

@@ -591,22 +591,7 @@ fn append_batch(
             salt.as_slice(),
             rowid,
         ])?;
-        let leaf = LeafSource {
-            id,
-            tenant: &batch.tenant,
-            seq: next_seq as u64,
-            recorded_at,
-            occurred_at: event.occurred_at,
-            action: &event.action,
-            category: &event.category,
-            actor: &event.actor,
-            targets: &event.targets,
-            context: &event.context,
-            channel: event.channel.as_deref(),
-            outcome: event.outcome,
-            description: event.description.as_deref(),
-            metadata: &event.metadata,
-        };
+        let leaf = LeafSource::of_new(event, id, &batch.tenant, next_seq as u64, recorded_at);
         frontier.push(leaf_hash_of(&leaf, salt), &mut nodes);
         for target in &event.targets {
             insert_target.execute(params![
@@ -1395,6 +1380,16 @@ mod migration_tests {
         }
     }
 
+    fn system_event(action: &str) -> evident_core::NewEvent {
+        evident_core::event::validate_event(
+            &serde_json::json!({"action": action, "actor": {"type": "system"}}),
+            None,
+            Timestamp::now(),
+            &Default::default(),
+        )
+        .unwrap()
+    }
+
     fn search(store: &SqliteStore, tenant: &str, query: &str) -> Vec<(String, u64)> {
         let query = EventQuery {
             scope: TenantScope::single(tenant),
@@ -1463,13 +1458,7 @@ mod migration_tests {
             })
             .unwrap();
         assert_eq!(pending, 0);
-        let event = evident_core::event::validate_event(
-            &serde_json::json!({"action": "license.renewed", "actor": {"type": "system"}}),
-            None,
-            Timestamp::now(),
-            &Default::default(),
-        )
-        .unwrap();
+        let event = system_event("license.renewed");
         let receipts = store
             .append(
                 &[AppendBatch {
@@ -1509,13 +1498,7 @@ mod migration_tests {
                 [MAX_TENANT_NO],
             )
             .unwrap();
-        let event = evident_core::event::validate_event(
-            &serde_json::json!({"action": "license.renewed", "actor": {"type": "system"}}),
-            None,
-            Timestamp::now(),
-            &Default::default(),
-        )
-        .unwrap();
+        let event = system_event("license.renewed");
         let full = store.append(
             &[AppendBatch {
                 tenant: "acme".into(),
