@@ -270,13 +270,13 @@ impl SqliteStore {
 #[derive(Deserialize)]
 struct Doc {
     actor: Actor,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     targets: Vec<Target>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     user_agent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     description: Option<String>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(default)]
     metadata: Map<String, Value>,
 }
 
