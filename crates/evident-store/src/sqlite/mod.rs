@@ -63,6 +63,8 @@ pub struct SqliteStore {
 
 /// How often the WAL is copied into the database file.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// WAL pages past which a commit checkpoints the WAL itself (about 64 MiB).
+const WAL_BACKSTOP_PAGES: i64 = 16_384;
 /// The size an emptied WAL file is truncated back to, in bytes.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
@@ -135,8 +137,12 @@ impl SqliteStore {
         writer.set_prepared_statement_cache_capacity(64);
         // Statement journals stay in memory instead of in a temporary file per transaction.
         writer.pragma_update(None, "temp_store", "MEMORY")?;
-        // The WAL is copied into the database file by `WalCheckpointer`, not in a commit.
-        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The WAL is copied into the database file by `WalCheckpointer`, outside the commits.
+        // Under sustained writes its passive checkpoints never catch the last frames, and a
+        // WAL that is never wholly copied is never restarted: it grows until the disk is full
+        // (a ten-million-event load did). So a commit that finds the WAL past this size still
+        // checkpoints it itself: little is left to copy by then, and the WAL restarts after.
+        writer.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         schema::migrate(&mut writer)?;
         rebuild_pending(&mut writer)?;

@@ -98,29 +98,36 @@ pub struct IngestResult {
     pub latency: Latency,
 }
 
-struct Request {
+/// The events of one request: one tenant's, by their place in the slice.
+struct Request<'a> {
     tenant: usize,
-    body: String,
+    events: Vec<&'a str>,
+}
+
+impl Request<'_> {
+    /// The body; built as a client sends it, so that a run of millions of
+    /// events does not hold a second copy of them all.
+    fn body(&self, batch: usize) -> String {
+        if batch == 1 {
+            self.events[0].to_owned()
+        } else {
+            format!("{{\"events\":[{}]}}", self.events.join(","))
+        }
+    }
 }
 
 /// Groups events into requests of at most `batch` events of one tenant, in order of arrival.
-fn requests(events: &[GeneratedEvent], batch: usize) -> Vec<Request> {
+fn requests(events: &[GeneratedEvent], batch: usize) -> Vec<Request<'_>> {
     let mut pending: std::collections::HashMap<usize, Vec<&str>> = Default::default();
     let mut out = Vec::new();
-    let finish = |tenant: usize, bodies: &[&str]| Request {
-        tenant,
-        body: if batch == 1 {
-            bodies[0].to_owned()
-        } else {
-            format!("{{\"events\":[{}]}}", bodies.join(","))
-        },
-    };
     for event in events {
         let bodies = pending.entry(event.tenant).or_default();
         bodies.push(&event.body);
         if bodies.len() == batch {
-            out.push(finish(event.tenant, bodies));
-            bodies.clear();
+            out.push(Request {
+                tenant: event.tenant,
+                events: std::mem::take(bodies),
+            });
         }
     }
     let mut rest: Vec<_> = pending
@@ -128,7 +135,10 @@ fn requests(events: &[GeneratedEvent], batch: usize) -> Vec<Request> {
         .filter(|(_, bodies)| !bodies.is_empty())
         .collect();
     rest.sort_by_key(|(tenant, _)| *tenant);
-    out.extend(rest.iter().map(|(tenant, bodies)| finish(*tenant, bodies)));
+    out.extend(
+        rest.into_iter()
+            .map(|(tenant, events)| Request { tenant, events }),
+    );
     out
 }
 
@@ -153,6 +163,7 @@ pub fn run(
                         .build()?;
                     let mut latencies = Vec::new();
                     while let Some(request) = requests.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let body = request.body(scenario.batch);
                         let sent = Instant::now();
                         let response = http
                             .post(format!(
@@ -161,7 +172,7 @@ pub fn run(
                             ))
                             .bearer_auth(key)
                             .header("content-type", "application/json")
-                            .body(request.body.clone())
+                            .body(body)
                             .send()?;
                         let status = response.status();
                         ensure!(
