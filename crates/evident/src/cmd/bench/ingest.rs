@@ -116,30 +116,38 @@ impl Request<'_> {
     }
 }
 
-/// Groups events into requests of at most `batch` events of one tenant, in order of arrival.
-fn requests(events: &[GeneratedEvent], batch: usize) -> Vec<Request<'_>> {
-    let mut pending: std::collections::HashMap<usize, Vec<&str>> = Default::default();
+/// Groups items into runs of at most `batch` of one tenant, in order of
+/// arrival: a run leaves when it is full, the partial ones last, by tenant.
+fn by_tenant<T>(items: impl IntoIterator<Item = (usize, T)>, batch: usize) -> Vec<(usize, Vec<T>)> {
+    let mut pending: std::collections::HashMap<usize, Vec<T>> = Default::default();
     let mut out = Vec::new();
-    for event in events {
-        let bodies = pending.entry(event.tenant).or_default();
-        bodies.push(&event.body);
-        if bodies.len() == batch {
-            out.push(Request {
-                tenant: event.tenant,
-                events: std::mem::take(bodies),
-            });
+    for (tenant, item) in items {
+        let run = pending.entry(tenant).or_default();
+        run.push(item);
+        if run.len() == batch {
+            out.push((tenant, std::mem::take(run)));
         }
     }
     let mut rest: Vec<_> = pending
         .into_iter()
-        .filter(|(_, bodies)| !bodies.is_empty())
+        .filter(|(_, run)| !run.is_empty())
         .collect();
     rest.sort_by_key(|(tenant, _)| *tenant);
-    out.extend(
-        rest.into_iter()
-            .map(|(tenant, events)| Request { tenant, events }),
-    );
+    out.extend(rest);
     out
+}
+
+/// The requests of a scenario: at most `batch` events of one tenant each.
+fn requests(events: &[GeneratedEvent], batch: usize) -> Vec<Request<'_>> {
+    by_tenant(
+        events
+            .iter()
+            .map(|event| (event.tenant, event.body.as_str())),
+        batch,
+    )
+    .into_iter()
+    .map(|(tenant, events)| Request { tenant, events })
+    .collect()
 }
 
 /// Sends `events` as `scenario` says and measures it.
@@ -226,32 +234,21 @@ pub fn store_only(
     }
     let now = jiff::Timestamp::now();
     let limits = evident_core::EventLimits::default();
-    let mut pending: std::collections::HashMap<usize, Vec<evident_core::NewEvent>> =
-        Default::default();
-    let mut batches = Vec::new();
+    let mut validated = Vec::with_capacity(events.len());
     for event in events {
         let value: serde_json::Value = serde_json::from_str(&event.body)?;
-        let validated = evident_core::event::validate_event(&value, None, now, &limits).map_err(
+        let new_event = evident_core::event::validate_event(&value, None, now, &limits).map_err(
             |violations| anyhow::anyhow!("a generated event is invalid: {violations:?}"),
         )?;
-        let bodies = pending.entry(event.tenant).or_default();
-        bodies.push(validated);
-        if bodies.len() == 1000 {
-            batches.push(AppendBatch {
-                tenant: tenants[event.tenant].id.clone(),
-                events: std::mem::take(bodies),
-            });
-        }
+        validated.push((event.tenant, new_event));
     }
-    let mut rest: Vec<_> = pending
+    let batches: Vec<AppendBatch> = by_tenant(validated, 1000)
         .into_iter()
-        .filter(|(_, events)| !events.is_empty())
+        .map(|(tenant, events)| AppendBatch {
+            tenant: tenants[tenant].id.clone(),
+            events,
+        })
         .collect();
-    rest.sort_by_key(|(tenant, _)| *tenant);
-    batches.extend(rest.into_iter().map(|(tenant, events)| AppendBatch {
-        tenant: tenants[tenant].id.clone(),
-        events,
-    }));
     let started = Instant::now();
     for group in batches.chunks(4) {
         for result in store.append(group, jiff::Timestamp::now())? {

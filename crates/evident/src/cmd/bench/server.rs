@@ -14,7 +14,6 @@ pub struct ServerProcess {
     child: Child,
     pub url: String,
     pub key: String,
-    peak_rss: Arc<AtomicU64>,
     peak_anonymous: Arc<AtomicU64>,
     sampling: Arc<AtomicBool>,
 }
@@ -46,18 +45,14 @@ impl ServerProcess {
         };
         // Keep draining its output so that it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let peak_rss = Arc::new(AtomicU64::new(0));
+        // The kernel keeps the peak RSS (VmHWM) but not the peak of its anonymous part: sample that.
         let peak_anonymous = Arc::new(AtomicU64::new(0));
         let sampling = Arc::new(AtomicBool::new(true));
         let pid = child.id();
         {
-            let (peak_rss, peak_anonymous, sampling) =
-                (peak_rss.clone(), peak_anonymous.clone(), sampling.clone());
+            let (peak_anonymous, sampling) = (peak_anonymous.clone(), sampling.clone());
             std::thread::spawn(move || {
                 while sampling.load(Ordering::Relaxed) {
-                    if let Some(rss) = status_kib(pid, "VmHWM:") {
-                        peak_rss.fetch_max(rss, Ordering::Relaxed);
-                    }
                     if let Some(anonymous) = status_kib(pid, "RssAnon:") {
                         peak_anonymous.fetch_max(anonymous, Ordering::Relaxed);
                     }
@@ -69,7 +64,6 @@ impl ServerProcess {
             child,
             url,
             key,
-            peak_rss,
             peak_anonymous,
             sampling,
         })
@@ -77,10 +71,7 @@ impl ServerProcess {
 
     /// The highest resident set size the server has had, in bytes.
     pub fn peak_rss_bytes(&self) -> u64 {
-        if let Some(rss) = status_kib(self.child.id(), "VmHWM:") {
-            self.peak_rss.fetch_max(rss, Ordering::Relaxed);
-        }
-        self.peak_rss.load(Ordering::Relaxed) * 1024
+        status_kib(self.child.id(), "VmHWM:").unwrap_or_default() * 1024
     }
 
     /// The highest anonymous (heap) part of its resident set seen, in bytes: RSS without
