@@ -9,6 +9,7 @@ pub mod access;
 pub mod canonical;
 pub mod catalog;
 pub mod event;
+pub mod export;
 pub mod filter;
 pub mod log;
 pub mod query;

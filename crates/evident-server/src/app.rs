@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::Limits;
 use crate::catalogs::Catalogs;
 use crate::checkpointer::Checkpointer;
-use crate::routes::{catalog, checkpoint, events, keys, log, ops, tenants};
+use crate::routes::{catalog, checkpoint, events, export, keys, log, ops, tenants};
 use crate::writer::WriterHandle;
 
 /// What every handler can reach.
@@ -73,6 +73,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
         .routes(routes!(events::ingest, events::list))
+        .routes(routes!(export::export))
         .routes(routes!(events::show))
         .routes(routes!(catalog::show))
         .routes(routes!(catalog::reload))

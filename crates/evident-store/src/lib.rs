@@ -29,6 +29,8 @@
 
 pub mod sqlite;
 
+use std::collections::HashMap;
+
 use evident_core::access::Scope;
 use evident_core::{Event, Filter, NewEvent};
 use jiff::Timestamp;
@@ -220,6 +222,21 @@ pub struct EventPage {
     pub next_cursor: Option<Cursor>,
 }
 
+/// A whole filtered view, read for an export.
+#[derive(Debug, Clone)]
+pub struct ExportView {
+    pub scope: TenantScope,
+    pub filter: Filter,
+    pub sort: SortOrder,
+    pub now: Timestamp,
+    /// Each tenant's log size when the export began: its events from that seq
+    /// on are left out, so that the export reads one snapshot however long it runs.
+    pub sizes: HashMap<String, u64>,
+}
+
+/// Events an export reads per page.
+pub const EXPORT_PAGE: u32 = 1000;
+
 /// A tenant log's size and root hash (RFC 9162 tree head).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeHead {
@@ -274,6 +291,40 @@ pub trait Store: Send + Sync + 'static {
     /// so that they agree even while events are being appended.
     fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)>;
     fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>>;
+
+    /// Every event of the view in its sort order, as the pages of [`Store::query`]
+    /// give them, handed to `each` a page at a time until it returns false.
+    /// Each page is read on its own (no read transaction stays open for the
+    /// whole export); the view's `sizes` keep later events out.
+    fn export(&self, view: &ExportView, each: &mut dyn FnMut(Vec<Event>) -> bool) -> Result<()> {
+        let mut query = EventQuery {
+            scope: view.scope.clone(),
+            filter: view.filter.clone(),
+            sort: view.sort,
+            start: PageStart::First,
+            limit: EXPORT_PAGE,
+            now: view.now,
+        };
+        loop {
+            let page = self.query(&query)?;
+            let events: Vec<Event> = page
+                .events
+                .into_iter()
+                .filter(|event| {
+                    view.sizes
+                        .get(&event.tenant)
+                        .is_some_and(|size| event.seq < *size)
+                })
+                .collect();
+            if !events.is_empty() && !each(events) {
+                return Ok(());
+            }
+            match page.next_cursor {
+                Some(cursor) => query.start = PageStart::After(cursor),
+                None => return Ok(()),
+            }
+        }
+    }
     fn stats(&self) -> Result<StoreStats>;
 
     /// The tenant's tree head (size 0: the empty tree); None if the tenant does not exist.

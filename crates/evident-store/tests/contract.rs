@@ -58,6 +58,7 @@ contract_suite!(
         the_log_grows_with_every_append,
         checkpoints_are_kept_per_size,
         dense_and_sparse_matches_page_alike,
+        exports_read_a_snapshot_of_the_view_in_page_order,
     ]
 );
 
@@ -90,8 +91,8 @@ mod cases {
         Outcome, Target, TargetMatch, TextTerm, TimeBound,
     };
     use evident_store::{
-        AppendBatch, BatchError, Cursor, EventQuery, NewApiKey, NewTenant, PageStart, Receipt,
-        SortOrder, Store, StoreError, TenantScope,
+        AppendBatch, BatchError, Cursor, EventQuery, ExportView, NewApiKey, NewTenant, PageStart,
+        Receipt, SortOrder, Store, StoreError, TenantScope,
     };
     use jiff::Timestamp;
     use serde_json::json;
@@ -811,6 +812,88 @@ mod cases {
         let unique: HashSet<_> = seen.iter().copied().collect();
         assert_eq!(unique.len(), seen.len(), "no event twice");
         assert!(before.is_subset(&unique), "every earlier event once");
+    }
+
+    /// Every event of an export, with the pages it came in.
+    fn export_of(store: &dyn Store, view: &ExportView) -> (Vec<Event>, usize) {
+        let (mut events, mut pages) = (Vec::new(), 0);
+        store
+            .export(view, &mut |page| {
+                pages += 1;
+                events.extend(page);
+                true
+            })
+            .unwrap();
+        (events, pages)
+    }
+
+    pub fn exports_read_a_snapshot_of_the_view_in_page_order(store: &dyn Store) {
+        tenant(store, "partner", None);
+        tenant(store, "customer", Some("partner"));
+        append(store, "partner", (0..1500).map(sample).collect());
+        append(store, "customer", (0..700).map(sample).collect());
+        let scope = ["partner", "customer"];
+        let sizes = |partner: u64, customer: u64| {
+            [
+                ("partner".to_owned(), partner),
+                ("customer".to_owned(), customer),
+            ]
+            .into_iter()
+            .collect()
+        };
+        let failures = Filter::default().with(false, Condition::Outcome(vec![Outcome::Failure]));
+        for (filter, sort) in [
+            (Filter::default(), SortOrder::Desc),
+            (Filter::default(), SortOrder::Asc),
+            (failures.clone(), SortOrder::Desc),
+        ] {
+            let view = ExportView {
+                scope: TenantScope {
+                    tenants: scope.iter().map(|tenant| tenant.to_string()).collect(),
+                },
+                filter: filter.clone(),
+                sort,
+                now: now(),
+                sizes: sizes(1500, 700),
+            };
+            let (exported, pages) = export_of(store, &view);
+            let mut paged = matching(store, &scope, &filter);
+            if sort == SortOrder::Desc {
+                paged.reverse();
+            }
+            assert_eq!(
+                exported.iter().map(|event| event.id).collect::<Vec<_>>(),
+                paged.iter().map(|event| event.id).collect::<Vec<_>>(),
+                "{sort:?} {filter:?}"
+            );
+            assert!(pages > 1 || exported.len() <= evident_store::EXPORT_PAGE as usize);
+        }
+        // Events appended after the sizes were taken stay out; so do those past a smaller size.
+        append(store, "customer", (0..30).map(sample).collect());
+        let view = ExportView {
+            scope: TenantScope {
+                tenants: scope.iter().map(|tenant| tenant.to_string()).collect(),
+            },
+            filter: Filter::default(),
+            sort: SortOrder::Asc,
+            now: now(),
+            sizes: sizes(1200, 700),
+        };
+        let (exported, _) = export_of(store, &view);
+        assert_eq!(exported.len(), 1900);
+        assert!(exported.iter().all(|event| match event.tenant.as_str() {
+            "partner" => event.seq < 1200,
+            _ => event.seq < 700,
+        }));
+        // Returning false stops the export after that page.
+        let mut pages = 0;
+        store
+            .export(&view, &mut |_| {
+                pages += 1;
+                false
+            })
+            .unwrap();
+        assert_eq!(pages, 1);
     }
 
     pub fn scopes_isolate_tenants(store: &dyn Store) {

@@ -44,6 +44,16 @@ impl Api {
         })
     }
 
+    /// A client without an overall deadline, for answers that stream for as long as they need.
+    pub fn streaming(connection: &Connection) -> anyhow::Result<Api> {
+        let mut api = Api::new(connection)?;
+        api.http = Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(None)
+            .build()?;
+        Ok(api)
+    }
+
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.http
             .get(format!("{}{path}", self.base))

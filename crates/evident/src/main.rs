@@ -33,6 +33,8 @@ enum Command {
     Ingest(cmd::ingest::IngestArgs),
     /// Query a tenant's events with the query language.
     Query(cmd::query::QueryArgs),
+    /// Export a tenant's events (any filter) as CSV, NDJSON or a verifiable bundle.
+    Export(cmd::export::ExportArgs),
     /// Print the verifier key or a tenant's latest signed checkpoint.
     Checkpoint(cmd::checkpoint::CheckpointArgs),
     /// Measure ingest throughput and latency (docs/PERFORMANCE.md).
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => cmd::keys::run(command),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Query(args) => cmd::query::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Catalog(command) => cmd::catalog::run(command),
         Command::Checkpoint(args) => cmd::checkpoint::run(args),
         Command::Verify(args) => cmd::verify::run(args),

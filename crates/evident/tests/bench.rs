@@ -44,7 +44,10 @@ fn the_harness_measures_every_figure_and_writes_its_report() {
         "partner with its sub-accounts",
         "free text, rare term",
         "exact total of the largest tenant",
-        "CSV of the largest tenant",
+        "CSV export of the largest tenant",
+        "NDJSON export of the largest tenant",
+        "Bundle export of the largest tenant",
+        "evident verify --bundle",
         "evident verify --store",
         "peak server RSS",
     ] {
@@ -82,11 +85,15 @@ fn the_harness_measures_every_figure_and_writes_its_report() {
         last[0]["last_total"], results["largest_tenant_rows"],
         "the newest page's total is the largest tenant's size"
     );
-    // The exports held exactly the tenant's rows (the harness checks that), and the store verified.
-    assert_eq!(
-        results["exports"][0]["rows"],
-        results["largest_tenant_rows"]
-    );
+    // Each export held exactly the tenant's rows (the harness checks that), with the
+    // server's memory sampled meanwhile; the bundle and the store verified.
+    let exports = results["exports"].as_array().unwrap();
+    assert_eq!(exports.len(), 3);
+    for export in exports {
+        assert_eq!(export["rows"], results["largest_tenant_rows"]);
+        assert!(export["server_rss_bytes"].as_u64().unwrap() > 0);
+    }
+    assert!(results["verify_bundle_events_per_s"].as_f64().unwrap() > 0.0);
     assert!(results["verify_events_per_s"].as_f64().unwrap() > 0.0);
     assert!(results["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert!(results["bytes_per_event"].as_f64().unwrap() > 0.0);

@@ -227,10 +227,11 @@ pub async fn ingest(
     ))
 }
 
-/// Query parameters of the events list. Every filter can also be written in `query`.
+/// The view: filters, free text, the query language, sort and sub-accounts,
+/// shared by the events list and the export. Every filter can also be written in `query`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EventsParams {
+pub struct ViewParams {
     /// Comma list of actions; `*` globs, e.g. `user.*,license.revoked`.
     action: Option<String>,
     /// Comma list of categories.
@@ -257,6 +258,12 @@ pub struct EventsParams {
     sort: Option<String>,
     /// `descendants` to include sub-accounts' events.
     include: Option<String>,
+}
+
+/// How the events list pages.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PagingParams {
     /// Page size for cursor paging, 1–1000 (default 50).
     limit: Option<String>,
     /// `next_cursor` of the previous page.
@@ -265,6 +272,20 @@ pub struct EventsParams {
     page: Option<String>,
     /// Numbered paging: page size, 1–1000 (default 50).
     per_page: Option<String>,
+}
+
+impl PagingParams {
+    /// The first paging parameter given, if any.
+    pub fn any(&self) -> Option<&'static str> {
+        [
+            ("limit", &self.limit),
+            ("cursor", &self.cursor),
+            ("page", &self.page),
+            ("per_page", &self.per_page),
+        ]
+        .into_iter()
+        .find_map(|(name, value)| value.is_some().then_some(name))
+    }
 }
 
 /// A page of events.
@@ -292,7 +313,7 @@ fn quote(value: &str) -> String {
 }
 
 /// The filter the parameters describe.
-fn filter_from_params(params: &EventsParams) -> Result<Filter, Problem> {
+pub fn filter_from_params(params: &ViewParams) -> Result<Filter, Problem> {
     let mut filter = Filter::default();
     let lists = [
         ("action", &params.action),
@@ -344,6 +365,27 @@ fn page_size(name: &str, value: &Option<String>) -> Result<u32, Problem> {
     }
 }
 
+/// The sort the parameters ask for.
+pub fn sort_from_params(params: &ViewParams) -> Result<SortOrder, Problem> {
+    match params.sort.as_deref() {
+        None | Some("desc") => Ok(SortOrder::Desc),
+        Some("asc") => Ok(SortOrder::Asc),
+        Some(other) => Err(Problem::bad_parameter(
+            "sort",
+            format!("{other:?} is not desc or asc"),
+        )),
+    }
+}
+
+/// The tenants a view covers: the tenant, or with `include=descendants` its subtree.
+pub async fn view_scope(
+    state: &AppState,
+    tenant: &str,
+    params: &ViewParams,
+) -> Result<TenantScope, Problem> {
+    scope_of(state, tenant, &params.include).await
+}
+
 /// The tenants a request covers: the tenant, or with `include=descendants` its subtree.
 async fn scope_of(
     state: &AppState,
@@ -368,7 +410,7 @@ async fn scope_of(
 
 /// Lists events, newest first by default, with filters, free text and paging.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/events", tag = "events", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "Account ID"), EventsParams),
+    params(("tenant" = String, Path, description = "Account ID"), ViewParams, PagingParams),
     responses(
         (status = 200, body = EventList),
         (status = 400, description = "A parameter or the query does not parse", body = ProblemDetails, content_type = "application/problem+json"),
@@ -380,21 +422,13 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
-    Query(params): Query<EventsParams>,
+    Query(view): Query<ViewParams>,
+    Query(params): Query<PagingParams>,
 ) -> Result<Json<EventList>, Problem> {
     let tenant = caller.tenant_with(&state, &tenant, Scope::Read).await?;
-    let filter = filter_from_params(&params)?;
-    let sort = match params.sort.as_deref() {
-        None | Some("desc") => SortOrder::Desc,
-        Some("asc") => SortOrder::Asc,
-        Some(other) => {
-            return Err(Problem::bad_parameter(
-                "sort",
-                format!("{other:?} is not desc or asc"),
-            ));
-        }
-    };
-    let scope = scope_of(&state, &tenant.id, &params.include).await?;
+    let filter = filter_from_params(&view)?;
+    let sort = sort_from_params(&view)?;
+    let scope = view_scope(&state, &tenant.id, &view).await?;
     let numbered = params.page.is_some() || params.per_page.is_some();
     if numbered && (params.cursor.is_some() || params.limit.is_some()) {
         return Err(Problem::bad_parameter(

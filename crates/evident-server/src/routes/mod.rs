@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod checkpoint;
 pub mod events;
+pub mod export;
 pub mod keys;
 pub mod log;
 pub mod ops;

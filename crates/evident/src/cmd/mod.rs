@@ -4,6 +4,7 @@ pub mod bench;
 pub mod catalog;
 pub mod checkpoint;
 pub mod demo;
+pub mod export;
 pub mod ingest;
 pub mod keys;
 pub mod query;

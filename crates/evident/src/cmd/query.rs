@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use evident_core::Event;
+use evident_core::export::{CsvLayout, targets_label, user_label};
 use serde_json::Value;
 
 use crate::client::{Api, Connection, send};
@@ -40,88 +42,27 @@ pub struct QueryArgs {
     pub connection: Connection,
 }
 
-/// CSV columns, in the words of the audit log pages users know.
-const CSV_HEADER: [&str; 14] = [
-    "Time",
-    "Event",
-    "Description",
-    "Area",
-    "User",
-    "Actor type",
-    "Company name",
-    "Account ID",
-    "Targets",
-    "IP address",
-    "Channel",
-    "Outcome",
-    "Event ID",
-    "Seq",
-];
-
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("")
 }
 
-fn user(event: &Value) -> &str {
-    let actor = &event["actor"];
-    ["email", "name", "id"]
-        .into_iter()
-        .map(|key| text(actor, key))
-        .find(|part| !part.is_empty())
-        .unwrap_or(actor["type"].as_str().unwrap_or(""))
-}
-
-fn targets(event: &Value) -> String {
-    event["targets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|target| {
-            let label = [text(target, "name"), text(target, "email")]
-                .into_iter()
-                .find(|part| !part.is_empty());
-            match label {
-                Some(label) => format!("{}:{} ({label})", text(target, "type"), text(target, "id")),
-                None => format!("{}:{}", text(target, "type"), text(target, "id")),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn csv_row(event: &Value, tenant_name: &str) -> Vec<String> {
-    let company = event["tenant_name"].as_str().unwrap_or(tenant_name);
-    vec![
-        text(event, "occurred_at").to_owned(),
-        text(event, "action").to_owned(),
-        text(event, "description").to_owned(),
-        text(event, "category").to_owned(),
-        user(event).to_owned(),
-        text(&event["actor"], "type").to_owned(),
-        company.to_owned(),
-        text(event, "tenant").to_owned(),
-        targets(event),
-        text(&event["context"], "ip").to_owned(),
-        text(event, "channel").to_owned(),
-        text(event, "outcome").to_owned(),
-        text(event, "id").to_owned(),
-        event["seq"].to_string(),
-    ]
-}
-
-fn table_row(event: &Value, several: bool) -> String {
+fn table_row(event: &Event, several: bool) -> String {
     let mut row = format!(
         "{:<27} {:<34} {:<36} {:<40} {:<16} {:<7} {}",
-        text(event, "occurred_at"),
-        text(event, "action"),
-        user(event),
-        targets(event),
-        text(&event["context"], "ip"),
-        text(event, "channel"),
-        text(event, "outcome"),
+        event.occurred_at.to_string(),
+        event.action,
+        user_label(event),
+        targets_label(event),
+        event
+            .context
+            .ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        event.channel.as_deref().unwrap_or(""),
+        event.outcome.as_str(),
     );
     if several {
-        row = format!("{:<20} {row}", text(event, "tenant"));
+        row = format!("{:<20} {row}", event.tenant);
     }
     row
 }
@@ -132,9 +73,10 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let tenant_name = text(&tenant, "name").to_owned();
     // Table and JSON go through `out`; CSV through its own writer on stdout.
     let mut out = std::io::BufWriter::new(std::io::stdout());
+    let layout = CsvLayout::default();
     let mut csv = (args.format == Format::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
     if let Some(writer) = csv.as_mut() {
-        writer.write_record(CSV_HEADER)?;
+        writer.write_record(layout.header())?;
     }
     if args.format == Format::Table {
         let header = format!(
@@ -173,11 +115,22 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             api.get(&format!("/v1/tenants/{}/events", args.tenant))
                 .query(&params),
         )?;
-        for event in page["events"].as_array().into_iter().flatten() {
-            match (&mut csv, args.format) {
-                (Some(writer), _) => writer.write_record(csv_row(event, &tenant_name))?,
-                (None, Format::Json) => writeln!(out, "{}", serde_json::to_string(event)?)?,
-                (None, _) => writeln!(out, "{}", table_row(event, args.include_descendants))?,
+        for value in page["events"].as_array().into_iter().flatten() {
+            if args.format == Format::Json {
+                writeln!(out, "{}", serde_json::to_string(value)?)?;
+                printed += 1;
+                continue;
+            }
+            let event: Event = serde_json::from_value(value.clone())
+                .context("the server's event has an unexpected shape")?;
+            match &mut csv {
+                Some(writer) => writer.write_record(
+                    layout
+                        .row(&event, &tenant_name)
+                        .iter()
+                        .map(|cell| cell.as_bytes()),
+                )?,
+                None => writeln!(out, "{}", table_row(&event, args.include_descendants))?,
             }
             printed += 1;
         }

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
 use evident_core::log::audit::{AuditReport, StoredLog, audit};
-use evident_core::log::bundle::verify_bundle;
+use evident_core::log::bundle::BundleChecker;
 use evident_core::log::checkpoint::Checkpoint;
 use evident_core::log::merkle::verify_consistency;
 use evident_core::log::note::{Signer, Verifier, open};
@@ -282,15 +282,33 @@ fn verify_bundle_file(path: &std::path::Path, key: Option<&str>) -> anyhow::Resu
     };
     let verifier =
         Verifier::parse(key.trim()).map_err(|error| anyhow::anyhow!("--key: {error}"))?;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let report = match verify_bundle(&text, std::slice::from_ref(&verifier)) {
-        Ok(report) => report,
-        Err(problem) => {
-            println!("FAILED: {problem}");
-            return Ok(ExitCode::FAILURE);
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    // Line by line: memory stays flat whatever the bundle's size.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(file))
+        .enumerate()
+        .map(|(index, line)| line.map(|line| (index + 1, line)));
+    let mut checker = None;
+    for line in &mut lines {
+        let (number, line) = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
         }
+        match checker.as_mut() {
+            None => match BundleChecker::new(&line, std::slice::from_ref(&verifier)) {
+                Ok(first) => checker = Some(first),
+                Err(problem) => {
+                    println!("FAILED: {problem}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            },
+            Some(checker) => checker.line(number, &line),
+        }
+    }
+    let Some(checker) = checker else {
+        println!("FAILED: the bundle is empty");
+        return Ok(ExitCode::FAILURE);
     };
+    let report = checker.finish();
     if report.problems.is_empty() {
         println!(
             "ok {} {} events against a checkpoint of size {}",

@@ -100,6 +100,8 @@ pub struct ExportResult {
     pub through: String,
     pub rows: usize,
     pub rows_per_s: f64,
+    /// The server's peak RSS while it streamed the export.
+    pub server_rss_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +119,8 @@ pub struct Results {
     pub queries: Vec<QueriesAt>,
     pub exports: Vec<ExportResult>,
     pub verify_events_per_s: f64,
+    /// `evident verify --bundle` on the largest tenant's unfiltered bundle.
+    pub verify_bundle_events_per_s: f64,
     pub peak_rss_bytes: u64,
     pub peak_anonymous_rss_bytes: u64,
     pub bytes_per_event: f64,
@@ -215,10 +219,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         stored_events: total,
         results: queries::run(&server.url, &server.key, &workload, args.runs)?,
     });
-    let exports = vec![
-        export(&server, &workload, "csv")?,
-        export(&server, &workload, "json")?,
-    ];
+    let exports_dir = tempfile::tempdir()?;
+    let mut exports = Vec::new();
+    for format in ["csv", "ndjson", "bundle"] {
+        exports.push(export(&server, &workload, format, exports_dir.path())?);
+    }
+    let verify_bundle_events_per_s = verify_bundle(
+        &server,
+        &exports_dir.path().join("export.bundle"),
+        workload.largest_count,
+    )?;
     let peak_rss_bytes = server.peak_rss_bytes();
     let peak_anonymous_rss_bytes = server.peak_anonymous_bytes();
     server.stop()?;
@@ -238,6 +248,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         queries,
         exports,
         verify_events_per_s,
+        verify_bundle_events_per_s,
         peak_rss_bytes,
         peak_anonymous_rss_bytes,
         bytes_per_event,
@@ -295,20 +306,21 @@ fn create_tenants(server: &ServerProcess, workload: &Workload) -> anyhow::Result
     Ok(())
 }
 
-/// The whole largest tenant through `evident query --format FORMAT` into a file.
+/// The whole largest tenant through `evident export --format FORMAT` (the
+/// streaming endpoint) into a file in `dir`, with the server's RSS meanwhile.
 fn export(
     server: &ServerProcess,
     workload: &Workload,
     format: &str,
+    dir: &std::path::Path,
 ) -> anyhow::Result<ExportResult> {
-    let out = tempfile::NamedTempFile::new()?;
+    let out = dir.join(format!("export.{format}"));
+    server.start_window();
     let started = Instant::now();
     let status = Command::new(std::env::current_exe()?)
         .args([
-            "query",
-            "",
-            "--limit",
-            "0",
+            "export",
+            "--quiet",
             "--format",
             format,
             "--tenant",
@@ -316,19 +328,23 @@ fn export(
             "--url",
             &server.url,
         ])
+        .arg("--out")
+        .arg(&out)
         .env("EVIDENT_KEY", &server.key)
-        .stdout(out.reopen()?)
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .status()?;
     let elapsed = started.elapsed().as_secs_f64();
+    let server_rss_bytes = server.window_peak_bytes();
     if !status.success() {
-        bail!("evident query --format {format} failed: {status}");
+        bail!("evident export --format {format} failed: {status}");
     }
-    let text = std::fs::read_to_string(out.path())?;
+    let file = std::io::BufReader::new(std::fs::File::open(&out)?);
     let records = match format {
         // Count records, not lines: a CSV cell may hold a newline.
-        "csv" => csv::Reader::from_reader(text.as_bytes()).records().count(),
-        _ => text.lines().count(),
+        "csv" => csv::Reader::from_reader(file).records().count(),
+        // A bundle's first line describes it.
+        "bundle" => std::io::BufRead::lines(file).count().saturating_sub(1),
+        _ => std::io::BufRead::lines(file).count(),
     };
     if records != workload.largest_count {
         bail!(
@@ -337,15 +353,41 @@ fn export(
         );
     }
     Ok(ExportResult {
-        format: if format == "json" {
-            "NDJSON".to_owned()
-        } else {
-            "CSV".to_owned()
-        },
-        through: format!("evident query --format {format} (pages of 1,000 over HTTP)"),
+        format: match format {
+            "csv" => "CSV",
+            "ndjson" => "NDJSON",
+            _ => "Bundle",
+        }
+        .to_owned(),
+        through: format!("evident export --format {format} (GET /v1/tenants/{{t}}/events/export)"),
         rows: records,
         rows_per_s: records as f64 / elapsed,
+        server_rss_bytes,
     })
+}
+
+/// `evident verify --bundle` on an unfiltered bundle: events per second.
+fn verify_bundle(
+    server: &ServerProcess,
+    bundle: &std::path::Path,
+    events: usize,
+) -> anyhow::Result<f64> {
+    let key = reqwest::blocking::get(format!("{}/v1/log/key", server.url))?
+        .error_for_status()?
+        .text()?;
+    let started = Instant::now();
+    let output = Command::new(std::env::current_exe()?)
+        .args(["verify", "--key", key.trim(), "--bundle"])
+        .arg(bundle)
+        .output()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "evident verify --bundle failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    Ok(events as f64 / elapsed)
 }
 
 /// `evident verify --store` on the stopped server's data directory: events per second.

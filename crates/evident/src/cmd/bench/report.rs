@@ -202,9 +202,10 @@ fn tables(results: &Results) -> Vec<Table> {
         };
         rows.push(vec![
             format!(
-                "{} of the largest tenant ({} rows), rows/s",
+                "{} export of the largest tenant ({} rows), rows/s (server RSS {} MB)",
                 export.format,
-                number(export.rows as f64)
+                number(export.rows as f64),
+                number(export.server_rss_bytes as f64 / 1e6)
             ),
             number(export.rows_per_s),
             pg.map_or("–".to_owned(), number),
@@ -213,6 +214,14 @@ fn tables(results: &Results) -> Vec<Table> {
             ratio(export.rows_per_s, sqlite, true),
         ]);
     }
+    rows.push(vec![
+        "evident verify --bundle of that tenant, events/s".to_owned(),
+        number(results.verify_bundle_events_per_s),
+        "–".to_owned(),
+        "–".to_owned(),
+        "–".to_owned(),
+        "–".to_owned(),
+    ]);
     rows.push(vec![
         "evident verify --store, events/s".to_owned(),
         number(results.verify_events_per_s),

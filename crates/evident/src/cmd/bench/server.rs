@@ -15,6 +15,8 @@ pub struct ServerProcess {
     pub url: String,
     pub key: String,
     peak_anonymous: Arc<AtomicU64>,
+    /// The peak RSS since [`ServerProcess::start_window`], in KiB.
+    window_peak: Arc<AtomicU64>,
     sampling: Arc<AtomicBool>,
 }
 
@@ -47,16 +49,24 @@ impl ServerProcess {
         std::thread::spawn(move || lines.for_each(drop));
         // The kernel keeps the peak RSS (VmHWM) but not the peak of its anonymous part: sample that.
         let peak_anonymous = Arc::new(AtomicU64::new(0));
+        let window_peak = Arc::new(AtomicU64::new(0));
         let sampling = Arc::new(AtomicBool::new(true));
         let pid = child.id();
         {
-            let (peak_anonymous, sampling) = (peak_anonymous.clone(), sampling.clone());
+            let (peak_anonymous, window_peak, sampling) = (
+                peak_anonymous.clone(),
+                window_peak.clone(),
+                sampling.clone(),
+            );
             std::thread::spawn(move || {
                 while sampling.load(Ordering::Relaxed) {
                     if let Some(anonymous) = status_kib(pid, "RssAnon:") {
                         peak_anonymous.fetch_max(anonymous, Ordering::Relaxed);
                     }
-                    std::thread::sleep(Duration::from_millis(100));
+                    if let Some(resident) = status_kib(pid, "VmRSS:") {
+                        window_peak.fetch_max(resident, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
                 }
             });
         }
@@ -65,6 +75,7 @@ impl ServerProcess {
             url,
             key,
             peak_anonymous,
+            window_peak,
             sampling,
         })
     }
@@ -78,6 +89,17 @@ impl ServerProcess {
     /// the pages of the database file that SQLite maps, which the kernel can drop at will.
     pub fn peak_anonymous_bytes(&self) -> u64 {
         self.peak_anonymous.load(Ordering::Relaxed) * 1024
+    }
+
+    /// Starts a new window for [`ServerProcess::window_peak_bytes`].
+    pub fn start_window(&self) {
+        let now = status_kib(self.child.id(), "VmRSS:").unwrap_or_default();
+        self.window_peak.store(now, Ordering::Relaxed);
+    }
+
+    /// The highest RSS seen since the window started, in bytes.
+    pub fn window_peak_bytes(&self) -> u64 {
+        self.window_peak.load(Ordering::Relaxed) * 1024
     }
 
     /// Stops the server with SIGTERM (a clean shutdown: the WAL is checkpointed) and waits.
