@@ -2,8 +2,6 @@
 //! log pages users know, times in a chosen zone, and the defence against
 //! cells that a spreadsheet would run as formulas.
 
-use std::borrow::Cow;
-
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -161,48 +159,75 @@ impl CsvLayout {
         self.columns.iter().map(|column| column.header()).collect()
     }
 
-    /// The row of one event; `company` names its tenant when the event does not
-    /// carry the name (a view of one tenant).
-    pub fn row<'a>(&self, event: &'a Event, company: &'a str) -> Vec<Cow<'a, str>> {
-        self.columns
-            .iter()
-            .map(|column| {
-                let cell = self.cell(*column, event, company);
-                if self.raw { cell } else { neutralise(cell) }
-            })
-            .collect()
+    /// Hands each cell of one event's row to `cell`, in column order, each
+    /// written into `scratch` (reused: a row allocates nothing once it has
+    /// grown). `company` names the tenant when the event does not carry the
+    /// name (a view of one tenant).
+    pub fn cells(
+        &self,
+        event: &Event,
+        company: &str,
+        scratch: &mut String,
+        cell: &mut dyn FnMut(&str),
+    ) {
+        for column in &self.columns {
+            scratch.clear();
+            self.write_cell(*column, event, company, scratch);
+            if !self.raw && needs_neutralising(scratch) {
+                scratch.insert(0, '\'');
+            }
+            cell(scratch);
+        }
     }
 
-    fn cell<'a>(&self, column: Column, event: &'a Event, company: &'a str) -> Cow<'a, str> {
-        let text = |value: &'a Option<String>| Cow::Borrowed(value.as_deref().unwrap_or(""));
+    /// The row of one event, as owned cells (see [`CsvLayout::cells`]).
+    pub fn row(&self, event: &Event, company: &str) -> Vec<String> {
+        let mut row = Vec::with_capacity(self.columns.len());
+        self.cells(event, company, &mut String::new(), &mut |cell| {
+            row.push(cell.to_owned())
+        });
+        row
+    }
+
+    fn write_cell(&self, column: Column, event: &Event, company: &str, out: &mut String) {
+        use std::fmt::Write as _;
+        let text = |value: &Option<String>, out: &mut String| {
+            out.push_str(value.as_deref().unwrap_or(""));
+        };
         match column {
-            Column::Time => Cow::Owned(format_time(event.occurred_at, &self.time_zone)),
-            Column::Event => Cow::Borrowed(&event.action),
+            Column::Time => write_time(event.occurred_at, &self.time_zone, out),
+            Column::Event => out.push_str(&event.action),
             Column::Description => match &event.display {
-                Some(display) => Cow::Borrowed(display),
-                None => text(&event.description),
+                Some(display) => out.push_str(display),
+                None => text(&event.description, out),
             },
-            Column::Area => Cow::Borrowed(&event.category),
-            Column::User => Cow::Borrowed(user_label(event)),
-            Column::ActorType => Cow::Borrowed(event.actor.actor_type.as_str()),
-            Column::CompanyName => Cow::Borrowed(event.tenant_name.as_deref().unwrap_or(company)),
-            Column::AccountId => Cow::Borrowed(&event.tenant),
-            Column::Targets => Cow::Owned(targets_label(event)),
-            Column::IpAddress => match event.context.ip {
-                Some(ip) => Cow::Owned(ip.to_string()),
-                None => Cow::Borrowed(""),
-            },
-            Column::Channel => text(&event.channel),
-            Column::Outcome => Cow::Borrowed(event.outcome.as_str()),
-            Column::EventId => Cow::Owned(event.id.to_string()),
-            Column::Seq => Cow::Owned(event.seq.to_string()),
-            Column::RecordedAt => Cow::Owned(format_time(event.recorded_at, &self.time_zone)),
-            Column::ActorId => text(&event.actor.id),
-            Column::ActorEmail => text(&event.actor.email),
-            Column::UserAgent => text(&event.context.user_agent),
-            Column::Metadata if event.metadata.is_empty() => Cow::Borrowed(""),
-            Column::Metadata => Cow::Owned(
-                serde_json::to_string(&event.metadata).expect("a JSON map always serialises"),
+            Column::Area => out.push_str(&event.category),
+            Column::User => out.push_str(user_label(event)),
+            Column::ActorType => out.push_str(event.actor.actor_type.as_str()),
+            Column::CompanyName => out.push_str(event.tenant_name.as_deref().unwrap_or(company)),
+            Column::AccountId => out.push_str(&event.tenant),
+            Column::Targets => write_targets(event, out),
+            Column::IpAddress => {
+                if let Some(ip) = event.context.ip {
+                    let _ = write!(out, "{ip}");
+                }
+            }
+            Column::Channel => text(&event.channel, out),
+            Column::Outcome => out.push_str(event.outcome.as_str()),
+            Column::EventId => {
+                let mut buffer = uuid::Uuid::encode_buffer();
+                out.push_str(event.id.hyphenated().encode_lower(&mut buffer));
+            }
+            Column::Seq => {
+                let _ = write!(out, "{}", event.seq);
+            }
+            Column::RecordedAt => write_time(event.recorded_at, &self.time_zone, out),
+            Column::ActorId => text(&event.actor.id, out),
+            Column::ActorEmail => text(&event.actor.email, out),
+            Column::UserAgent => text(&event.context.user_agent, out),
+            Column::Metadata if event.metadata.is_empty() => {}
+            Column::Metadata => out.push_str(
+                &serde_json::to_string(&event.metadata).expect("a JSON map always serialises"),
             ),
         }
     }
@@ -219,37 +244,84 @@ pub fn user_label(event: &Event) -> &str {
 
 /// `type:id (name)` for each target, joined by `; `.
 pub fn targets_label(event: &Event) -> String {
-    event
-        .targets
-        .iter()
-        .map(|target| {
-            let label = [&target.name, &target.email]
-                .into_iter()
-                .find_map(|part| part.as_deref().filter(|part| !part.is_empty()));
-            match label {
-                Some(label) => format!("{}:{} ({label})", target.target_type, target.id),
-                None => format!("{}:{}", target.target_type, target.id),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    let mut out = String::new();
+    write_targets(event, &mut out);
+    out
+}
+
+fn write_targets(event: &Event, out: &mut String) {
+    for (position, target) in event.targets.iter().enumerate() {
+        if position > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&target.target_type);
+        out.push(':');
+        out.push_str(&target.id);
+        let label = [&target.name, &target.email]
+            .into_iter()
+            .find_map(|part| part.as_deref().filter(|part| !part.is_empty()));
+        if let Some(label) = label {
+            out.push_str(" (");
+            out.push_str(label);
+            out.push(')');
+        }
+    }
 }
 
 /// RFC 3339 in `zone`, with its offset, to the microsecond when there is one.
 pub fn format_time(time: Timestamp, zone: &TimeZone) -> String {
-    time.to_zoned(zone.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
-        .to_string()
+    let mut out = String::new();
+    write_time(time, zone, &mut out);
+    out
 }
 
-/// The OWASP defence against CSV injection: a cell that a spreadsheet would
-/// read as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage
-/// return) gets a leading `'`, which spreadsheets show as text.
-pub fn neutralise(cell: Cow<'_, str>) -> Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{cell}")),
-        _ => cell,
+fn write_time(time: Timestamp, zone: &TimeZone, out: &mut String) {
+    use std::fmt::Write as _;
+    let offset = zone.to_offset(time);
+    let civil = offset.to_datetime(time);
+    if !(0..=9999).contains(&civil.year()) {
+        out.push_str(
+            &time
+                .to_zoned(zone.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
+                .to_string(),
+        );
+        return;
     }
+    // By hand: strftime costs more than the rest of a row.
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        civil.year(),
+        civil.month(),
+        civil.day(),
+        civil.hour(),
+        civil.minute(),
+        civil.second()
+    );
+    let micros = civil.subsec_nanosecond() / 1000;
+    if micros != 0 {
+        let digits = format!("{micros:06}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    let seconds = offset.seconds();
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let seconds = seconds.unsigned_abs();
+    let _ = write!(out, "{sign}{:02}:{:02}", seconds / 3600, seconds / 60 % 60);
+    if !seconds.is_multiple_of(60) {
+        let _ = write!(out, ":{:02}", seconds % 60);
+    }
+}
+
+/// Whether a spreadsheet would read the cell as a formula: it starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return. The OWASP defence against
+/// CSV injection then puts a `'` first, which spreadsheets show as text.
+fn needs_neutralising(cell: &str) -> bool {
+    matches!(
+        cell.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
 }
 
 #[cfg(test)]
@@ -352,6 +424,25 @@ mod tests {
         let after: Timestamp = "2026-03-29T01:00:00.25Z".parse().unwrap();
         assert_eq!(format_time(before, &london), "2026-03-29T00:59:59+00:00");
         assert_eq!(format_time(after, &london), "2026-03-29T02:00:00.25+01:00");
+        let new_york = TimeZone::get("America/New_York").unwrap();
+        let precise: Timestamp = "2026-07-04T12:00:00.000001Z".parse().unwrap();
+        assert_eq!(
+            format_time(precise, &new_york),
+            "2026-07-04T08:00:00.000001-04:00"
+        );
+        let kolkata = TimeZone::get("Asia/Kolkata").unwrap();
+        assert_eq!(format_time(before, &kolkata), "2026-03-29T06:29:59+05:30");
+        // Every zone and instant agrees with jiff's own formatting.
+        for zone in [&london, &new_york, &kolkata, &TimeZone::UTC] {
+            for micros in [0i64, 1, 999_999, 1_774_745_999_123_400, -86_400_000_001] {
+                let time = Timestamp::from_microsecond(micros).unwrap();
+                let expected = time
+                    .to_zoned(zone.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
+                    .to_string();
+                assert_eq!(format_time(time, zone), expected);
+            }
+        }
     }
 
     #[test]
@@ -367,7 +458,13 @@ mod tests {
             ("", ""),
             ("Ünïcode", "Ünïcode"),
         ] {
-            assert_eq!(neutralise(Cow::Borrowed(cell)), expected);
+            let layout = CsvLayout {
+                columns: vec![Column::Description],
+                ..CsvLayout::default()
+            };
+            let mut event = event();
+            event.description = Some(cell.to_owned());
+            assert_eq!(layout.row(&event, ""), [expected]);
         }
         let event = event();
         let layout = CsvLayout {

@@ -333,6 +333,24 @@ pub trait Store: Send + Sync + 'static {
     /// None if the tenant does not exist.
     fn inclusion_proof(&self, tenant: &str, index: u64, size: u64)
     -> Result<Option<Vec<[u8; 32]>>>;
+    /// The inclusion proofs of several leaves in the tree of `size` leaves, in
+    /// the order given (as [`Store::inclusion_proof`] gives each); None if the
+    /// tenant does not exist.
+    fn inclusion_proofs(
+        &self,
+        tenant: &str,
+        indexes: &[u64],
+        size: u64,
+    ) -> Result<Option<Vec<Vec<[u8; 32]>>>> {
+        let mut proofs = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            match self.inclusion_proof(tenant, *index, size)? {
+                Some(proof) => proofs.push(proof),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(proofs))
+    }
     /// The consistency proof between the tenant's trees of `from` and `to` leaves.
     fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>>;
     /// The stored leaf hashes (level-0 nodes) of the tenant's tree, by index.

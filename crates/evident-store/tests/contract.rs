@@ -965,7 +965,29 @@ mod cases {
             );
         }
         let hashes: Vec<_> = leaves.iter().map(|leaf| leaf.hash()).collect();
-        assert_eq!(head.root_hash, MemoryTree::new(&hashes).root(size));
+        let tree = MemoryTree::new(&hashes);
+        assert_eq!(head.root_hash, tree.root(size));
+        // Proofs of many leaves at once are each leaf's proof, in the order asked.
+        let indexes: Vec<u64> = (0..size).rev().chain(0..size).collect();
+        let proofs = store
+            .inclusion_proofs(tenant, &indexes, size)
+            .unwrap()
+            .unwrap();
+        assert_eq!(proofs.len(), indexes.len());
+        for (index, proof) in indexes.iter().zip(&proofs) {
+            assert_eq!(
+                proof,
+                &tree.inclusion_proof(*index, size),
+                "leaf {index} of {size}"
+            );
+        }
+        assert!(store.inclusion_proofs("nobody", &[0], 1).unwrap().is_none());
+        if size > 0 {
+            assert!(matches!(
+                store.inclusion_proofs(tenant, &[0, size], size),
+                Err(StoreError::OutOfRange(_))
+            ));
+        }
     }
 
     pub fn the_log_grows_with_every_append(store: &dyn Store) {

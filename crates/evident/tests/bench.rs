@@ -92,6 +92,7 @@ fn the_harness_measures_every_figure_and_writes_its_report() {
     for export in exports {
         assert_eq!(export["rows"], results["largest_tenant_rows"]);
         assert!(export["server_rss_bytes"].as_u64().unwrap() > 0);
+        assert!(export["first_byte_ms"].as_f64().unwrap() > 0.0);
     }
     assert!(results["verify_bundle_events_per_s"].as_f64().unwrap() > 0.0);
     assert!(results["verify_events_per_s"].as_f64().unwrap() > 0.0);

@@ -58,6 +58,15 @@ fn hash_of(value: &Value) -> Option<Hash> {
     BASE64.decode(value.as_str()?).ok()?.try_into().ok()
 }
 
+/// What one line holds, checked on its own ([`BundleChecker::check_entry`]).
+#[derive(Debug)]
+pub struct EntryCheck {
+    /// None when the line has no usable seq or proof.
+    seq: Option<u64>,
+    hash: Hash,
+    problems: Vec<String>,
+}
+
 /// Checks a bundle line by line, in memory that does not grow with its size.
 pub struct BundleChecker {
     checkpoint: Checkpoint,
@@ -121,24 +130,36 @@ impl BundleChecker {
 
     /// Checks the event on line `number` (1-based, counting the first line).
     pub fn line(&mut self, number: usize, line: &str) {
+        let entry = self.check_entry(number, line);
+        self.accept(number, entry);
+    }
+
+    /// The checks of one line that need no other line (its leaf hash, side-car
+    /// and proof): they may run on any thread, in any order.
+    pub fn check_entry(&self, number: usize, line: &str) -> EntryCheck {
+        let mut problems = Vec::new();
         let entry: Value = match serde_json::from_str(line) {
             Ok(entry) => entry,
             Err(error) => {
-                self.problems.push(format!("line {number}: {error}"));
-                return;
+                problems.push(format!("line {number}: {error}"));
+                return EntryCheck {
+                    seq: None,
+                    hash: [0; 32],
+                    problems,
+                };
             }
         };
         let leaf = &entry["leaf"];
         let computed = leaf_hash(&canonical(leaf));
         if hash_of(&entry["leaf_hash"]) != Some(computed) {
-            self.problems.push(format!(
+            problems.push(format!(
                 "line {number}: leaf_hash is not the hash of the leaf"
             ));
         }
         if let Some(pii) = entry.get("pii").filter(|pii| !pii.is_null())
             && !pii_matches(leaf, pii)
         {
-            self.problems.push(format!(
+            problems.push(format!(
                 "line {number}: the personal data does not match its digest"
             ));
         }
@@ -147,13 +168,17 @@ impl BundleChecker {
             .as_array()
             .and_then(|items| items.iter().map(hash_of).collect());
         let (Some(seq), Some(proof)) = (leaf["seq"].as_u64(), proof) else {
-            self.problems.push(format!(
+            problems.push(format!(
                 "line {number}: no seq or no usable inclusion proof"
             ));
-            return;
+            return EntryCheck {
+                seq: None,
+                hash: computed,
+                problems,
+            };
         };
         if entry["proof"]["tree_size"].as_u64() != Some(tree_size) {
-            self.problems.push(format!(
+            problems.push(format!(
                 "line {number}: the proof is not for the checkpoint's tree size {tree_size}"
             ));
         } else if verify_inclusion(
@@ -165,10 +190,22 @@ impl BundleChecker {
         )
         .is_err()
         {
-            self.problems.push(format!(
+            problems.push(format!(
                 "line {number}: seq {seq} is not in the checkpoint's tree"
             ));
         }
+        EntryCheck {
+            seq: Some(seq),
+            hash: computed,
+            problems,
+        }
+    }
+
+    /// Takes the checked line `number`, in line order: its place in the log.
+    pub fn accept(&mut self, number: usize, entry: EntryCheck) {
+        self.problems.extend(entry.problems);
+        let Some(seq) = entry.seq else { return };
+        let computed = entry.hash;
         self.events += 1;
         match self.last {
             Some((last, last_line)) if seq == last => self.problems.push(format!(

@@ -46,6 +46,42 @@ pub trait Nodes {
     fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
 }
 
+/// [`Nodes`] that remember what they read: the proofs of neighbouring leaves
+/// share most of their nodes, so a run of proofs reads each node about once.
+/// The memory is bounded: past `capacity` nodes it starts afresh.
+pub struct CachedNodes<'n, N: Nodes> {
+    nodes: &'n N,
+    capacity: usize,
+    cache: std::cell::RefCell<std::collections::HashMap<(u32, u64), Hash>>,
+}
+
+impl<'n, N: Nodes> CachedNodes<'n, N> {
+    pub fn new(nodes: &'n N, capacity: usize) -> CachedNodes<'n, N> {
+        CachedNodes {
+            nodes,
+            capacity,
+            cache: Default::default(),
+        }
+    }
+}
+
+impl<N: Nodes> Nodes for CachedNodes<'_, N> {
+    type Error = N::Error;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, N::Error> {
+        if let Some(hash) = self.cache.borrow().get(&(level, index)) {
+            return Ok(*hash);
+        }
+        let hash = self.nodes.node(level, index)?;
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= self.capacity {
+            cache.clear();
+        }
+        cache.insert((level, index), hash);
+        Ok(hash)
+    }
+}
+
 /// The hash of leaves `start..end` (any range that RFC 9162's recursion reaches).
 pub fn subtree_hash<N: Nodes>(nodes: &N, start: u64, end: u64) -> Result<Hash, N::Error> {
     let count = end - start;

@@ -372,13 +372,19 @@ impl RowsJob {
         match self.format {
             Format::Csv => {
                 let mut writer = csv::Writer::from_writer(buffer);
+                let mut scratch = String::new();
+                let mut failure = None;
                 for event in events {
-                    writer.write_record(
-                        self.layout
-                            .row(event, &self.company)
-                            .iter()
-                            .map(|cell| cell.as_bytes()),
-                    )?;
+                    self.layout
+                        .cells(event, &self.company, &mut scratch, &mut |cell| {
+                            if let Err(error) = writer.write_field(cell) {
+                                failure.get_or_insert(error);
+                            }
+                        });
+                    writer.write_record(None::<&[u8]>)?;
+                }
+                if let Some(error) = failure {
+                    return Err(error.into());
                 }
                 writer.flush().map_err(csv::Error::from)?;
             }
@@ -466,19 +472,37 @@ impl BundleJob {
                 ))
                 .into());
             }
-            for leaf in &leaves {
-                let seq = leaf.object["seq"]
-                    .as_u64()
-                    .ok_or_else(|| StoreError::Corrupt("a leaf without its seq".to_owned()))?;
-                if seq >= end {
-                    continue;
-                }
-                let proof = self
-                    .store
-                    .inclusion_proof(&self.tenant, seq, self.tree_size)?
-                    .ok_or_else(|| StoreError::TenantNotFound(self.tenant.clone()))?;
+            let seqs = leaves
+                .iter()
+                .map(|leaf| {
+                    leaf.object["seq"]
+                        .as_u64()
+                        .ok_or_else(|| StoreError::Corrupt("a leaf without its seq".to_owned()))
+                })
+                .collect::<Result<Vec<u64>, StoreError>>()?;
+            // Rows the store did not write where it writes events come first, and
+            // are left to the verifier; a page past `end` is not this run's.
+            let wanted: Vec<(usize, u64)> = seqs
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, seq)| *seq < end)
+                .collect();
+            let indexes: Vec<u64> = wanted.iter().map(|(_, seq)| *seq).collect();
+            if indexes.is_empty() {
+                return Err(StoreError::Corrupt(format!(
+                    "tenant {:?} has no event {next}",
+                    self.tenant
+                ))
+                .into());
+            }
+            let proofs = self
+                .store
+                .inclusion_proofs(&self.tenant, &indexes, self.tree_size)?
+                .ok_or_else(|| StoreError::TenantNotFound(self.tenant.clone()))?;
+            for ((position, seq), proof) in wanted.into_iter().zip(proofs) {
                 out.buffer.extend_from_slice(
-                    bundle::entry_line(leaf, seq, self.tree_size, &proof).as_bytes(),
+                    bundle::entry_line(&leaves[position], seq, self.tree_size, &proof).as_bytes(),
                 );
                 out.buffer.push(b'\n');
                 next = next.max(seq + 1);

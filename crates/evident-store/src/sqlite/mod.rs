@@ -50,6 +50,8 @@ const MMAP_BYTES: i64 = 0;
 
 /// After this many appended events the writer refreshes the planner's statistics.
 const EVENTS_BETWEEN_OPTIMIZE: u64 = 50_000;
+/// Merkle nodes a run of inclusion proofs keeps at hand (about 64 bytes each).
+const PROOF_NODE_CACHE: usize = 16_384;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -430,7 +432,7 @@ fn event_from_row(
 ) -> Result<(Event, Cursor)> {
     let rowid: i64 = row.get(0)?;
     let tenant_no: i64 = row.get(1)?;
-    let (tenant, tenant_name) = tenants.by_no.get(&tenant_no).cloned().ok_or_else(|| {
+    let (tenant, tenant_name) = tenants.by_no.get(&tenant_no).ok_or_else(|| {
         StoreError::Corrupt(format!("event {rowid} of unknown tenant {tenant_no}"))
     })?;
     let seq: i64 = row.get(2)?;
@@ -451,8 +453,8 @@ fn event_from_row(
     let event = Event {
         id: Uuid::from_slice(&id)
             .map_err(|error| StoreError::Corrupt(format!("event {rowid} id: {error}")))?,
-        tenant,
-        tenant_name: with_tenant_name.then_some(tenant_name),
+        tenant: tenant.clone(),
+        tenant_name: with_tenant_name.then(|| tenant_name.clone()),
         seq: seq as u64,
         recorded_at: timestamp(recorded_at)?,
         occurred_at: timestamp(occurred_at)?,
@@ -1172,18 +1174,33 @@ impl Store for SqliteStore {
         index: u64,
         size: u64,
     ) -> Result<Option<Vec<[u8; 32]>>> {
+        Ok(self
+            .inclusion_proofs(tenant, &[index], size)?
+            .and_then(|mut proofs| proofs.pop()))
+    }
+
+    fn inclusion_proofs(
+        &self,
+        tenant: &str,
+        indexes: &[u64],
+        size: u64,
+    ) -> Result<Option<Vec<Vec<[u8; 32]>>>> {
         self.read(|connection| {
             let transaction = connection.unchecked_transaction()?;
             let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else { return Ok(None) };
-            if size > tree_size || index >= size {
+            if let Some(index) = indexes.iter().find(|index| size > tree_size || **index >= size) {
                 return Err(StoreError::OutOfRange(format!(
                     "leaf {index} in a tree of {size} needs index < size <= {tree_size}, the log's size"
                 )));
             }
-            let nodes = log::StoredNodes { connection: &transaction, tenant_no };
-            let proof = evident_core::log::merkle::inclusion_proof(&nodes, index, size)?;
+            let stored = log::StoredNodes { connection: &transaction, tenant_no };
+            let nodes = evident_core::log::merkle::CachedNodes::new(&stored, PROOF_NODE_CACHE);
+            let proofs = indexes
+                .iter()
+                .map(|index| evident_core::log::merkle::inclusion_proof(&nodes, *index, size))
+                .collect::<Result<Vec<_>>>()?;
             transaction.commit()?;
-            Ok(Some(proof))
+            Ok(Some(proofs))
         })
     }
 

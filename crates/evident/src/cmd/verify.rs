@@ -275,6 +275,9 @@ fn consistency(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Bundle lines checked per batch.
+const BUNDLE_BATCH: usize = 8192;
+
 /// `--bundle FILE --key VKEY`.
 fn verify_bundle_file(path: &std::path::Path, key: Option<&str>) -> anyhow::Result<ExitCode> {
     let Some(key) = key else {
@@ -283,31 +286,57 @@ fn verify_bundle_file(path: &std::path::Path, key: Option<&str>) -> anyhow::Resu
     let verifier =
         Verifier::parse(key.trim()).map_err(|error| anyhow::anyhow!("--key: {error}"))?;
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    // Line by line: memory stays flat whatever the bundle's size.
+    // Line by line, so memory stays flat whatever the bundle's size; each batch of
+    // lines is hashed and proved on every core, then taken in order.
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(file))
         .enumerate()
-        .map(|(index, line)| line.map(|line| (index + 1, line)));
-    let mut checker = None;
-    for line in &mut lines {
-        let (number, line) = line.with_context(|| format!("reading {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match checker.as_mut() {
-            None => match BundleChecker::new(&line, std::slice::from_ref(&verifier)) {
-                Ok(first) => checker = Some(first),
-                Err(problem) => {
-                    println!("FAILED: {problem}");
-                    return Ok(ExitCode::FAILURE);
-                }
-            },
-            Some(checker) => checker.line(number, &line),
-        }
-    }
-    let Some(checker) = checker else {
+        .map(|(index, line)| line.map(|line| (index + 1, line)))
+        .filter(|line| {
+            line.as_ref()
+                .map_or(true, |(_, text)| !text.trim().is_empty())
+        });
+    let Some(first) = lines.next() else {
         println!("FAILED: the bundle is empty");
         return Ok(ExitCode::FAILURE);
     };
+    let (_, first) = first.with_context(|| format!("reading {}", path.display()))?;
+    let mut checker = match BundleChecker::new(&first, std::slice::from_ref(&verifier)) {
+        Ok(checker) => checker,
+        Err(problem) => {
+            println!("FAILED: {problem}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    loop {
+        let batch = (&mut lines)
+            .take(BUNDLE_BATCH)
+            .collect::<Result<Vec<(usize, String)>, _>>()
+            .with_context(|| format!("reading {}", path.display()))?;
+        if batch.is_empty() {
+            break;
+        }
+        let shared = &checker;
+        let checked: Vec<_> = std::thread::scope(|scope| {
+            let parts: Vec<_> = batch
+                .chunks(batch.len().div_ceil(workers))
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(number, line)| (*number, shared.check_entry(*number, line)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| part.join().expect("a bundle check thread panicked"))
+                .collect()
+        });
+        for (number, entry) in checked {
+            checker.accept(number, entry);
+        }
+    }
     let report = checker.finish();
     if report.problems.is_empty() {
         println!(

@@ -102,6 +102,8 @@ pub struct ExportResult {
     pub rows_per_s: f64,
     /// The server's peak RSS while it streamed the export.
     pub server_rss_bytes: u64,
+    /// From sending the request to the first byte of the body, in ms.
+    pub first_byte_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -315,6 +317,7 @@ fn export(
     dir: &std::path::Path,
 ) -> anyhow::Result<ExportResult> {
     let out = dir.join(format!("export.{format}"));
+    let first_byte_ms = first_byte(server, &workload.largest, format)?;
     server.start_window();
     let started = Instant::now();
     let status = Command::new(std::env::current_exe()?)
@@ -363,7 +366,25 @@ fn export(
         rows: records,
         rows_per_s: records as f64 / elapsed,
         server_rss_bytes,
+        first_byte_ms,
     })
+}
+
+/// How long an export takes to send its first byte; the rest is not read (the
+/// server stops when the client goes away).
+fn first_byte(server: &ServerProcess, tenant: &str, format: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut response = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/v1/tenants/{tenant}/events/export?format={format}",
+            server.url
+        ))
+        .bearer_auth(&server.key)
+        .send()?
+        .error_for_status()?;
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut response, &mut first)?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
 /// `evident verify --bundle` on an unfiltered bundle: events per second.
