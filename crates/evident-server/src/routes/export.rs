@@ -1,9 +1,10 @@
 //! Exports: any filtered view, streamed as CSV or NDJSON, or as a bundle of
 //! leaves with inclusion proofs that an auditor checks offline.
 //!
-//! A blocking task reads the view a page at a time and sends the formatted
-//! bytes through a small bounded channel, so memory stays flat whatever the
-//! export's size and a slow client slows the reading, not the server.
+//! A blocking task reads the view a page at a time (a thread of its own reads
+//! the next pages meanwhile) and sends the formatted bytes through a small
+//! bounded channel, so memory stays flat whatever the export's size and a
+//! slow client slows only its own export.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub const TREE_SIZE_HEADER: &str = "evident-tree-size";
 const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks in flight between the reading task and the connection.
 const CHUNKS_IN_FLIGHT: usize = 8;
+/// Pages read ahead of the one being formatted.
+const PAGES_AHEAD: usize = 2;
 
 /// How the export is written.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -353,19 +356,29 @@ impl RowsJob {
         }
         // The first bytes leave before the first page is read.
         out.flush(true);
-        let mut failure = None;
-        self.store
-            .export(&self.view, &mut |mut events: Vec<Event>| {
-                let written = render_all(&self.catalogs, self.store.as_ref(), &mut events)
+        // One thread reads pages while this one formats and sends the last:
+        // reading and formatting each take about half of an export's time.
+        let (pages, received) = std::sync::mpsc::sync_channel::<Vec<Event>>(PAGES_AHEAD);
+        let this = &self;
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || {
+                this.store
+                    .export(&this.view, &mut |events| pages.send(events).is_ok())
+            });
+            let mut written = Ok(());
+            // Leaving the loop drops the receiver, which stops the reader.
+            for mut events in received {
+                written = render_all(&this.catalogs, this.store.as_ref(), &mut events)
                     .map_err(ExportError::from)
-                    .and_then(|()| self.write(&events, &mut out.buffer));
-                if let Err(error) = written {
-                    failure = Some(error);
-                    return false;
+                    .and_then(|()| this.write(&events, &mut out.buffer));
+                if written.is_err() || !out.flush(false) {
+                    break;
                 }
-                out.flush(false)
-            })?;
-        failure.map_or(Ok(()), Err)
+            }
+            let read = reader.join().expect("the export's reading thread panicked");
+            read?;
+            written
+        })
     }
 
     fn write(&self, events: &[Event], buffer: &mut Vec<u8>) -> Result<(), ExportError> {
