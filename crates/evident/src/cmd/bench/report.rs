@@ -202,10 +202,11 @@ fn tables(results: &Results) -> Vec<Table> {
         };
         rows.push(vec![
             format!(
-                "{} export of the largest tenant ({} rows), rows/s (first byte {} ms, server RSS {} MB)",
+                "{} export of the largest tenant ({} rows), rows/s (first byte {} ms, server RSS {} → {} MB)",
                 export.format,
                 number(export.rows as f64),
                 format!("{:.1}", export.first_byte_ms),
+                number(export.server_rss_before_bytes as f64 / 1e6),
                 number(export.server_rss_bytes as f64 / 1e6)
             ),
             number(export.rows_per_s),

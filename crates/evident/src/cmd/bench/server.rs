@@ -91,10 +91,11 @@ impl ServerProcess {
         self.peak_anonymous.load(Ordering::Relaxed) * 1024
     }
 
-    /// Starts a new window for [`ServerProcess::window_peak_bytes`].
-    pub fn start_window(&self) {
+    /// Starts a new window for [`ServerProcess::window_peak_bytes`]; returns the RSS now, in bytes.
+    pub fn start_window(&self) -> u64 {
         let now = status_kib(self.child.id(), "VmRSS:").unwrap_or_default();
         self.window_peak.store(now, Ordering::Relaxed);
+        now * 1024
     }
 
     /// The highest RSS seen since the window started, in bytes.
