@@ -7,7 +7,7 @@ mod common;
 use std::io::Read as _;
 use std::process::Command;
 
-use common::{ADMIN_KEY, TestServer, binary, expect_problem};
+use common::{ADMIN_KEY, TestServer, binary, expect_problem, url_encode};
 use serde_json::{Value, json};
 
 /// A partner with a customer sub-account, and events whose text tests CSV:
@@ -54,17 +54,6 @@ fn seed(server: &TestServer) {
             .collect();
         server.ingest(tenant, &events);
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 /// The view's events, paging through the events endpoint 7 at a time.
@@ -193,9 +182,9 @@ fn every_view_exports_exactly_its_pages_and_csv_matches_ndjson_field_by_field() 
         "category=uncategorized",
         &format!(
             "query={}",
-            encode("action:user.* -outcome:failure channel:portal")
+            url_encode("action:user.* -outcome:failure channel:portal")
         ),
-        &format!("query={}&actor=usr_zoe", encode("\"line two\"")),
+        &format!("query={}&actor=usr_zoe", url_encode("\"line two\"")),
         "action=license.revoked&channel=portal&from=2026-03-26",
     ];
     let mut compared = 0;

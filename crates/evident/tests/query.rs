@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{ADMIN_KEY, TestServer, expect_json, expect_problem};
+use common::{ADMIN_KEY, TestServer, expect_json, expect_problem, url_encode};
 use serde_json::{Value, json};
 
 /// A small, varied log: 60 events over two months, two people, a service and the system.
@@ -270,17 +270,6 @@ fn every_parameter_filters_alone_and_agrees_with_the_query_language() {
             "total for {params}"
         );
     }
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 #[test]
