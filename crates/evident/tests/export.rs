@@ -594,6 +594,7 @@ fn evident_export_streams_to_a_file_as_the_endpoint_does() {
     );
     let (_, _, endpoint) = export(&server, ADMIN_KEY, "action=license.revoked");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), endpoint);
+    assert!(!temp.path().join("licenses.csv.partial").exists());
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(
         said.contains("wrote 15 events") && !said.contains("rows/s"),

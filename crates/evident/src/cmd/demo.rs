@@ -131,7 +131,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let examples = format!(
-        "\nTry:\n  export EVIDENT_KEY={key}\n  evident tenants list\n  evident query 'action:user.* from:7d' --tenant {partner} --include-descendants\n  curl -H \"Authorization: Bearer $EVIDENT_KEY\" 'URL/v1/tenants/{partner}/events?include=descendants&per_page=5&page=1'\n  evident checkpoint --tenant {partner}\n\nPress Ctrl-C to stop.",
+        "\nTry:\n  export EVIDENT_KEY={key}\n  evident tenants list\n  evident query 'action:user.* from:7d' --tenant {partner} --include-descendants\n  curl -H \"Authorization: Bearer $EVIDENT_KEY\" 'URL/v1/tenants/{partner}/events?include=descendants&per_page=5&page=1'\n  evident export --tenant {partner} --include-descendants --query 'from:30d' --out last-30-days.csv\n  evident export --tenant {partner} --format bundle --out {partner}.bundle && evident verify --bundle {partner}.bundle --key \"$(evident checkpoint --key)\"\n  evident checkpoint --tenant {partner}\n\nPress Ctrl-C to stop.",
     );
     let catalogs = Arc::new(Catalogs::load(
         settings.catalog.clone(),

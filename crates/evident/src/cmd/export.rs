@@ -125,7 +125,11 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         .and_then(|value| value.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let partial = args.out.as_ref().map(|out| out.with_extension("partial"));
+    let partial = args.out.as_ref().map(|out| {
+        let mut name = out.clone().into_os_string();
+        name.push(".partial");
+        PathBuf::from(name)
+    });
     let mut sink: Box<dyn Write> = match &partial {
         Some(path) => Box::new(std::io::BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
