@@ -258,12 +258,6 @@ fn write_targets(event: &Event, out: &mut String) {
 }
 
 /// RFC 3339 in `zone`, with its offset, to the microsecond when there is one.
-pub fn format_time(time: Timestamp, zone: &TimeZone) -> String {
-    let mut out = String::new();
-    write_time(time, zone, &mut out);
-    out
-}
-
 fn write_time(time: Timestamp, zone: &TimeZone, out: &mut String) {
     use std::fmt::Write as _;
     let offset = zone.to_offset(time);
@@ -317,6 +311,12 @@ fn needs_neutralising(cell: &str) -> bool {
 mod tests {
     use super::*;
     use crate::event::{Actor, ActorType, Context, Outcome, Target};
+
+    fn format_time(time: Timestamp, zone: &TimeZone) -> String {
+        let mut out = String::new();
+        write_time(time, zone, &mut out);
+        out
+    }
 
     fn event() -> Event {
         Event {

@@ -272,25 +272,25 @@ fn missing(from: u64, to: u64) -> String {
     }
 }
 
-/// Checks every line of a bundle held in memory (see [`BundleChecker`]).
-pub fn verify_bundle(text: &str, verifiers: &[Verifier]) -> Result<BundleReport, String> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty());
-    let (_, first) = lines.next().ok_or("the bundle is empty")?;
-    let mut checker = BundleChecker::new(first, verifiers)?;
-    for (index, line) in lines {
-        checker.line(index + 1, line);
-    }
-    Ok(checker.finish())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::log::merkle::MemoryTree;
     use crate::log::note::Signer;
+
+    /// Every line of a bundle held in memory, as `evident verify --bundle` reads a file.
+    fn verify_bundle(text: &str, verifiers: &[Verifier]) -> Result<BundleReport, String> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty());
+        let (_, first) = lines.next().ok_or("the bundle is empty")?;
+        let mut checker = BundleChecker::new(first, verifiers)?;
+        for (index, line) in lines {
+            checker.line(index + 1, line);
+        }
+        Ok(checker.finish())
+    }
 
     /// A bundle of `size` leaves (all of them when `keep` keeps every seq), signed by `signer`.
     fn bundle(signer: &Signer, size: u64, filter: &str, keep: impl Fn(u64) -> bool) -> Vec<String> {

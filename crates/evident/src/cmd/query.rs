@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use evident_core::Event;
 use evident_core::export::{CsvLayout, targets_label, user_label};
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::client::{Api, Connection, send};
@@ -121,8 +122,8 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 printed += 1;
                 continue;
             }
-            let event: Event = serde_json::from_value(value.clone())
-                .context("the server's event has an unexpected shape")?;
+            let event =
+                Event::deserialize(value).context("the server's event has an unexpected shape")?;
             match &mut csv {
                 Some(writer) => writer.write_record(
                     layout
