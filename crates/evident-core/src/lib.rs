@@ -15,6 +15,7 @@ pub mod log;
 pub mod query;
 pub mod redact;
 pub mod search;
+pub mod ui;
 
 pub use event::{
     Actor, ActorType, Context, Event, EventLimits, NewEvent, Outcome, Target, Violation,

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::Limits;
 use crate::catalogs::Catalogs;
 use crate::checkpointer::Checkpointer;
-use crate::routes::{catalog, checkpoint, events, export, keys, log, ops, tenants};
+use crate::routes::{catalog, checkpoint, events, export, keys, log, ops, tenants, viewer_links};
 use crate::writer::WriterHandle;
 
 /// What every handler can reach.
@@ -29,6 +29,7 @@ pub struct AppState {
     pub checkpointer: Arc<Checkpointer>,
     pub writer: WriterHandle,
     pub limits: Arc<Limits>,
+    pub ui: Arc<crate::ui::UiConfig>,
     pub metrics: PrometheusHandle,
     pub openapi: Arc<String>,
 }
@@ -47,6 +48,7 @@ pub struct AppState {
         (name = "keys", description = "API keys and their scopes"),
         (name = "events", description = "Ingest and query audit events"),
         (name = "catalog", description = "Event types: categories, descriptions, schemas, redaction"),
+        (name = "viewer links", description = "The audit log page: links that sign a product's customers in to it, and each tenant's page settings"),
         (name = "log", description = "Each tenant's verifiable log: Merkle proofs (RFC 9162)"),
         (name = "operations", description = "Health, readiness, metrics")
     )
@@ -83,6 +85,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(checkpoint::key))
         .routes(routes!(checkpoint::latest))
         .routes(routes!(checkpoint::list))
+        .routes(routes!(viewer_links::create))
+        .routes(routes!(viewer_links::revoke))
+        .routes(routes!(
+            viewer_links::show_settings,
+            viewer_links::put_settings
+        ))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -99,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = api_routes().split_for_parts();
     routes
         .route("/openapi.json", axum::routing::get(ops::openapi))
+        .merge(crate::ui::router())
         // Ingest reads its body itself, to answer an oversize body with problem+json.
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(record_request))

@@ -98,15 +98,22 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 Problem::unauthorized("the Authorization header must be Bearer <key>")
             })?;
-        let hash = hash_key(presented);
-        let store = state.store.clone();
-        let found = blocking(move || store.active_key_by_hash(&hash)).await?;
-        match found {
-            // The lookup is by hash; the constant-time comparison guards the final decision.
-            Some((key, stored)) if bool::from(stored.ct_eq(&hash)) => Ok(Caller { key }),
-            _ => Err(Problem::unauthorized("the key is unknown or revoked")),
+        match authenticate(state, presented).await? {
+            Some(key) => Ok(Caller { key }),
+            None => Err(Problem::unauthorized("the key is unknown or revoked")),
         }
     }
+}
+
+/// The active key a presented secret belongs to, if any.
+pub async fn authenticate(state: &AppState, presented: &str) -> Result<Option<ApiKey>, Problem> {
+    let hash = hash_key(presented);
+    let store = state.store.clone();
+    let found = blocking(move || store.active_key_by_hash(&hash)).await?;
+    // The lookup is by hash; the constant-time comparison guards the final decision.
+    Ok(found
+        .filter(|(_, stored)| bool::from(stored.ct_eq(&hash)))
+        .map(|(key, _)| key))
 }
 
 impl Caller {

@@ -16,6 +16,7 @@ pub mod catalogs;
 pub mod checkpointer;
 pub mod problem;
 pub mod routes;
+pub mod ui;
 pub mod writer;
 
 use std::future::Future;
@@ -141,6 +142,7 @@ impl Server {
         catalogs: Arc<Catalogs>,
         checkpointer: Arc<Checkpointer>,
         limits: Limits,
+        ui: ui::UiConfig,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (writer, handle) = Writer::start(store.clone());
@@ -156,6 +158,7 @@ impl Server {
             checkpointer,
             writer: handle,
             limits: Arc::new(limits),
+            ui: Arc::new(ui),
             metrics: metrics_handle(),
             openapi: Arc::new(app::openapi_json()),
         };

@@ -190,6 +190,9 @@ impl From<StoreError> for Problem {
                 Problem::not_found(format!("tenant {id:?} does not exist"))
             }
             StoreError::KeyNotFound(id) => Problem::not_found(format!("key {id:?} does not exist")),
+            StoreError::ViewerLinkNotFound(id) => {
+                Problem::not_found(format!("viewer link {id:?} does not exist"))
+            }
             StoreError::OutOfRange(detail) => Problem::new(
                 StatusCode::BAD_REQUEST,
                 "out-of-range",

@@ -48,6 +48,8 @@ pub enum StoreError {
     TenantNotFound(String),
     #[error("key {0:?} does not exist")]
     KeyNotFound(String),
+    #[error("viewer link {0:?} does not exist")]
+    ViewerLinkNotFound(String),
     #[error("the cursor is not one this server issued")]
     InvalidCursor,
     /// A proof asked for sizes or an index the log does not have.
@@ -109,6 +111,50 @@ pub struct NewApiKey {
     pub tenant: Option<String>,
     pub scopes: Vec<Scope>,
     pub hash: [u8; 32],
+}
+
+/// A link that signs its holder in to one tenant's audit log page, read-only.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerLink {
+    pub id: String,
+    pub tenant: String,
+    /// Whether the holder may also see the tenant's sub-accounts.
+    pub include_descendants: bool,
+    /// A filter (query language) ANDed with whatever the holder chooses.
+    pub query: Option<String>,
+    pub title: Option<String>,
+    /// The key that made it.
+    pub created_by: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: Timestamp,
+    /// When it started a session; a link starts one session only.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub used_at: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ViewerLink {
+    /// Whether a session it started may still read: unrevoked and unexpired.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A viewer link to store: the SHA-256 of its token, never the token.
+#[derive(Debug, Clone)]
+pub struct NewViewerLink {
+    pub id: String,
+    pub tenant: String,
+    pub token_hash: [u8; 32],
+    pub include_descendants: bool,
+    pub query: Option<String>,
+    pub title: Option<String>,
+    pub created_by: String,
+    pub expires_at: Timestamp,
 }
 
 /// The events of one ingest request for one tenant.
@@ -278,6 +324,20 @@ pub trait Store: Send + Sync + 'static {
     fn active_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, [u8; 32])>>;
     /// Revokes a key; revoking twice is fine. Errors if the key does not exist.
     fn revoke_key(&self, id: &str) -> Result<ApiKey>;
+    /// The key with this id, revoked or not.
+    fn key(&self, id: &str) -> Result<Option<ApiKey>>;
+
+    fn create_viewer_link(&self, link: &NewViewerLink) -> Result<ViewerLink>;
+    fn viewer_link(&self, id: &str) -> Result<Option<ViewerLink>>;
+    /// Uses up the link with this token hash, if it is unused, unrevoked and
+    /// not expired at `now`: at most one caller ever gets it back.
+    fn redeem_viewer_link(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<ViewerLink>>;
+    /// Revokes a link and ends the session it started; twice is fine. Errors if it does not exist.
+    fn revoke_viewer_link(&self, id: &str) -> Result<ViewerLink>;
 
     /// Stores a group of batches in one durable transaction (see the crate docs).
     fn append(
@@ -395,4 +455,9 @@ pub trait Store: Send + Sync + 'static {
     fn put_tenant_catalog(&self, tenant: &str, body: &str) -> Result<()>;
     /// Every tenant's catalog additions: (tenant, body).
     fn tenant_catalogs(&self) -> Result<Vec<(String, String)>>;
+
+    /// Sets (replaces) a tenant's audit log page settings, stored as given (JSON).
+    fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()>;
+    /// A tenant's audit log page settings, if set.
+    fn tenant_ui(&self, tenant: &str) -> Result<Option<String>>;
 }

@@ -59,6 +59,8 @@ contract_suite!(
         checkpoints_are_kept_per_size,
         dense_and_sparse_matches_page_alike,
         exports_read_a_snapshot_of_the_view_in_page_order,
+        viewer_links_start_one_session_until_expired_or_revoked,
+        tenant_ui_settings_are_replaced_whole,
     ]
 );
 
@@ -91,8 +93,8 @@ mod cases {
         Outcome, Target, TargetMatch, TextTerm, TimeBound,
     };
     use evident_store::{
-        AppendBatch, BatchError, Cursor, EventQuery, ExportView, NewApiKey, NewTenant, PageStart,
-        Receipt, SortOrder, Store, StoreError, TenantScope,
+        AppendBatch, BatchError, Cursor, EventQuery, ExportView, NewApiKey, NewTenant,
+        NewViewerLink, PageStart, Receipt, SortOrder, Store, StoreError, TenantScope,
     };
     use jiff::Timestamp;
     use serde_json::json;
@@ -327,8 +329,11 @@ mod cases {
         let (found, hash) = store.active_key_by_hash(&[7; 32]).unwrap().unwrap();
         assert_eq!((found.id.as_str(), hash), ("key_1", [7; 32]));
         assert!(store.active_key_by_hash(&[8; 32]).unwrap().is_none());
+        assert_eq!(store.key("key_1").unwrap(), Some(found));
+        assert_eq!(store.key("key_x").unwrap(), None);
         let revoked = store.revoke_key("key_1").unwrap();
         assert!(revoked.revoked_at.is_some());
+        assert_eq!(store.key("key_1").unwrap(), Some(revoked.clone()));
         assert!(store.active_key_by_hash(&[7; 32]).unwrap().is_none());
         assert!(store.keys().unwrap()[0].revoked_at.is_some());
         assert!(matches!(
@@ -344,6 +349,95 @@ mod cases {
         };
         assert!(matches!(
             store.create_key(&unbound),
+            Err(StoreError::TenantNotFound(_))
+        ));
+    }
+
+    pub fn viewer_links_start_one_session_until_expired_or_revoked(store: &dyn Store) {
+        tenant(store, "acme", None);
+        let start = now();
+        let link = |id: &str, token: u8, expires_at: Timestamp| NewViewerLink {
+            id: id.into(),
+            tenant: "acme".into(),
+            token_hash: [token; 32],
+            include_descendants: true,
+            query: Some("target:license:lic_93jd".into()),
+            title: Some("License lic_93jd".into()),
+            created_by: "key_1".into(),
+            expires_at,
+        };
+        let expires_at = start + jiff::SignedDuration::from_secs(3600);
+        let created = store
+            .create_viewer_link(&link("vl_1", 1, expires_at))
+            .unwrap();
+        assert_eq!(
+            (
+                created.tenant.as_str(),
+                created.query.as_deref(),
+                created.expires_at
+            ),
+            ("acme", Some("target:license:lic_93jd"), expires_at)
+        );
+        assert_eq!((created.used_at, created.revoked_at), (None, None));
+        assert!(created.is_live(start));
+        assert_eq!(store.viewer_link("vl_1").unwrap(), Some(created.clone()));
+
+        // Single use: the second redemption gets nothing.
+        let redeemed = store.redeem_viewer_link(&[1; 32], start).unwrap().unwrap();
+        assert_eq!(
+            (redeemed.id.as_str(), redeemed.used_at),
+            ("vl_1", Some(start))
+        );
+        assert_eq!(store.redeem_viewer_link(&[1; 32], start).unwrap(), None);
+        assert_eq!(store.redeem_viewer_link(&[9; 32], start).unwrap(), None);
+
+        // An expired link starts nothing, and its session is over.
+        store.create_viewer_link(&link("vl_2", 2, start)).unwrap();
+        assert_eq!(store.redeem_viewer_link(&[2; 32], start).unwrap(), None);
+        assert!(!store.viewer_link("vl_2").unwrap().unwrap().is_live(start));
+
+        // A revoked link starts nothing, and the session it started ends.
+        store
+            .create_viewer_link(&link("vl_3", 3, expires_at))
+            .unwrap();
+        let revoked = store.revoke_viewer_link("vl_3").unwrap();
+        assert!(revoked.revoked_at.is_some() && !revoked.is_live(start));
+        assert_eq!(store.redeem_viewer_link(&[3; 32], start).unwrap(), None);
+        assert!(!store.revoke_viewer_link("vl_1").unwrap().is_live(start));
+        assert_eq!(
+            store.revoke_viewer_link("vl_1").unwrap().revoked_at,
+            store.viewer_link("vl_1").unwrap().unwrap().revoked_at
+        );
+        assert!(matches!(
+            store.revoke_viewer_link("vl_x"),
+            Err(StoreError::ViewerLinkNotFound(_))
+        ));
+        let mut elsewhere = link("vl_4", 4, expires_at);
+        elsewhere.tenant = "nobody".into();
+        assert!(matches!(
+            store.create_viewer_link(&elsewhere),
+            Err(StoreError::TenantNotFound(_))
+        ));
+        assert_eq!(store.viewer_link("vl_4").unwrap(), None);
+    }
+
+    pub fn tenant_ui_settings_are_replaced_whole(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "globex", None);
+        assert_eq!(store.tenant_ui("acme").unwrap(), None);
+        store
+            .put_tenant_ui("acme", r##"{"accent_color":"#0a7"}"##)
+            .unwrap();
+        store
+            .put_tenant_ui("acme", r##"{"accent_color":"#123456"}"##)
+            .unwrap();
+        assert_eq!(
+            store.tenant_ui("acme").unwrap().as_deref(),
+            Some(r##"{"accent_color":"#123456"}"##)
+        );
+        assert_eq!(store.tenant_ui("globex").unwrap(), None);
+        assert!(matches!(
+            store.put_tenant_ui("nobody", "{}"),
             Err(StoreError::TenantNotFound(_))
         ));
     }

@@ -58,6 +58,10 @@ pub struct ServerFlags {
     /// How often tenants whose log grew get a signed checkpoint, in seconds [default: 5].
     #[arg(long, env = "EVIDENT_CHECKPOINT_INTERVAL_SECONDS")]
     pub checkpoint_interval_seconds: Option<u64>,
+    /// Where browsers reach this server, e.g. https://audit.example.com: viewer links start with it,
+    /// and https makes the page's cookies Secure [default: http://<listen address>].
+    #[arg(long, env = "EVIDENT_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The `--config` file.
@@ -75,6 +79,7 @@ pub struct FileConfig {
     pub origin: Option<String>,
     pub signing_key: Option<PathBuf>,
     pub checkpoint_interval_seconds: Option<u64>,
+    pub public_url: Option<String>,
 }
 
 impl FileConfig {
@@ -98,6 +103,7 @@ pub struct Settings {
     pub redactor: Redactor,
     pub log_format: LogFormat,
     pub limits: Limits,
+    pub public_url: Option<String>,
 }
 
 impl ServerFlags {
@@ -144,6 +150,20 @@ impl ServerFlags {
             "checkpoint_interval_seconds must be at least 1"
         );
         limits.checkpoint_interval = std::time::Duration::from_secs(interval);
+        let public_url = self
+            .public_url
+            .clone()
+            .or_else(|| file.public_url.clone())
+            .map(|url| url.trim_end_matches('/').to_owned());
+        if let Some(url) = &public_url {
+            let host = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            anyhow::ensure!(
+                host.is_some_and(|host| !host.is_empty() && !host.contains('/')),
+                "public_url must be http(s)://host[:port] with no path, got {url:?}"
+            );
+        }
         Ok(Settings {
             listen,
             origin: self
@@ -162,6 +182,7 @@ impl ServerFlags {
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
             limits,
+            public_url,
         })
     }
 }

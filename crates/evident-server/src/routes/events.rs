@@ -233,31 +233,31 @@ pub async fn ingest(
 #[into_params(parameter_in = Query)]
 pub struct ViewParams {
     /// Comma list of actions; `*` globs, e.g. `user.*,license.revoked`.
-    action: Option<String>,
+    pub action: Option<String>,
     /// Comma list of categories.
-    category: Option<String>,
+    pub category: Option<String>,
     /// Comma list of actor ids or emails, or email prefixes ending in `*` (`ada@*`).
-    actor: Option<String>,
+    pub actor: Option<String>,
     /// Comma list of `type:id` (or a bare id).
-    target: Option<String>,
+    pub target: Option<String>,
     /// Comma list of channels, e.g. `portal,api`.
-    channel: Option<String>,
+    pub channel: Option<String>,
     /// `success` or `failure`.
-    outcome: Option<String>,
+    pub outcome: Option<String>,
     /// Comma list of IP addresses or CIDR networks.
-    ip: Option<String>,
+    pub ip: Option<String>,
     /// RFC 3339, a date, or an age such as `7d`.
-    from: Option<String>,
+    pub from: Option<String>,
     /// RFC 3339, a date (the whole day), or an age.
-    to: Option<String>,
+    pub to: Option<String>,
     /// Free text: each term matches whole words or word prefixes; `"quoted phrase"`; `-term` excludes.
-    q: Option<String>,
+    pub q: Option<String>,
     /// The query language (docs/query-language.md), ANDed with the other parameters.
-    query: Option<String>,
+    pub query: Option<String>,
     /// `desc` (newest first, the default) or `asc`.
-    sort: Option<String>,
+    pub sort: Option<String>,
     /// `descendants` to include sub-accounts' events.
-    include: Option<String>,
+    pub include: Option<String>,
 }
 
 /// How the events list pages.
@@ -450,29 +450,9 @@ pub async fn list(
                     Problem::bad_parameter("page", "page must be a whole number from 1")
                 })?,
         };
-        let query = EventQuery {
-            scope,
-            filter,
-            sort,
-            start: PageStart::Offset((page - 1).saturating_mul(u64::from(per_page))),
-            limit: per_page,
-            now,
-        };
-        let set = state.catalogs.snapshot();
-        let (found, total) = blocking(move || {
-            let (mut found, total) = store.query_with_total(&query)?;
-            render_all(&set, store.as_ref(), &mut found.events)?;
-            Ok::<_, CatalogLoadError>((found, total))
-        })
-        .await?;
-        return Ok(Json(EventList {
-            events: found.events,
-            next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
-            page: Some(page),
-            per_page: Some(per_page),
-            pages: Some(total.div_ceil(u64::from(per_page))),
-            total: Some(total),
-        }));
+        return Ok(Json(
+            numbered_page(&state, scope, filter, sort, page, per_page, now).await?,
+        ));
     }
     let limit = page_size("limit", &params.limit)?;
     let start = match &params.cursor {
@@ -504,6 +484,41 @@ pub async fn list(
         pages: None,
         total: None,
     }))
+}
+
+/// Page `page` (from 1) of a view whose access has been checked, with its exact total.
+pub async fn numbered_page(
+    state: &AppState,
+    scope: TenantScope,
+    filter: Filter,
+    sort: SortOrder,
+    page: u64,
+    per_page: u32,
+    now: Timestamp,
+) -> Result<EventList, Problem> {
+    let query = EventQuery {
+        scope,
+        filter,
+        sort,
+        start: PageStart::Offset((page - 1).saturating_mul(u64::from(per_page))),
+        limit: per_page,
+        now,
+    };
+    let (set, store) = (state.catalogs.snapshot(), state.store.clone());
+    let (found, total) = blocking(move || {
+        let (mut found, total) = store.query_with_total(&query)?;
+        render_all(&set, store.as_ref(), &mut found.events)?;
+        Ok::<_, CatalogLoadError>((found, total))
+    })
+    .await?;
+    Ok(EventList {
+        events: found.events,
+        next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
+        page: Some(page),
+        per_page: Some(per_page),
+        pages: Some(total.div_ceil(u64::from(per_page))),
+        total: Some(total),
+    })
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -554,8 +569,23 @@ pub async fn show(
     };
     let event_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let scope = scope_of(&state, &tenant.id, &params.include).await?;
+    let found = find_event(&state, scope, event_id)
+        .await?
+        .ok_or_else(not_found)?;
+    if params.proof != Some(true) {
+        return Ok(Json(found).into_response());
+    }
+    Ok(Json(event_with_proof(&state, &found).await?).into_response())
+}
+
+/// An event of the scope, rendered with its catalog's display text.
+pub async fn find_event(
+    state: &AppState,
+    scope: TenantScope,
+    event_id: Uuid,
+) -> Result<Option<Event>, Problem> {
     let (set, store) = (state.catalogs.snapshot(), state.store.clone());
-    let found = blocking(move || {
+    blocking(move || {
         let Some(event) = store.get(&scope, event_id)? else {
             return Ok(None);
         };
@@ -564,36 +594,34 @@ pub async fn show(
         let [event] = events;
         Ok::<_, CatalogLoadError>(Some(event))
     })
-    .await?
-    .ok_or_else(not_found)?;
-    if params.proof != Some(true) {
-        return Ok(Json(found).into_response());
-    }
+    .await
+}
+
+/// The event as hashed into its tenant's log, with its proof against the latest checkpoint.
+pub async fn event_with_proof(state: &AppState, event: &Event) -> Result<EventWithProof, Problem> {
     let (checkpointer, store) = (state.checkpointer.clone(), state.store.clone());
-    let verified = blocking(move || {
-        let checkpoint = checkpointer.latest(store.as_ref(), &found.tenant)?;
+    let (tenant, seq, id) = (event.tenant.clone(), event.seq, event.id);
+    blocking(move || {
+        let checkpoint = checkpointer.latest(store.as_ref(), &tenant)?;
         let leaf = store
-            .leaves(&found.tenant, found.seq, 1)?
+            .leaves(&tenant, seq, 1)?
             .into_iter()
             .next()
-            .ok_or_else(|| {
-                evident_store::StoreError::Corrupt(format!("event {} has no leaf", found.id))
-            })?;
+            .ok_or_else(|| evident_store::StoreError::Corrupt(format!("event {id} has no leaf")))?;
         let hashes = store
-            .inclusion_proof(&found.tenant, found.seq, checkpoint.tree_size)?
-            .ok_or_else(|| evident_store::StoreError::TenantNotFound(found.tenant.clone()))?;
+            .inclusion_proof(&tenant, seq, checkpoint.tree_size)?
+            .ok_or_else(|| evident_store::StoreError::TenantNotFound(tenant.clone()))?;
         Ok::<_, evident_store::StoreError>(EventWithProof {
             leaf_hash: BASE64.encode(leaf.hash()),
             leaf: leaf.object,
             pii: leaf.pii,
             proof: crate::routes::log::InclusionProof {
-                leaf_index: found.seq,
+                leaf_index: seq,
                 tree_size: checkpoint.tree_size,
                 hashes: hashes.iter().map(|hash| BASE64.encode(hash)).collect(),
             },
             checkpoint: checkpoint.note,
         })
     })
-    .await?;
-    Ok(Json(verified).into_response())
+    .await
 }

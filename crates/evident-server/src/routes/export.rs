@@ -17,7 +17,7 @@ use evident_core::access::Scope;
 use evident_core::export::{Column, CsvLayout};
 use evident_core::log::bundle;
 use evident_core::{Event, Filter};
-use evident_store::{EXPORT_PAGE, ExportView, SortOrder, Store, StoreError, TenantScope};
+use evident_store::{EXPORT_PAGE, ExportView, SortOrder, Store, StoreError, Tenant, TenantScope};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -48,24 +48,24 @@ const PAGES_AHEAD: usize = 2;
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// `csv` (the default), `ndjson` or `bundle` (one tenant, log order, with proofs).
-    format: Option<String>,
+    pub format: Option<String>,
     /// CSV: comma list of columns, in order (docs/export.md names them).
-    columns: Option<String>,
+    pub columns: Option<String>,
     /// CSV: an IANA time zone for the Time column, e.g. `Europe/Berlin` (default UTC).
-    tz: Option<String>,
+    pub tz: Option<String>,
     /// CSV: `true` writes cells as stored, without the spreadsheet formula defence.
-    raw: Option<String>,
+    pub raw: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Csv,
     Ndjson,
     Bundle,
 }
 
 impl Format {
-    fn parse(text: Option<&str>) -> Result<Format, Problem> {
+    pub fn parse(text: Option<&str>) -> Result<Format, Problem> {
         match text {
             None | Some("csv") => Ok(Format::Csv),
             Some("ndjson") => Ok(Format::Ndjson),
@@ -93,7 +93,7 @@ impl Format {
     }
 }
 
-fn csv_layout(params: &ExportParams) -> Result<CsvLayout, Problem> {
+pub fn csv_layout(params: &ExportParams) -> Result<CsvLayout, Problem> {
     let columns = match &params.columns {
         None => Column::DEFAULT.to_vec(),
         Some(text) => {
@@ -182,6 +182,19 @@ pub async fn export(
     let sort = sort_from_params(&view)?;
     let scope = view_scope(&state, &tenant.id, &view).await?;
     let layout = csv_layout(&params)?;
+    stream_export(&state, &tenant, format, layout, filter, sort, scope).await
+}
+
+/// Streams the export of a view whose access has been checked.
+pub async fn stream_export(
+    state: &AppState,
+    tenant: &Tenant,
+    format: Format,
+    layout: CsvLayout,
+    filter: Filter,
+    sort: SortOrder,
+    scope: TenantScope,
+) -> Result<Response, Problem> {
     let now = Timestamp::now();
     let mut headers = HeaderMap::new();
     headers.insert(

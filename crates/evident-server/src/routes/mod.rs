@@ -9,3 +9,4 @@ pub mod keys;
 pub mod log;
 pub mod ops;
 pub mod tenants;
+pub mod viewer_links;

@@ -24,8 +24,8 @@ use uuid::Uuid;
 
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
-    PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats, StoredCheckpoint, Tenant,
-    TenantScope, TreeHead,
+    NewViewerLink, PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats,
+    StoredCheckpoint, Tenant, TenantScope, TreeHead, ViewerLink,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -396,6 +396,81 @@ impl KeyRow {
             created_at: timestamp(self.created_at)?,
             revoked_at: self.revoked_at.map(timestamp).transpose()?,
         })
+    }
+}
+
+const VIEWER_LINK_COLUMNS: &str = "id, tenant, include_descendants, query, title, created_by, created_at, expires_at, used_at, revoked_at";
+
+struct ViewerLinkRow {
+    id: String,
+    tenant: String,
+    include_descendants: bool,
+    query: Option<String>,
+    title: Option<String>,
+    created_by: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl ViewerLinkRow {
+    fn read(row: &Row) -> rusqlite::Result<ViewerLinkRow> {
+        Ok(ViewerLinkRow {
+            id: row.get(0)?,
+            tenant: row.get(1)?,
+            include_descendants: row.get(2)?,
+            query: row.get(3)?,
+            title: row.get(4)?,
+            created_by: row.get(5)?,
+            created_at: row.get(6)?,
+            expires_at: row.get(7)?,
+            used_at: row.get(8)?,
+            revoked_at: row.get(9)?,
+        })
+    }
+
+    fn into_link(self) -> Result<ViewerLink> {
+        Ok(ViewerLink {
+            id: self.id,
+            tenant: self.tenant,
+            include_descendants: self.include_descendants,
+            query: self.query,
+            title: self.title,
+            created_by: self.created_by,
+            created_at: timestamp(self.created_at)?,
+            expires_at: timestamp(self.expires_at)?,
+            used_at: self.used_at.map(timestamp).transpose()?,
+            revoked_at: self.revoked_at.map(timestamp).transpose()?,
+        })
+    }
+}
+
+fn viewer_link_where(
+    connection: &Connection,
+    condition: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<ViewerLink>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {VIEWER_LINK_COLUMNS} FROM viewer_links WHERE {condition}"
+        ))?
+        .query_row([value], ViewerLinkRow::read)
+        .optional()?
+        .map(ViewerLinkRow::into_link)
+        .transpose()
+}
+
+fn require_tenant(connection: &Connection, tenant: &str) -> Result<()> {
+    let exists: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
+        [tenant],
+        |row| row.get(0),
+    )?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::TenantNotFound(tenant.to_owned()))
     }
 }
 
@@ -1007,11 +1082,7 @@ impl Store for SqliteStore {
     fn create_key(&self, key: &NewApiKey) -> Result<ApiKey> {
         self.write(|connection| {
             if let Some(tenant) = &key.tenant {
-                let exists: bool = connection
-                    .query_row("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)", [tenant], |row| row.get(0))?;
-                if !exists {
-                    return Err(StoreError::TenantNotFound(tenant.clone()));
-                }
+                require_tenant(connection, tenant)?;
             }
             let created_at = evident_core::event::truncate_to_micros(Timestamp::now());
             let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
@@ -1072,6 +1143,75 @@ impl Store for SqliteStore {
                 .optional()?
                 .ok_or_else(|| StoreError::KeyNotFound(id.to_owned()))?;
             row.into_key()
+        })
+    }
+
+    fn key(&self, id: &str) -> Result<Option<ApiKey>> {
+        self.read(|connection| {
+            connection
+                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
+                .query_row([id], KeyRow::read)
+                .optional()?
+                .map(KeyRow::into_key)
+                .transpose()
+        })
+    }
+
+    fn create_viewer_link(&self, link: &NewViewerLink) -> Result<ViewerLink> {
+        self.write(|connection| {
+            require_tenant(connection, &link.tenant)?;
+            let created_at = evident_core::event::truncate_to_micros(Timestamp::now());
+            connection.execute(
+                "INSERT INTO viewer_links (id, tenant, token_hash, include_descendants, query, title, created_by, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    link.id,
+                    link.tenant,
+                    link.token_hash.as_slice(),
+                    link.include_descendants,
+                    link.query,
+                    link.title,
+                    link.created_by,
+                    created_at.as_microsecond(),
+                    link.expires_at.as_microsecond()
+                ],
+            )?;
+            viewer_link_where(connection, "id = ?1", &link.id)?
+                .ok_or_else(|| StoreError::ViewerLinkNotFound(link.id.clone()))
+        })
+    }
+
+    fn viewer_link(&self, id: &str) -> Result<Option<ViewerLink>> {
+        self.read(|connection| viewer_link_where(connection, "id = ?1", &id))
+    }
+
+    fn redeem_viewer_link(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<ViewerLink>> {
+        self.write(|connection| {
+            // One statement decides: two redemptions racing cannot both see used_at empty.
+            let used = connection.execute(
+                "UPDATE viewer_links SET used_at = ?1
+                 WHERE token_hash = ?2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1",
+                params![now.as_microsecond(), token_hash.as_slice()],
+            )?;
+            if used == 0 {
+                return Ok(None);
+            }
+            viewer_link_where(connection, "token_hash = ?1", &token_hash.as_slice())
+        })
+    }
+
+    fn revoke_viewer_link(&self, id: &str) -> Result<ViewerLink> {
+        self.write(|connection| {
+            connection.execute(
+                "UPDATE viewer_links SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                params![Timestamp::now().as_microsecond(), id],
+            )?;
+            viewer_link_where(connection, "id = ?1", &id)?
+                .ok_or_else(|| StoreError::ViewerLinkNotFound(id.to_owned()))
         })
     }
 
@@ -1303,20 +1443,34 @@ impl Store for SqliteStore {
 
     fn put_tenant_catalog(&self, tenant: &str, body: &str) -> Result<()> {
         self.write(|connection| {
-            let exists: bool = connection.query_row(
-                "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
-                [tenant],
-                |row| row.get(0),
-            )?;
-            if !exists {
-                return Err(StoreError::TenantNotFound(tenant.to_owned()));
-            }
+            require_tenant(connection, tenant)?;
             connection.execute(
                 "INSERT INTO tenant_catalogs (tenant, body, updated_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (tenant) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
                 params![tenant, body, Timestamp::now().as_microsecond()],
             )?;
             Ok(())
+        })
+    }
+
+    fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()> {
+        self.write(|connection| {
+            require_tenant(connection, tenant)?;
+            connection.execute(
+                "INSERT INTO tenant_ui (tenant, body, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                params![tenant, body, Timestamp::now().as_microsecond()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn tenant_ui(&self, tenant: &str) -> Result<Option<String>> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT body FROM tenant_ui WHERE tenant = ?1")?
+                .query_row([tenant], |row| row.get(0))
+                .optional()?)
         })
     }
 

@@ -164,6 +164,30 @@ CREATE VIRTUAL TABLE events_fts USING fts5(
 CREATE TABLE pending_rebuilds (what TEXT PRIMARY KEY);
 INSERT INTO pending_rebuilds SELECT 'events_fts' WHERE EXISTS (SELECT 1 FROM events);
 "#,
+    r#"
+-- Links that sign their holder in to one tenant's audit log page, read-only.
+-- Only the token's SHA-256 is kept; used_at makes a link single-use.
+CREATE TABLE viewer_links (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL REFERENCES tenants(id),
+    token_hash BLOB NOT NULL UNIQUE,
+    include_descendants INTEGER NOT NULL,
+    query TEXT,
+    title TEXT,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX viewer_links_tenant ON viewer_links(tenant);
+-- A tenant's audit log page settings (accent colour, origins that may frame it), as JSON.
+CREATE TABLE tenant_ui (
+    tenant TEXT PRIMARY KEY REFERENCES tenants(id),
+    body TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Bits of an event's rowid that hold its seq; the tenant's number sits above them.

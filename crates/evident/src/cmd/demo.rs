@@ -14,6 +14,7 @@ use evident_core::{EventLimits, NewEvent};
 use evident_server::auth::{hash_key, mint_key, mint_key_id};
 use evident_server::catalogs::{Catalogs, prepare};
 use evident_server::checkpointer::Checkpointer;
+use evident_server::ui::session::SessionKey;
 use evident_store::{AppendBatch, NewApiKey, NewTenant, SqliteStore, Store};
 use indicatif::ProgressBar;
 use jiff::Timestamp;
@@ -131,7 +132,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let examples = format!(
-        "\nTry:\n  export EVIDENT_KEY={key}\n  evident tenants list\n  evident query 'action:user.* from:7d' --tenant {partner} --include-descendants\n  curl -H \"Authorization: Bearer $EVIDENT_KEY\" 'URL/v1/tenants/{partner}/events?include=descendants&per_page=5&page=1'\n  evident export --tenant {partner} --include-descendants --query 'from:30d' --out last-30-days.csv\n  evident export --tenant {partner} --format bundle --out {partner}.bundle && evident verify --bundle {partner}.bundle --key \"$(evident checkpoint --key)\"\n  evident checkpoint --tenant {partner}\n\nPress Ctrl-C to stop.",
+        "\nOpen URL/ui/ and sign in with the admin key.\n\nTry:\n  export EVIDENT_KEY={key}\n  evident tenants list\n  evident query 'action:user.* from:7d' --tenant {partner} --include-descendants\n  curl -H \"Authorization: Bearer $EVIDENT_KEY\" 'URL/v1/tenants/{partner}/events?include=descendants&per_page=5&page=1'\n  evident export --tenant {partner} --include-descendants --query 'from:30d' --out last-30-days.csv\n  evident export --tenant {partner} --format bundle --out {partner}.bundle && evident verify --bundle {partner}.bundle --key \"$(evident checkpoint --key)\"\n  evident checkpoint --tenant {partner}\n\nPress Ctrl-C to stop.",
     );
     let catalogs = Arc::new(Catalogs::load(
         settings.catalog.clone(),
@@ -143,8 +144,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &args.data_dir,
         &settings.origin,
     )?;
+    let session_key = SessionKey::derive(signer.encode().as_bytes());
     let checkpointer = Arc::new(Checkpointer::new(signer, settings.origin.clone()));
-    serve(store, catalogs, checkpointer, settings, move |address| {
-        println!("{}", examples.replace("URL", &format!("http://{address}")));
-    })
+    serve(
+        store,
+        catalogs,
+        checkpointer,
+        session_key,
+        settings,
+        move |address| {
+            println!("{}", examples.replace("URL", &format!("http://{address}")));
+        },
+    )
 }

@@ -11,6 +11,8 @@ use evident_server::Server;
 use evident_server::auth::bootstrap_admin_key;
 use evident_server::catalogs::{Catalogs, summary};
 use evident_server::checkpointer::Checkpointer;
+use evident_server::ui::UiConfig;
+use evident_server::ui::session::SessionKey;
 use evident_store::{SqliteStore, Store};
 
 use crate::config::{DEFAULT_DATA_DIR, FileConfig, ServerFlags, Settings, init_logging};
@@ -56,8 +58,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         &data_dir,
         &settings.origin,
     )?;
+    let session_key = SessionKey::derive(signer.encode().as_bytes());
     let checkpointer = Arc::new(Checkpointer::new(signer, settings.origin.clone()));
-    serve(store, Arc::new(catalogs), checkpointer, settings, |_| {})
+    serve(
+        store,
+        Arc::new(catalogs),
+        checkpointer,
+        session_key,
+        settings,
+        |_| {},
+    )
 }
 
 /// Serves until SIGINT or SIGTERM; `ready` runs once the socket is bound.
@@ -65,6 +75,7 @@ pub fn serve(
     store: Arc<dyn Store>,
     catalogs: Arc<Catalogs>,
     checkpointer: Arc<Checkpointer>,
+    session_key: SessionKey,
     settings: Settings,
     ready: impl FnOnce(std::net::SocketAddr) + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
@@ -80,6 +91,13 @@ pub fn serve(
         println!("listening on http://{address}");
         std::io::stdout().flush().ok();
         tracing::info!(%address, "listening");
+        let ui = UiConfig {
+            session_key,
+            public_url: settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{address}")),
+        };
         ready(address);
         server
             .run(
@@ -87,6 +105,7 @@ pub fn serve(
                 catalogs,
                 checkpointer,
                 settings.limits,
+                ui,
                 shutdown_signal(),
             )
             .await?;

@@ -64,6 +64,30 @@ pub struct QueryResult {
     pub with_total: Latency,
     /// Rows of the last run's total, so that a reader sees what was counted.
     pub last_total: u64,
+    /// The audit log page (`/ui/`) showing the same view: 50 rows with
+    /// "Page X of Y (Z total)", the whole HTML read, signed in by cookie.
+    pub ui_page: Latency,
+}
+
+/// Signs in to the audit log page and returns its session cookie.
+fn ui_session(http: &reqwest::blocking::Client, url: &str, key: &str) -> anyhow::Result<String> {
+    let response = http
+        .post(format!("{url}/ui/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={key}"))
+        .send()?;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
+    cookie.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the sign-in answered {} without a session",
+            response.status()
+        )
+    })
 }
 
 /// The events' time span starts here (the generator's `END - SPAN`).
@@ -120,6 +144,12 @@ pub fn run(
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
+    // Redirects are not followed: the sign-in answers 303 with its cookie.
+    let no_redirects = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let cookie = ui_session(&no_redirects, url, key)?;
     let mut rng = StdRng::seed_from_u64(7);
     let mut results = Vec::new();
     for kind in &QUERIES {
@@ -157,12 +187,32 @@ pub fn run(
         };
         let (page, _) = timed(false, &mut rng)?;
         let (with_total, last_total) = timed(true, &mut rng)?;
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let (tenant, mut params) = parameters(kind.key, workload, &mut rng);
+            params.push(("per_page", "50".to_owned()));
+            let started = Instant::now();
+            let response = no_redirects
+                .get(format!("{url}/ui/t/{tenant}"))
+                .header("cookie", &cookie)
+                .query(&params)
+                .send()?;
+            let status = response.status();
+            let body = response.text()?;
+            samples.push(started.elapsed());
+            ensure!(
+                status == 200 && body.contains(" total)"),
+                "the page for {} answered {status}",
+                kind.key
+            );
+        }
         results.push(QueryResult {
             key: kind.key.to_owned(),
             label: kind.label.to_owned(),
             page,
             with_total,
             last_total,
+            ui_page: latency(samples),
         });
     }
     Ok(results)

@@ -133,30 +133,36 @@ fn tables(results: &Results) -> Vec<Table> {
     for (number_of, at) in results.queries.iter().enumerate() {
         let last = number_of + 1 == results.queries.len();
         let mut rows = Vec::new();
-        let mut push =
-            |label: &str, ours: super::Latency, ours_total: Option<super::Latency>, key: &str| {
-                let pg = figure(baselines, "postgresql", &["queries", key, "p99_ms"]);
-                let sqlite = figure(baselines, "sqlite", &["queries", key, "p99_ms"]);
-                let mut row = vec![label.to_owned(), millis(ours.p50_ms), millis(ours.p99_ms)];
-                match ours_total {
-                    Some(total) => row.extend([millis(total.p50_ms), millis(total.p99_ms)]),
+        let mut push = |label: &str,
+                        ours: super::Latency,
+                        ours_total: Option<super::Latency>,
+                        ui: Option<super::Latency>,
+                        key: &str| {
+            let pg = figure(baselines, "postgresql", &["queries", key, "p99_ms"]);
+            let sqlite = figure(baselines, "sqlite", &["queries", key, "p99_ms"]);
+            let mut row = vec![label.to_owned(), millis(ours.p50_ms), millis(ours.p99_ms)];
+            for measured in [ours_total, ui] {
+                match measured {
+                    Some(latency) => row.extend([millis(latency.p50_ms), millis(latency.p99_ms)]),
                     None => row.extend(["–".to_owned(), "–".to_owned()]),
                 }
-                if last {
-                    row.extend([
-                        pg.map_or("–".to_owned(), millis),
-                        ratio(ours.p99_ms, pg, false),
-                        sqlite.map_or("–".to_owned(), millis),
-                        ratio(ours.p99_ms, sqlite, false),
-                    ]);
-                }
-                rows.push(row);
-            };
+            }
+            if last {
+                row.extend([
+                    pg.map_or("–".to_owned(), millis),
+                    ratio(ours.p99_ms, pg, false),
+                    sqlite.map_or("–".to_owned(), millis),
+                    ratio(ours.p99_ms, sqlite, false),
+                ]);
+            }
+            rows.push(row);
+        };
         for query in &at.results {
             push(
                 &query.label,
                 query.page,
                 Some(query.with_total),
+                Some(query.ui_page),
                 baseline_query(&query.key),
             );
         }
@@ -164,6 +170,7 @@ fn tables(results: &Results) -> Vec<Table> {
             push(
                 "exact total of the largest tenant",
                 newest.with_total,
+                None,
                 None,
                 "exact_total_largest",
             );
@@ -174,6 +181,8 @@ fn tables(results: &Results) -> Vec<Table> {
             "p99 ms",
             "with total p50",
             "with total p99",
+            "UI page p50",
+            "UI page p99",
         ]
         .map(str::to_owned)
         .to_vec();

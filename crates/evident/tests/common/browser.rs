@@ -1,0 +1,277 @@
+//! Headless Chromium driven through ChromeDriver's W3C WebDriver protocol:
+//! JSON over HTTP, spoken here with the tests' own reqwest client (the few
+//! commands the page tests use need no driver crate and its TLS stack).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: Client,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    /// A desktop window 1280 px wide.
+    pub fn desktop() -> Browser {
+        Browser::start(json!({}), "1280,900")
+    }
+
+    /// A phone: 375 CSS px wide, as Chromium's mobile emulation lays it out.
+    pub fn phone() -> Browser {
+        Browser::start(
+            json!({"mobileEmulation": {"deviceMetrics": {"width": 375, "height": 812, "pixelRatio": 1.0}}}),
+            "375,812",
+        )
+    }
+
+    fn start(extra: Value, window: &str) -> Browser {
+        for program in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(program).exists(),
+                "{program} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
+            );
+        }
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = http
+                .get(format!("{base}/status"))
+                .send()
+                .ok()
+                .and_then(|response| response.json::<Value>().ok())
+                .is_some_and(|status| status["value"]["ready"] == true);
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut options = json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+                format!("--window-size={window}"),
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        });
+        if let (Some(options), Some(extra)) = (options.as_object_mut(), extra.as_object()) {
+            options.extend(extra.clone());
+        }
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": options,
+            }}}))
+            .send()
+            .expect("creating a browser session")
+            .json()
+            .expect("session JSON");
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        Browser {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request
+            .send()
+            .unwrap_or_else(|error| panic!("WebDriver {path}: {error}"))
+            .json()
+            .expect("WebDriver JSON");
+        if answer["value"]["error"].is_string() {
+            panic!("WebDriver {path}: {}", answer["value"]);
+        }
+        answer["value"].clone()
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        self.command(reqwest::Method::POST, path, Some(body))
+    }
+
+    /// Loads a page and waits for it.
+    pub fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url }));
+    }
+
+    pub fn url(&self) -> String {
+        self.command(reqwest::Method::GET, "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
+    pub fn run(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))
+    }
+
+    /// Runs an async script: its last argument is the callback that returns the value.
+    pub fn run_async(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/async", json!({ "script": script, "args": args }))
+    }
+
+    /// The text of the first element matching `css`, or None.
+    pub fn text(&self, css: &str) -> Option<String> {
+        self.run(
+            "const found = document.querySelector(arguments[0]); return found ? found.textContent : null;",
+            json!([css]),
+        )
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    fn element(&self, css: &str) -> String {
+        let found = self.post("/element", json!({ "using": "css selector", "value": css }));
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_owned()
+    }
+
+    pub fn click(&self, css: &str) {
+        let element = self.element(css);
+        self.post(&format!("/element/{element}/click"), json!({}));
+    }
+
+    /// Replaces a field's text with `text`, typed key by key.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css);
+        self.post(&format!("/element/{element}/clear"), json!({}));
+        self.post(
+            &format!("/element/{element}/value"),
+            json!({ "text": text }),
+        );
+    }
+
+    /// Presses a key (e.g. "\u{E007}" for Enter) where the focus is.
+    pub fn press(&self, key: &str) {
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
+            ]}]}),
+        );
+    }
+
+    /// Does `act`, which leaves the page, and waits until the next page has loaded.
+    pub fn navigating(&self, act: impl FnOnce()) {
+        self.run("window.__evidentOldPage = true;", json!([]));
+        act();
+        self.wait_until(
+            "window.__evidentOldPage === undefined && document.readyState === 'complete'",
+            "the next page",
+        );
+    }
+
+    /// The Back button; the page may come back from the browser's cache, so
+    /// this waits for the address to change rather than for a fresh load.
+    pub fn back(&self) {
+        let before = self.url();
+        self.post("/back", json!({}));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.url() == before
+            || self.run("return document.readyState;", json!([])) != json!("complete")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "waited 20 s to go back from {before}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until a JavaScript expression is true, for at most 20 s.
+    pub fn wait_until(&self, expression: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let script = format!("try {{ return !!({expression}); }} catch (e) {{ return false; }}");
+        while self.run(&script, json!([])) != json!(true) {
+            assert!(Instant::now() < deadline, "waited 20 s for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height }));
+    }
+
+    /// A PNG of the whole page (the window widened to the page's height).
+    pub fn screenshot(&self, path: &Path) -> Vec<u8> {
+        let encoded = self.command(reqwest::Method::GET, "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("screenshot dir");
+        }
+        std::fs::write(path, &png).expect("writing the screenshot");
+        png
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A PNG's width and height, from its IHDR chunk.
+pub fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[1..4], b"PNG", "not a PNG");
+    let number = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    (number(16), number(20))
+}
