@@ -23,21 +23,31 @@ pub fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// A new random key: 32 random bytes, base64url.
-pub fn mint_key() -> String {
+/// A new random secret: `prefix` and 32 random bytes, base64url.
+pub fn mint_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!(
-        "{KEY_PREFIX}{}",
+        "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
 }
 
-pub fn mint_key_id() -> String {
+/// A new random key.
+pub fn mint_key() -> String {
+    mint_secret(KEY_PREFIX)
+}
+
+/// A new random public id: `prefix` and 8 random bytes in hex.
+pub fn mint_id(prefix: &str) -> String {
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
     let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("key_{hex}")
+    format!("{prefix}{hex}")
+}
+
+pub fn mint_key_id() -> String {
+    mint_id("key_")
 }
 
 /// On first start (no keys at all), creates an operator key with every scope.

@@ -620,25 +620,39 @@ fn viewer_links_show_one_tenant_keep_their_filter_and_work_once() {
     assert!(fresh.text("main").unwrap().contains("does not exist"));
 
     // The API side: bad bodies are precise, other tenants' links are 404.
-    let refused = expect_problem(
-        server
-            .post(&format!("/v1/tenants/{child}/viewer-links"), &demo.key)
-            .json(&json!({"expires_in": 86_401}))
-            .send()
-            .unwrap(),
+    let create = |key: &str, body: Value, status: u16| {
+        expect_problem(
+            server
+                .post(&format!("/v1/tenants/{child}/viewer-links"), key)
+                .json(&body)
+                .send()
+                .unwrap(),
+            status,
+        )
+    };
+    let refused = create(&demo.key, json!({"expires_in": 86_401}), 422);
+    assert_eq!(refused["errors"][0]["field"], "expires_in");
+    let refused = create(
+        &demo.key,
+        json!({"expires_in": 60, "title": "a\u{7}b"}),
         422,
     );
-    assert_eq!(refused["errors"][0]["field"], "expires_in");
-    let unparsed = expect_problem(
-        server
-            .post(&format!("/v1/tenants/{child}/viewer-links"), &demo.key)
-            .json(&json!({"expires_in": 60, "query": "outcome:"}))
-            .send()
-            .unwrap(),
+    assert_eq!(refused["errors"][0]["field"], "title");
+    create(
+        &demo.key,
+        json!({"expires_in": 60, "tenant": "northwind"}),
+        422,
+    );
+    let unparsed = create(
+        &demo.key,
+        json!({"expires_in": 60, "query": "outcome:"}),
         400,
     );
     assert_eq!(unparsed["position"], 8);
     let (other_key, _) = demo.key_for(Some("lumen-software"), &["read", "admin"]);
+    create(&other_key, json!({"expires_in": 60}), 404);
+    let (ingest_key, _) = demo.key_for(Some(child), &["ingest"]);
+    create(&ingest_key, json!({"expires_in": 60}), 403);
     expect_problem(
         server
             .delete(
@@ -648,23 +662,6 @@ fn viewer_links_show_one_tenant_keep_their_filter_and_work_once() {
             .send()
             .unwrap(),
         404,
-    );
-    expect_problem(
-        server
-            .post(&format!("/v1/tenants/{child}/viewer-links"), &other_key)
-            .json(&json!({"expires_in": 60}))
-            .send()
-            .unwrap(),
-        404,
-    );
-    let (ingest_key, _) = demo.key_for(Some(child), &["ingest"]);
-    expect_problem(
-        server
-            .post(&format!("/v1/tenants/{child}/viewer-links"), &ingest_key)
-            .json(&json!({"expires_in": 60}))
-            .send()
-            .unwrap(),
-        403,
     );
 }
 
@@ -808,4 +805,226 @@ fn the_page_fits_1280_and_375_pixels_and_screenshots_are_written() {
         docs.join("log-1280.png").exists() && docs.join("log-375.png").exists(),
         "docs/ui holds the screenshots"
     );
+}
+
+/// Serves one HTML page forever on a port of its own (the embedding product's site).
+fn serve_page(html: String) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn an_embedded_viewer_keeps_its_session_where_third_party_cookies_are_blocked() {
+    // Cookies follow the public URL's scheme: https, as a real embedding needs.
+    let server = TestServer::start_with(&[], &[("EVIDENT_PUBLIC_URL", "https://audit.example")]);
+    server.create_tenant("acme", None);
+    server.ingest("acme", &(0..60).map(common::event).collect::<Vec<_>>());
+    // A product's console on another site (localhost, where the server is
+    // 127.0.0.1) that frames a fresh viewer link; the tenant lets it frame
+    // the page, or not.
+    let console = |allowed: bool| {
+        let link = expect_json(
+            server
+                .post("/v1/tenants/acme/viewer-links", common::ADMIN_KEY)
+                .json(&json!({"expires_in": 600}))
+                .send()
+                .unwrap(),
+            201,
+        );
+        let token = link["url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let port = serve_page(format!(
+            "<!doctype html><title>Console</title><h1>Acme console</h1><iframe id=log src=\"{}/ui/v/{token}\" width=1200 height=700></iframe>",
+            server.url
+        ));
+        let origin = format!("http://localhost:{port}");
+        let allowed: Vec<&str> = if allowed {
+            vec![origin.as_str()]
+        } else {
+            Vec::new()
+        };
+        expect_json(
+            server
+                .http
+                .put(format!("{}/v1/tenants/acme/ui", server.url))
+                .bearer_auth(common::ADMIN_KEY)
+                .json(&json!({"frame_ancestors": allowed, "accent_color": "#0a7d55"}))
+                .send()
+                .unwrap(),
+            200,
+        );
+        origin
+    };
+
+    // Framing is refused unless the tenant allows the console's origin.
+    let browser = Browser::blocking_third_party_cookies();
+    browser.goto(&format!("{}/", console(false)));
+    browser.enter_frame("#log");
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('.paging') === null;",
+            json!([])
+        ),
+        json!(true)
+    );
+    browser.leave_frame();
+    browser.goto(&format!("{}/", console(true)));
+    browser.enter_frame("#log");
+    browser.wait_until(
+        "document.querySelector('.paging .summary') !== null",
+        "the framed page",
+    );
+    assert_eq!(
+        browser
+            .text(".paging .summary")
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        "Page 1 of 3 (60 total)"
+    );
+    // Moving within the frame needs the session cookie on every request: it is sent.
+    browser.navigating(|| browser.click(".paging a[rel=next]"));
+    assert_eq!(
+        browser
+            .text(".paging .summary")
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        "Page 2 of 3 (60 total)"
+    );
+    let accent = browser.run(
+        "return getComputedStyle(document.documentElement).getPropertyValue('--accent').trim();",
+        json!([]),
+    );
+    assert_eq!(accent, json!("#0a7d55"));
+}
+
+#[test]
+fn page_settings_are_checked_and_name_who_may_frame_the_page() {
+    let server = TestServer::start();
+    server.create_tenant("acme", None);
+    let put = |key: &str, body: Value| {
+        server
+            .http
+            .put(format!("{}/v1/tenants/acme/ui", server.url))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let refused = expect_problem(
+        put(
+            common::ADMIN_KEY,
+            json!({"accent_color": "red", "frame_ancestors": ["https://ok.example", "https://x.example/path", "'self'"]}),
+        ),
+        422,
+    );
+    let fields: Vec<&str> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["accent_color", "frame_ancestors/1", "frame_ancestors/2"]
+    );
+    expect_problem(put(common::ADMIN_KEY, json!({"colour": "#fff"})), 422);
+    let read_only = server.create_key(Some("acme"), &["read"]);
+    expect_problem(put(&read_only, json!({})), 403);
+    assert_eq!(
+        server.get_json("/v1/tenants/acme/ui"),
+        json!({"frame_ancestors": []}),
+        "nothing stored by the refused requests"
+    );
+
+    let settings = json!({"accent_color": "#123abc", "frame_ancestors": ["https://console.example", "https://*.partner.example"]});
+    assert_eq!(
+        expect_json(put(common::ADMIN_KEY, settings.clone()), 200),
+        settings
+    );
+    assert_eq!(
+        expect_json(
+            server
+                .get("/v1/tenants/acme/ui", &read_only)
+                .send()
+                .unwrap(),
+            200
+        ),
+        settings
+    );
+
+    // A signed-in page names exactly those origins in its policy.
+    let no_redirects = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = no_redirects
+        .post(format!("{}/ui/sign-in", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={read_only}"))
+        .send()
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = no_redirects
+        .get(format!("{}/ui/t/acme", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.ends_with("frame-ancestors https://console.example https://*.partner.example"),
+        "{policy}"
+    );
+    let theme = no_redirects
+        .get(format!("{}/ui/t/acme/theme.css", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(theme.contains("--accent: #123abc"), "{theme}");
+
+    // Sign-in posted from another site is refused.
+    let forged = no_redirects
+        .post(format!("{}/ui/sign-in", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .body(format!("key={read_only}"))
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.headers().get("set-cookie").is_none());
 }

@@ -6,19 +6,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use evident_core::Violation;
 use evident_core::access::Scope;
 use evident_core::ui::UiSettings;
 use evident_store::{NewViewerLink, ViewerLink};
 use jiff::{SignedDuration, Timestamp};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::{Caller, hash_key};
+use crate::auth::{Caller, hash_key, mint_id, mint_secret};
 use crate::blocking;
 use crate::body::JsonBody;
 use crate::problem::{Problem, ProblemDetails};
@@ -71,19 +68,6 @@ fn require_read_or_admin(caller: &Caller) -> Result<(), Problem> {
     }
 }
 
-fn mint_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", BASE64URL.encode(bytes))
-}
-
-fn mint_link_id() -> String {
-    let mut bytes = [0u8; 8];
-    rand::rng().fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("vl_{hex}")
-}
-
 /// Creates a link that signs its holder in to this tenant's audit log page, read-only, once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/viewer-links", tag = "viewer links", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "Account ID")),
@@ -128,11 +112,11 @@ pub async fn create(
             format!("a title is 1 to {TITLE_MAX} characters without control characters"),
         ));
     }
-    let token = mint_token();
+    let token = mint_secret(TOKEN_PREFIX);
     let expires_at = Timestamp::now()
         + SignedDuration::from_secs(i64::try_from(request.expires_in).unwrap_or(i64::MAX));
     let new = NewViewerLink {
-        id: mint_link_id(),
+        id: mint_id("vl_"),
         tenant: tenant.id.clone(),
         token_hash: hash_key(&token),
         include_descendants: request.include_descendants,

@@ -36,6 +36,14 @@ impl Browser {
         Browser::start(json!({}), "1280,900")
     }
 
+    /// A desktop window that blocks third-party cookies, as Chrome's setting does.
+    pub fn blocking_third_party_cookies() -> Browser {
+        Browser::start(
+            json!({"prefs": {"profile.cookie_controls_mode": 1, "profile.block_third_party_cookies": true}}),
+            "1280,900",
+        )
+    }
+
     /// A phone: 375 CSS px wide, as Chromium's mobile emulation lays it out.
     pub fn phone() -> Browser {
         Browser::start(
@@ -176,6 +184,16 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no element {css}"))
             .to_owned()
+    }
+
+    /// Runs the next commands inside the iframe matching `css`.
+    pub fn enter_frame(&self, css: &str) {
+        let element = self.element(css);
+        self.post("/frame", json!({ "id": { ELEMENT: element } }));
+    }
+
+    pub fn leave_frame(&self) {
+        self.post("/frame/parent", json!({}));
     }
 
     pub fn click(&self, css: &str) {
