@@ -413,6 +413,10 @@ fn a_row_opens_to_its_json_with_a_proof_checked_in_the_browser_and_csv_downloads
         &format!("!document.getElementById('{detail}').hidden"),
         "the row to open",
     );
+    browser.wait_until(
+        &format!("!document.querySelector('#{detail} pre.json').hasAttribute('data-src')"),
+        "the row's JSON",
+    );
     let json_text = browser.text(&format!("#{detail} pre.json")).unwrap();
     let shown_event: Value = serde_json::from_str(&json_text).unwrap();
     let tenant = shown_event["tenant"].as_str().unwrap();
@@ -708,6 +712,10 @@ fn event_fields_holding_markup_render_as_text_and_run_nothing() {
         if path.contains("actor=") {
             assert_eq!(shown(&browser).1, "Page 1 of 1 (1 total)");
             browser.click("tr.event td.time");
+            browser.wait_until(
+                "document.querySelector('output.proof.ok, output.proof.bad') !== null",
+                "the row's JSON and proof",
+            );
         }
         let page = browser.run(
             "return {
@@ -1015,6 +1023,21 @@ fn page_settings_are_checked_and_name_who_may_frame_the_page() {
         .text()
         .unwrap();
     assert!(theme.contains("--accent: #123abc"), "{theme}");
+
+    // A read key's session downloads CSV; NDJSON and bundles need the export scope.
+    let download = |format: &str| {
+        no_redirects
+            .get(format!("{}/ui/t/acme/export?format={format}", server.url))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+    };
+    let csv = download("csv");
+    assert_eq!(csv.status(), 200);
+    assert!(csv.text().unwrap().starts_with("Time,Event,Description"));
+    for format in ["ndjson", "bundle"] {
+        assert_eq!(download(format).status(), 403, "{format}");
+    }
 
     // Sign-in posted from another site is refused.
     let forged = no_redirects

@@ -65,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/t/{tenant}", get(log_page))
         .route("/ui/t/{tenant}/theme.css", get(theme))
         .route("/ui/t/{tenant}/events/{id}", get(event_page))
+        .route("/ui/t/{tenant}/events/{id}/json", get(event_json))
         .route("/ui/t/{tenant}/events/{id}/proof", get(proof))
         .route("/ui/t/{tenant}/export", get(download))
         .route("/ui/t/{tenant}/checkpoint", get(checkpoint))
@@ -609,6 +610,19 @@ async fn event_page(
         &settings.frame_ancestors,
         page::event(&viewer, &tenant, &event),
     ))
+}
+
+/// The event as the API answers it, for a row that opens.
+async fn event_json(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let tenant = viewer.tenant(&state, &tenant).await?;
+    let event = visible_event(&state, &viewer, &tenant, &id).await?;
+    let mut response = axum::Json(event).into_response();
+    security_headers(response.headers_mut());
+    Ok(response)
 }
 
 /// The event as hashed, its proof and the latest checkpoint, for the page's in-browser check.

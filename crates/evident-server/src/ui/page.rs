@@ -145,18 +145,32 @@ pub struct LogPage<'a> {
     pub printed: String,
 }
 
-fn actor_icon(actor_type: ActorType) -> Markup {
-    // Small inline drawings: no icon font, no external image.
-    let path = match actor_type {
+/// The actor icons, drawn once per page and used by reference in each row.
+fn icon_symbols() -> Markup {
+    html! {
+        svg.symbols xmlns="http://www.w3.org/2000/svg" aria-hidden="true" focusable="false" {
+            @for actor_type in ActorType::ALL {
+                symbol id={ "icon-" (actor_type.as_str()) } viewBox="0 0 16 16" { path d=(icon_path(actor_type)) {} }
+            }
+        }
+    }
+}
+
+fn icon_path(actor_type: ActorType) -> &'static str {
+    // Small drawings: no icon font, no external image.
+    match actor_type {
         ActorType::User => "M8 8a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm-5 6c0-3 2.2-4.5 5-4.5s5 1.5 5 4.5z",
         ActorType::Service => {
             "M6.5 1h3l.4 2 1.6.9 1.9-.8 1.5 2.6-1.5 1.3v1.9l1.5 1.3-1.5 2.6-1.9-.8-1.6.9-.4 2h-3l-.4-2-1.6-.9-1.9.8L1.1 10.2l1.5-1.3V7L1.1 5.7l1.5-2.6 1.9.8 1.6-.9zM8 5.5a2.5 2.5 0 1 0 0 5 2.5 2.5 0 0 0 0-5z"
         }
         ActorType::System => "M1.5 2h13v9h-13zm1.5 1.5v6h10v-6zM5 13h6v1.5H5z",
-    };
+    }
+}
+
+fn actor_icon(actor_type: ActorType) -> Markup {
     html! {
-        svg.icon viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" focusable="false" {
-            path d=(path) {}
+        svg.icon width="14" height="14" aria-hidden="true" focusable="false" {
+            use href={ "#icon-" (actor_type.as_str()) } {}
         }
         span.visually-hidden { (actor_type.as_str()) ": " }
     }
@@ -230,21 +244,16 @@ fn filters(page: &LogPage) -> Markup {
     let groups = event_types_by_category(page.catalog);
     let total_types: usize = groups.values().map(Vec::len).sum();
     let chosen = view.actions.len();
+    // The catalog's categories and those its event types name, once each, sorted.
     let categories: Vec<(String, String)> = page
         .catalog
         .categories
         .keys()
-        .chain(
-            groups
-                .keys()
-                .copied()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-                .iter(),
-        )
-        .map(|category| (category.clone(), category.clone()))
-        .collect::<BTreeMap<_, _>>()
+        .map(String::as_str)
+        .chain(groups.keys().copied())
+        .collect::<std::collections::BTreeSet<&str>>()
         .into_iter()
+        .map(|category| (category.to_owned(), category.to_owned()))
         .collect();
     let channels: Vec<(String, String)> = page
         .catalog
@@ -367,20 +376,8 @@ fn error_text(view: &PageView, problem: &Problem) -> String {
     let parameter = problem
         .errors
         .first()
-        .map(|violation| violation.field.clone())
-        .or_else(|| {
-            problem.detail.as_ref().and_then(|detail| {
-                ["query", "q"]
-                    .into_iter()
-                    .find(|name| detail.starts_with(&format!("{name}:")))
-                    .map(str::to_owned)
-            })
-        })
-        .unwrap_or_else(|| "query".to_owned());
-    view.field(&parameter)
-        .or_else(|| view.field("query"))
-        .unwrap_or_default()
-        .to_owned()
+        .map_or("query", |violation| violation.field.as_str());
+    view.field(parameter).unwrap_or_default().to_owned()
 }
 
 fn paging(page: &LogPage, list: &EventList, place: &str) -> Markup {
@@ -533,7 +530,8 @@ fn table(page: &LogPage, list: &EventList) -> Markup {
                                 output.proof data-proof={ (tenant_path(&event.tenant)) "/events/" (event.id) "/proof" }
                                     data-checkpoint={ (tenant_path(&event.tenant)) "/checkpoint" } {}
                             }
-                            pre.json { (serde_json::to_string_pretty(event).unwrap_or_default()) }
+                            // Fetched when the row first opens: the page stays light.
+                            pre.json data-src={ (tenant_path(&event.tenant)) "/events/" (event.id) "/json" } { "Loading…" }
                         }
                     }
                 }
@@ -558,6 +556,7 @@ pub fn log(page: &LogPage) -> Markup {
         @if let Some(fixed) = page.viewer.link.as_ref().and_then(|link| link.query.as_deref()) {
             p.fixed { "This view always shows only " code { (fixed) } "." }
         }
+        (icon_symbols())
         (filters(page))
         (advanced(page))
         @if let Some(list) = &page.list {

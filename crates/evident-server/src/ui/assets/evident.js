@@ -83,9 +83,27 @@
     const open = row.getAttribute("aria-expanded") !== "true";
     row.setAttribute("aria-expanded", String(open));
     detail.hidden = !open;
-    if (open) {
-      const output = detail.querySelector("output.proof");
-      if (output && !output.dataset.done) checkProof(output);
+    if (open && !detail.dataset.loaded) {
+      detail.dataset.loaded = "1";
+      loadJson(detail).then(() => {
+        const output = detail.querySelector("output.proof");
+        if (output && !output.dataset.done) checkProof(output);
+      });
+    }
+  }
+
+  // A row's full JSON arrives when it first opens.
+  async function loadJson(detail) {
+    const pre = detail.querySelector("pre.json[data-src]");
+    if (!pre) return;
+    try {
+      const response = await fetch(pre.dataset.src, { credentials: "same-origin" });
+      if (!response.ok) throw new Error(`the server answered ${response.status}`);
+      pre.textContent = JSON.stringify(await response.json(), null, 2);
+      pre.removeAttribute("data-src");
+    } catch (error) {
+      pre.textContent = `The event could not be loaded: ${error.message}`;
+      detail.dataset.loaded = "";
     }
   }
 
