@@ -1,5 +1,6 @@
 //! `evident`: the server, its command-line client, and the demo.
 
+mod browser;
 mod client;
 mod cmd;
 mod config;

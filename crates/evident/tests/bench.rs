@@ -85,6 +85,16 @@ fn the_harness_measures_every_figure_and_writes_its_report() {
         last[0]["last_total"], results["largest_tenant_rows"],
         "the newest page's total is the largest tenant's size"
     );
+    // The audit log page was timed for every view, over HTTP and in Chromium
+    // (which the test setup installs).
+    assert_eq!(last[0]["ui_page"]["runs"], 3);
+    let page_loads = results["page_loads"].as_array().unwrap();
+    assert_eq!(page_loads.len(), 8);
+    assert!(
+        page_loads
+            .iter()
+            .all(|page| page["load"]["p50_ms"].as_f64().unwrap() > 0.0)
+    );
     // Each export held exactly the tenant's rows (the harness checks that), with the
     // server's memory sampled meanwhile; the bundle and the store verified.
     let exports = results["exports"].as_array().unwrap();

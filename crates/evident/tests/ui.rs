@@ -4,6 +4,9 @@
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
+#[path = "../src/browser.rs"]
+#[allow(dead_code)] // the harness uses what the tests do not
+mod webdriver;
 
 use std::path::PathBuf;
 use std::process::Command;

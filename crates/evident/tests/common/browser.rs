@@ -1,33 +1,19 @@
-//! Headless Chromium driven through ChromeDriver's W3C WebDriver protocol:
-//! JSON over HTTP, spoken here with the tests' own reqwest client (the few
-//! commands the page tests use need no driver crate and its TLS stack).
+//! The page tests' browser: the binary's WebDriver session (src/browser.rs)
+//! with the commands the tests use, each failure a panic.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+use crate::webdriver::Session;
+
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// A browser for tests: every WebDriver failure is a test failure.
 pub struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    http: Client,
-    _profile: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+    session: Session,
 }
 
 impl Browser {
@@ -53,93 +39,16 @@ impl Browser {
     }
 
     fn start(extra: Value, window: &str) -> Browser {
-        for program in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                Path::new(program).exists(),
-                "{program} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
-            );
-        }
-        let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("http client");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = http
-                .get(format!("{base}/status"))
-                .send()
-                .ok()
-                .and_then(|response| response.json::<Value>().ok())
-                .is_some_and(|status| status["value"]["ready"] == true);
-            if ready {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not start within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let mut options = json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
-                format!("--window-size={window}"),
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        });
-        if let (Some(options), Some(extra)) = (options.as_object_mut(), extra.as_object()) {
-            options.extend(extra.clone());
-        }
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": options,
-            }}}))
-            .send()
-            .expect("creating a browser session")
-            .json()
-            .expect("session JSON");
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {created}"))
-            .to_owned();
         Browser {
-            driver,
-            base,
-            session,
-            http,
-            _profile: profile,
+            session: Session::start(extra, window)
+                .unwrap_or_else(|error| panic!("{error:#} (.ci/run installs them)")),
         }
     }
 
     fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request
-            .send()
-            .unwrap_or_else(|error| panic!("WebDriver {path}: {error}"))
-            .json()
-            .expect("WebDriver JSON");
-        if answer["value"]["error"].is_string() {
-            panic!("WebDriver {path}: {}", answer["value"]);
-        }
-        answer["value"].clone()
+        self.session
+            .command(method, path, body)
+            .unwrap_or_else(|error| panic!("{error:#}"))
     }
 
     fn post(&self, path: &str, body: Value) -> Value {
@@ -273,17 +182,6 @@ impl Browser {
         }
         std::fs::write(path, &png).expect("writing the screenshot");
         png
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self
-            .http
-            .delete(format!("{}/session/{}", self.base, self.session))
-            .send();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod baselines;
 mod ingest;
+mod page;
 mod plot;
 mod queries;
 mod report;
@@ -121,6 +122,8 @@ pub struct Results {
     /// The store alone, in-process, on the first tenth of the events (the writer's bound).
     pub store_only_events_per_s: f64,
     pub queries: Vec<QueriesAt>,
+    /// The audit log page in headless Chromium at the full size (empty when Chromium is not installed).
+    pub page_loads: Vec<page::PageLoad>,
     pub exports: Vec<ExportResult>,
     pub verify_events_per_s: f64,
     /// `evident verify --bundle` on the largest tenant's unfiltered bundle.
@@ -131,6 +134,9 @@ pub struct Results {
     pub machine: Value,
     pub baselines: Value,
 }
+
+/// Page loads per view in Chromium (each takes a tenth of a second or more).
+const PAGE_RUNS: usize = 50;
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let scratch = tempfile::tempdir()?;
@@ -226,6 +232,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         stored_events: total,
         results: queries::run(&server.url, &server.key, &workload, args.runs)?,
     });
+    let page_loads = if crate::browser::available() {
+        let loads = page::run(
+            &server.url,
+            &server.key,
+            &workload,
+            args.runs.min(PAGE_RUNS),
+        )?;
+        eprintln!("the audit log page, timed in headless Chromium");
+        loads
+    } else {
+        eprintln!(
+            "{} is not installed: the audit log page is timed over HTTP only",
+            crate::browser::CHROMIUM
+        );
+        Vec::new()
+    };
     let exports_dir = tempfile::tempdir()?;
     let mut exports = Vec::new();
     for format in ["csv", "ndjson", "bundle"] {
@@ -253,6 +275,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         bulk_load: combine(&bulk_parts),
         store_only_events_per_s,
         queries,
+        page_loads,
         exports,
         verify_events_per_s,
         verify_bundle_events_per_s,

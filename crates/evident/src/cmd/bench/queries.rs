@@ -98,7 +98,7 @@ fn span_start() -> Timestamp {
 }
 
 /// The tenant and filter parameters of one run of `kind`.
-fn parameters(
+pub(super) fn parameters(
     kind: &str,
     workload: &Workload,
     rng: &mut StdRng,

@@ -199,6 +199,27 @@ fn tables(results: &Results) -> Vec<Table> {
             rows,
         });
     }
+    if !results.page_loads.is_empty() {
+        tables.push(Table {
+            title: format!(
+                "The audit log page in headless Chromium at {} events: navigation to load event, 50 rows with the exact total ({} runs each)",
+                number(results.events as f64),
+                results.page_loads[0].load.runs
+            ),
+            header: ["view", "p50 ms", "p99 ms"].map(str::to_owned).to_vec(),
+            rows: results
+                .page_loads
+                .iter()
+                .map(|page| {
+                    vec![
+                        page.label.clone(),
+                        millis(page.load.p50_ms),
+                        millis(page.load.p99_ms),
+                    ]
+                })
+                .collect(),
+        });
+    }
     let mut rows = Vec::new();
     for export in &results.exports {
         let (pg, sqlite) = if export.format == "CSV" {
