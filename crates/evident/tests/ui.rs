@@ -356,6 +356,12 @@ fn filters_paging_and_sort_show_what_the_api_answers() {
     browser.back();
     assert_eq!(shown(&browser), demo.api_page(tenant, "", 3));
 
+    // A page past the last opens the last.
+    let (_, first) = demo.api_page(tenant, "", 1);
+    let last: u64 = first.split(' ').nth(3).unwrap().parse().unwrap();
+    browser.goto(&format!("{base}?page={}", last + 5));
+    assert_eq!(shown(&browser), demo.api_page(tenant, "", last));
+
     // A link reproduces a view, here with a page size of 50.
     browser.goto(&format!("{base}?per_page=50&sort=asc&page=2"));
     let answer = demo.api(&format!(

@@ -543,6 +543,17 @@ async fn log_page(
         Timestamp::now(),
     )
     .await?;
+    let pages = list.pages.unwrap_or(0);
+    if list.events.is_empty() && pages > 0 && view.page > pages {
+        // Past the last page (an old link, or fewer events now): the last page.
+        let last = (pages > 1).then(|| pages.to_string());
+        let target = format!(
+            "/ui/t/{}{}",
+            page::path_segment(&tenant.id),
+            view.query_string(&[("page", last)])
+        );
+        return Ok(Redirect::to(&target).into_response());
+    }
     context.list = Some(list);
     Ok(html(
         StatusCode::OK,

@@ -469,7 +469,6 @@ fn table(page: &LogPage, list: &EventList) -> Markup {
         SortOrder::Desc => ("Newest first", "descending"),
         SortOrder::Asc => ("Oldest first", "ascending"),
     };
-    let columns = if page.descendants { 10 } else { 8 };
     html! {
         div.table-wrap {
         table.events {
@@ -497,12 +496,14 @@ fn table(page: &LogPage, list: &EventList) -> Markup {
             tbody {
                 @for event in &list.events {
                     @let detail_id = format!("d-{}", event.id);
-                    tr.event tabindex="0" aria-expanded="false" aria-controls=(detail_id) data-id=(event.id) {
+                    // The script builds the row's detail (JSON, proof) when it first opens.
+                    tr.event tabindex="0" aria-expanded="false" aria-controls=(detail_id) data-id=(event.id)
+                        data-event={ (tenant_path(&event.tenant)) "/events/" (event.id) } {
                         td.time data-label="Time" { (time_cell(event)) }
                         td.what data-label="Event" {
                             @if let Some(display) = &event.display { span.display { (display) } br; }
                             @else if let Some(description) = &event.description { span.display { (description) } br; }
-                            code.action { (event.action) }
+                            a.action href={ (tenant_path(&event.tenant)) "/events/" (event.id) } title="This event on its own page" { code { (event.action) } }
                         }
                         td data-label="Area" { (event.category) }
                         td.actor data-label="User" { (actor_icon(event.actor.actor_type)) (user_label(event)) }
@@ -521,18 +522,6 @@ fn table(page: &LogPage, list: &EventList) -> Markup {
                         td.ip data-label="IP address" { @if let Some(ip) = event.context.ip { (ip) } }
                         td data-label="Channel" { @if let Some(channel) = &event.channel { (channel) } }
                         td data-label="Outcome" { span class={ "outcome " (event.outcome.as_str()) } { (event.outcome.as_str()) } }
-                    }
-                    tr.detail id=(detail_id) hidden {
-                        td colspan=(columns) {
-                            div.detail-actions {
-                                button.copy type="button" { "Copy JSON" }
-                                a href={ (tenant_path(&event.tenant)) "/events/" (event.id) } { "Open on its own page" }
-                                output.proof data-proof={ (tenant_path(&event.tenant)) "/events/" (event.id) "/proof" }
-                                    data-checkpoint={ (tenant_path(&event.tenant)) "/checkpoint" } {}
-                            }
-                            // Fetched when the row first opens: the page stays light.
-                            pre.json data-src={ (tenant_path(&event.tenant)) "/events/" (event.id) "/json" } { "Loading…" }
-                        }
                     }
                 }
             }

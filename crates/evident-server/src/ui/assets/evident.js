@@ -28,11 +28,13 @@
     document.getElementById("main")?.setAttribute("aria-busy", "true");
   }
 
-  // Back and Forward may restore the page from the cache with the note showing.
+  // Back and Forward may restore the page from the cache as it was left:
+  // with the note showing and the empty fields that a submit set aside.
   window.addEventListener("pageshow", () => {
     const loading = document.getElementById("loading");
     if (loading) loading.hidden = true;
     document.getElementById("main")?.removeAttribute("aria-busy");
+    for (const field of document.querySelectorAll("form[method=get] [disabled]")) field.disabled = false;
   });
 
   function enhanceForms() {
@@ -77,9 +79,41 @@
     }
   }
 
+  function element(tag, className, text) {
+    const made = document.createElement(tag);
+    if (className) made.className = className;
+    if (text) made.textContent = text;
+    return made;
+  }
+
+  // A row's detail: Copy, a link to the event's own page, the proof verdict, the JSON.
+  function detailOf(row) {
+    const id = row.getAttribute("aria-controls");
+    const found = document.getElementById(id);
+    if (found) return found;
+    const base = row.dataset.event;
+    const detail = element("tr", "detail");
+    detail.id = id;
+    detail.hidden = true;
+    const cell = detail.insertCell();
+    cell.colSpan = row.cells.length;
+    const actions = element("div", "detail-actions");
+    const copy = element("button", "copy", "Copy JSON");
+    copy.type = "button";
+    wireCopy(copy);
+    const output = element("output", "proof");
+    output.dataset.proof = `${base}/proof`;
+    output.dataset.checkpoint = base.replace(/\/events\/[^/]+$/, "/checkpoint");
+    actions.append(copy, link(base, "Open on its own page"), output);
+    const pre = element("pre", "json", "Loading…");
+    pre.dataset.src = `${base}/json`;
+    cell.append(actions, pre);
+    row.after(detail);
+    return detail;
+  }
+
   function toggle(row) {
-    const detail = document.getElementById(row.getAttribute("aria-controls"));
-    if (!detail) return;
+    const detail = detailOf(row);
     const open = row.getAttribute("aria-expanded") !== "true";
     row.setAttribute("aria-expanded", String(open));
     detail.hidden = !open;
@@ -122,7 +156,12 @@
         }
       });
     }
-    for (const button of document.querySelectorAll("button.copy")) {
+    for (const button of document.querySelectorAll("button.copy")) wireCopy(button);
+    const standalone = document.querySelector("main > .detail-actions output.proof");
+    if (standalone) checkProof(standalone);
+  }
+
+  function wireCopy(button) {
       button.addEventListener("click", async () => {
         const json = button.closest("td, main")?.querySelector("pre.json");
         if (!json) return;
@@ -139,9 +178,6 @@
         }
         setTimeout(() => (button.textContent = "Copy JSON"), 2000);
       });
-    }
-    const standalone = document.querySelector("main > .detail-actions output.proof");
-    if (standalone) checkProof(standalone);
   }
 
   // ---- The inclusion proof, checked here with WebCrypto (docs/integrity.md).
