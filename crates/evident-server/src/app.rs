@@ -85,7 +85,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(checkpoint::key))
         .routes(routes!(checkpoint::latest))
         .routes(routes!(checkpoint::list))
-        .routes(routes!(viewer_links::create))
+        .routes(routes!(viewer_links::create, viewer_links::list))
         .routes(routes!(viewer_links::revoke))
         .routes(routes!(
             viewer_links::show_settings,

@@ -329,6 +329,8 @@ pub trait Store: Send + Sync + 'static {
 
     fn create_viewer_link(&self, link: &NewViewerLink) -> Result<ViewerLink>;
     fn viewer_link(&self, id: &str) -> Result<Option<ViewerLink>>;
+    /// A tenant's viewer links, newest first.
+    fn viewer_links(&self, tenant: &str) -> Result<Vec<ViewerLink>>;
     /// Uses up the link with this token hash, if it is unused, unrevoked and
     /// not expired at `now`: at most one caller ever gets it back.
     fn redeem_viewer_link(

@@ -419,6 +419,16 @@ mod cases {
             Err(StoreError::TenantNotFound(_))
         ));
         assert_eq!(store.viewer_link("vl_4").unwrap(), None);
+        let listed: Vec<String> = store
+            .viewer_links("acme")
+            .unwrap()
+            .into_iter()
+            .map(|link| link.id)
+            .collect();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["vl_1", "vl_2", "vl_3"]);
+        assert!(store.viewer_links("nobody").unwrap().is_empty());
     }
 
     pub fn tenant_ui_settings_are_replaced_whole(store: &dyn Store) {

@@ -586,6 +586,17 @@ fn viewer_links_show_one_tenant_keep_their_filter_and_work_once() {
     elsewhere.goto(&format!("{}/ui/t/{child}", server.url));
     assert!(elsewhere.url().ends_with("/ui/sign-in"));
 
+    // The tenant's list shows the link used, and never its token.
+    let listed = demo.api(&format!("/v1/tenants/{child}/viewer-links"));
+    let listed = listed["links"].as_array().unwrap();
+    let entry = listed
+        .iter()
+        .find(|entry| entry["id"] == link["id"])
+        .unwrap();
+    assert!(entry["used_at"].is_string() && entry["revoked_at"].is_null());
+    assert_eq!(entry["query"], json!(fixed));
+    assert!(!serde_json::to_string(listed).unwrap().contains("evv_"));
+
     // Revoking ends the session.
     expect_json(
         server
@@ -909,26 +920,10 @@ fn an_embedded_viewer_keeps_its_session_where_third_party_cookies_are_blocked() 
         "document.querySelector('.paging .summary') !== null",
         "the framed page",
     );
-    assert_eq!(
-        browser
-            .text(".paging .summary")
-            .unwrap()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
-        "Page 1 of 3 (60 total)"
-    );
+    assert_eq!(shown(&browser).1, "Page 1 of 3 (60 total)");
     // Moving within the frame needs the session cookie on every request: it is sent.
     browser.navigating(|| browser.click(".paging a[rel=next]"));
-    assert_eq!(
-        browser
-            .text(".paging .summary")
-            .unwrap()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
-        "Page 2 of 3 (60 total)"
-    );
+    assert_eq!(shown(&browser).1, "Page 2 of 3 (60 total)");
     let accent = browser.run(
         "return getComputedStyle(document.documentElement).getPropertyValue('--accent').trim();",
         json!([]),

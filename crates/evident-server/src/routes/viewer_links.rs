@@ -142,6 +142,32 @@ pub async fn create(
     ))
 }
 
+/// A tenant's viewer links.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ViewerLinkList {
+    pub links: Vec<ViewerLink>,
+}
+
+/// Lists a tenant's viewer links, newest first (their tokens are never kept, so never shown).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/viewer-links", tag = "viewer links", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Account ID")),
+    responses((status = 200, body = ViewerLinkList),
+        (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<ViewerLinkList>, Problem> {
+    let tenant = caller.tenant(&state, &tenant).await?;
+    require_read_or_admin(&caller)?;
+    let store = state.store.clone();
+    Ok(Json(ViewerLinkList {
+        links: blocking(move || store.viewer_links(&tenant.id)).await?,
+    }))
+}
+
 /// Revokes a viewer link: it starts no session, and the session it started ends at its next request.
 #[utoipa::path(delete, path = "/v1/viewer-links/{id}", tag = "viewer links", security(("bearer" = [])),
     params(("id" = String, Path, description = "Viewer link id")),

@@ -631,9 +631,14 @@ async fn event_json(
 ) -> Result<Response, Problem> {
     let tenant = viewer.tenant(&state, &tenant).await?;
     let event = visible_event(&state, &viewer, &tenant, &id).await?;
-    let mut response = axum::Json(event).into_response();
+    Ok(json(event))
+}
+
+/// A JSON answer with the page's security headers.
+fn json(body: impl serde::Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
     security_headers(response.headers_mut());
-    Ok(response)
+    response
 }
 
 /// The event as hashed, its proof and the latest checkpoint, for the page's in-browser check.
@@ -652,9 +657,7 @@ async fn proof(
             state.checkpointer.verifier_key().into(),
         );
     }
-    let mut response = axum::Json(body).into_response();
-    security_headers(response.headers_mut());
-    Ok(response)
+    Ok(json(body))
 }
 
 /// The tenant's latest signed checkpoint, as text.

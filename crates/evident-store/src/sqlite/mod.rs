@@ -1185,6 +1185,16 @@ impl Store for SqliteStore {
         self.read(|connection| viewer_link_where(connection, "id = ?1", &id))
     }
 
+    fn viewer_links(&self, tenant: &str) -> Result<Vec<ViewerLink>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {VIEWER_LINK_COLUMNS} FROM viewer_links WHERE tenant = ?1 ORDER BY created_at DESC, id"
+            ))?;
+            let rows = statement.query_map([tenant], ViewerLinkRow::read)?;
+            rows.map(|row| row?.into_link()).collect()
+        })
+    }
+
     fn redeem_viewer_link(
         &self,
         token_hash: &[u8; 32],
