@@ -55,6 +55,23 @@ impl UiConfig {
 const CSS: &str = include_str!("assets/evident.css");
 const JS: &str = include_str!("assets/evident.js");
 
+/// A digest of the assets, in their URLs: a browser keeps them for a year
+/// and fetches them anew when an upgrade changes them.
+pub fn asset_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(CSS)
+            .chain_update(JS)
+            .finalize();
+        digest[..6]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    })
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
@@ -80,7 +97,7 @@ async fn asset(body: &'static str, content_type: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,

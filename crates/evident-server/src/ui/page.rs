@@ -33,11 +33,11 @@ fn layout(title: &str, tenant: Option<&Tenant>, viewer: Option<&Viewer>, body: M
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="same-origin";
                 title { (title) }
-                link rel="stylesheet" href="/ui/assets/evident.css";
+                link rel="stylesheet" href={ "/ui/assets/evident.css?v=" (super::asset_version()) };
                 @if let Some(tenant) = tenant {
                     link rel="stylesheet" href={ (tenant_path(&tenant.id)) "/theme.css" };
                 }
-                script src="/ui/assets/evident.js" defer {}
+                script src={ "/ui/assets/evident.js?v=" (super::asset_version()) } defer {}
             }
             body {
                 header.bar {
