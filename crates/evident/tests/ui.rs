@@ -527,7 +527,9 @@ fn viewer_links_show_one_tenant_keep_their_filter_and_work_once() {
     let browser = Browser::desktop();
     browser.goto(link["url"].as_str().unwrap());
     assert!(
-        browser.url().ends_with(&format!("/ui/t/{child}")),
+        browser
+            .url()
+            .ends_with(&format!("/ui/t/{child}?opened=link")),
         "{}",
         browser.url()
     );
@@ -1047,6 +1049,37 @@ fn page_settings_are_checked_and_name_who_may_frame_the_page() {
     for format in ["ndjson", "bundle"] {
         assert_eq!(download(format).status(), 403, "{format}");
     }
+
+    // Right after a viewer link, a missing cookie means the browser refused it
+    // (in a frame): the page says so, where it may be framed, instead of asking to sign in.
+    let refused = no_redirects
+        .get(format!("{}/ui/t/acme?opened=link", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(
+        refused.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .ends_with("frame-ancestors *")
+    );
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("This browser refused the page")
+    );
+    let plain = no_redirects
+        .get(format!("{}/ui/t/acme", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(
+        (
+            plain.status().as_u16(),
+            plain.headers()["location"].to_str().unwrap()
+        ),
+        (303, "/ui/sign-in")
+    );
 
     // Sign-in posted from another site is refused.
     let forged = no_redirects

@@ -453,7 +453,11 @@ async fn redeem(
         true,
         state.ui.tls(),
     );
-    let target = format!("/ui/t/{}", page::path_segment(&link.tenant));
+    // The marker lets the page tell a blocked cookie from a missing sign-in.
+    let target = format!(
+        "/ui/t/{}?{OPENED_FROM_LINK}",
+        page::path_segment(&link.tenant)
+    );
     Ok(with_cookie(Redirect::to(&target), &cookie))
 }
 
@@ -494,12 +498,35 @@ async fn scope_for(
     })
 }
 
+/// Added to the page's address by a viewer link's redirect.
+const OPENED_FROM_LINK: &str = "opened=link";
+
 async fn log_page(
     State(state): State<AppState>,
-    viewer: Viewer,
+    viewer: Result<Viewer, UiError>,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, UiError> {
+    let viewer = match viewer {
+        // A viewer link has just set the cookie, and it did not come back:
+        // the browser refused it, as some do inside another site's frame.
+        Err(UiError::SignIn)
+            if query
+                .as_deref()
+                .is_some_and(|query| query.split('&').any(|pair| pair == OPENED_FROM_LINK)) =>
+        {
+            // A message that shows nothing of any tenant may be framed anywhere.
+            return Ok(html(
+                StatusCode::UNAUTHORIZED,
+                &["*".to_owned()],
+                page::message(
+                    "This browser refused the page's cookie",
+                    "Either it blocks cookies in pages embedded from another site, or this link's session has ended. Ask the application for a new link, and open it in a tab of its own.",
+                ),
+            ));
+        }
+        other => other?,
+    };
     let tenant = viewer.tenant(&state, &tenant).await?;
     let view = PageView::parse(query.as_deref().unwrap_or(""));
     if let Some(account) = view
