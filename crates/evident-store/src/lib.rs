@@ -458,6 +458,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every tenant's catalog additions: (tenant, body).
     fn tenant_catalogs(&self) -> Result<Vec<(String, String)>>;
 
+    /// Ends a page session before its cookie expires (sign-out): keeps the
+    /// cookie's SHA-256 until `expires_at`, and forgets those past theirs.
+    fn end_session(&self, token_hash: &[u8; 32], expires_at: Timestamp) -> Result<()>;
+    /// Whether the page session with this cookie hash was ended.
+    fn session_ended(&self, token_hash: &[u8; 32]) -> Result<bool>;
+
     /// Sets (replaces) a tenant's audit log page settings, stored as given (JSON).
     fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()>;
     /// A tenant's audit log page settings, if set.

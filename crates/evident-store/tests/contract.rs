@@ -61,6 +61,7 @@ contract_suite!(
         exports_read_a_snapshot_of_the_view_in_page_order,
         viewer_links_start_one_session_until_expired_or_revoked,
         tenant_ui_settings_are_replaced_whole,
+        ended_sessions_stay_ended_until_they_expire,
     ]
 );
 
@@ -429,6 +430,26 @@ mod cases {
         sorted.sort();
         assert_eq!(sorted, ["vl_1", "vl_2", "vl_3"]);
         assert!(store.viewer_links("nobody").unwrap().is_empty());
+    }
+
+    pub fn ended_sessions_stay_ended_until_they_expire(store: &dyn Store) {
+        // The store forgets by the real clock, so these times are real ones.
+        let later = Timestamp::now() + jiff::SignedDuration::from_hours(1);
+        assert!(!store.session_ended(&[1; 32]).unwrap());
+        store.end_session(&[1; 32], later).unwrap();
+        store.end_session(&[1; 32], later).unwrap();
+        assert!(store.session_ended(&[1; 32]).unwrap());
+        assert!(!store.session_ended(&[2; 32]).unwrap());
+        // One already past its expiry is forgotten at the next sign-out.
+        store
+            .end_session(
+                &[3; 32],
+                Timestamp::now() - jiff::SignedDuration::from_hours(1),
+            )
+            .unwrap();
+        store.end_session(&[4; 32], later).unwrap();
+        assert!(!store.session_ended(&[3; 32]).unwrap());
+        assert!(store.session_ended(&[1; 32]).unwrap() && store.session_ended(&[4; 32]).unwrap());
     }
 
     pub fn tenant_ui_settings_are_replaced_whole(store: &dyn Store) {

@@ -1081,6 +1081,32 @@ fn page_settings_are_checked_and_name_who_may_frame_the_page() {
         (303, "/ui/sign-in")
     );
 
+    // Signing out ends the session for good: the same cookie, replayed, is refused.
+    let signed_out = no_redirects
+        .post(format!("{}/ui/sign-out", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+    assert!(
+        signed_out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let replayed = no_redirects
+        .get(format!("{}/ui/t/acme", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(
+        (
+            replayed.status().as_u16(),
+            replayed.headers()["location"].to_str().unwrap()
+        ),
+        (303, "/ui/sign-in")
+    );
+
     // Sign-in posted from another site is refused.
     let forged = no_redirects
         .post(format!("{}/ui/sign-in", server.url))

@@ -203,13 +203,24 @@ impl FromRequestParts<AppState> for Viewer {
             .iter()
             .filter_map(|value| value.to_str().ok());
         let now = Timestamp::now();
-        let principal = session::from_cookies(cookies)
-            .and_then(|token| state.ui.session_key.open(token, now))
+        let token = session::from_cookies(cookies).ok_or(UiError::SignIn)?;
+        let principal = state
+            .ui
+            .session_key
+            .open(token, now)
             .ok_or(UiError::SignIn)?;
+        let ended = hash_key(token);
         let store = state.store.clone();
         match principal {
             Principal::Key(id) => {
-                let key = blocking(move || store.key(&id)).await?;
+                let key = blocking(move || {
+                    // A signed-out cookie is refused, though its signature still holds.
+                    if store.session_ended(&ended)? {
+                        return Ok(None);
+                    }
+                    store.key(&id)
+                })
+                .await?;
                 match key {
                     Some(key) if key.revoked_at.is_none() && key.scopes.contains(&Scope::Read) => {
                         Ok(Viewer {
@@ -221,7 +232,13 @@ impl FromRequestParts<AppState> for Viewer {
                 }
             }
             Principal::Link(id) => {
-                let link = blocking(move || store.viewer_link(&id)).await?;
+                let link = blocking(move || {
+                    if store.session_ended(&ended)? {
+                        return Ok(None);
+                    }
+                    store.viewer_link(&id)
+                })
+                .await?;
                 match link {
                     Some(link) if link.is_live(now) => Ok(Viewer::of_link(link)),
                     _ => Err(UiError::LinkOver),
@@ -425,7 +442,21 @@ fn with_cookie(redirect: Redirect, cookie: &str) -> Response {
     response
 }
 
-async fn sign_out(State(state): State<AppState>) -> Response {
+/// Ends the session for good (its cookie is refused from now on, wherever it
+/// was copied) and clears it in the browser.
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    if let Some(token) = session::from_cookies(cookies)
+        && let Some((_, expires_at)) = state.ui.session_key.open_until(token, Timestamp::now())
+    {
+        let (store, hash) = (state.store.clone(), hash_key(token));
+        if let Err(problem) = blocking(move || store.end_session(&hash, expires_at)).await {
+            return UiError::Problem(problem).into_response();
+        }
+    }
     with_cookie(
         Redirect::to("/ui/sign-in"),
         &session::clear_cookie(state.ui.tls()),

@@ -76,6 +76,11 @@ impl SessionKey {
 
     /// The principal of a cookie this key signed and that has not expired at `now`.
     pub fn open(&self, token: &str, now: Timestamp) -> Option<Principal> {
+        self.open_until(token, now).map(|(principal, _)| principal)
+    }
+
+    /// The principal of a good cookie and when it expires.
+    pub fn open_until(&self, token: &str, now: Timestamp) -> Option<(Principal, Timestamp)> {
         let (body, signature) = token.split_once('.')?;
         let signature = BASE64URL.decode(signature).ok()?;
         let mut expected = mac(&self.0);
@@ -83,7 +88,8 @@ impl SessionKey {
         // verify_slice compares in constant time.
         expected.verify_slice(&signature).ok()?;
         let claims: Claims = serde_json::from_slice(&BASE64URL.decode(body).ok()?).ok()?;
-        (now.as_second() < claims.exp).then_some(claims.principal)
+        let expires_at = Timestamp::from_second(claims.exp).ok()?;
+        (now < expires_at).then_some((claims.principal, expires_at))
     }
 }
 

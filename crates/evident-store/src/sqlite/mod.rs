@@ -1463,6 +1463,32 @@ impl Store for SqliteStore {
         })
     }
 
+    fn end_session(&self, token_hash: &[u8; 32], expires_at: Timestamp) -> Result<()> {
+        self.write(|connection| {
+            let transaction = connection.transaction()?;
+            transaction.execute(
+                "DELETE FROM ended_sessions WHERE expires_at < ?1",
+                [Timestamp::now().as_microsecond()],
+            )?;
+            transaction.execute(
+                "INSERT OR IGNORE INTO ended_sessions (token_hash, expires_at) VALUES (?1, ?2)",
+                params![token_hash.as_slice(), expires_at.as_microsecond()],
+            )?;
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
+    fn session_ended(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM ended_sessions WHERE token_hash = ?1)",
+                )?
+                .query_row([token_hash.as_slice()], |row| row.get(0))?)
+        })
+    }
+
     fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()> {
         self.write(|connection| {
             require_tenant(connection, tenant)?;

@@ -188,6 +188,14 @@ CREATE TABLE tenant_ui (
     updated_at INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Page sessions ended by signing out: each cookie's SHA-256, kept until the
+-- cookie would have expired anyway.
+CREATE TABLE ended_sessions (
+    token_hash BLOB PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Bits of an event's rowid that hold its seq; the tenant's number sits above them.
