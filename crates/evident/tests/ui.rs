@@ -717,7 +717,8 @@ fn event_fields_holding_markup_render_as_text_and_run_nothing() {
                 "actor": {"type": "user", "id": "u_evil", "name": hostile[1], "email": "mallory@example.com"},
                 "targets": [{"type": "license", "id": "lic_evil", "name": hostile[2]}],
                 "description": hostile[0],
-                "metadata": {"note": hostile[0], "link": hostile[2], "img": hostile[1]},
+                // A number past 2^53 too: JCS and the browser both read it as a double.
+                "metadata": {"note": hostile[0], "link": hostile[2], "img": hostile[1], "big": 1_152_921_504_606_846_977_u64, "ratio": 0.1},
             }))
             .send()
             .unwrap(),
@@ -738,6 +739,8 @@ fn event_fields_holding_markup_render_as_text_and_run_nothing() {
                 "document.querySelector('output.proof.ok, output.proof.bad') !== null",
                 "the row's JSON and proof",
             );
+            let verdict = browser.text("output.proof").unwrap();
+            assert!(verdict.starts_with("✓"), "{verdict}");
         }
         let page = browser.run(
             "return {
