@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API on the embedded store.
     Serve(cmd::serve::ServeArgs),
+    /// Bring a store's schema to this build's version (serve does it at start too).
+    Migrate(cmd::migrate::MigrateArgs),
     /// Load a realistic demo data set and serve it.
     Demo(cmd::demo::DemoArgs),
     /// Manage tenants (accounts and sub-accounts).
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
         Command::Tenants(command) => cmd::tenants::run(command),
         Command::Keys(command) => cmd::keys::run(command),
         Command::Ingest(args) => cmd::ingest::run(args),

@@ -366,3 +366,45 @@ fn checkpoint_prints_the_key_and_a_tenants_checkpoint() {
     let neither = evident(&server, &["checkpoint"]);
     assert!(!neither.status.success());
 }
+
+#[test]
+fn migrate_creates_upgrades_and_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let migrate = || {
+        Command::new(binary())
+            .arg("migrate")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .expect("running evident migrate")
+    };
+    let created = stdout(&migrate());
+    assert!(created.starts_with("created the store in"), "{created}");
+    let version: i64 = created.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(stdout(&migrate()).ends_with(&format!("at schema version {version}: nothing to do\n")));
+
+    let database = data_dir.join("evident.db");
+    let newer = rusqlite::Connection::open(&database).unwrap();
+    newer
+        .pragma_update(None, "user_version", version + 1)
+        .unwrap();
+    drop(newer);
+    // A store written by a newer build is refused, by migrate and by serve alike.
+    for args in [&["migrate"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+        let output = Command::new(binary())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("EVIDENT_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("schema version {}", version + 1))
+                && stderr.contains("upgrade Evident"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -162,6 +162,21 @@ impl SqliteStore {
 
     /// Opens an existing store without changing anything in it (for verification):
     /// no migrations, no backfill; every write fails.
+    /// The schema version of the store in `data_dir`, read without changing
+    /// it; None when the directory holds no store.
+    pub fn schema_version(data_dir: &Path) -> Result<Option<i64>> {
+        let path = data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let connection = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        Ok(Some(connection.query_row(
+            "PRAGMA user_version",
+            [],
+            |row| row.get(0),
+        )?))
+    }
+
     pub fn open_read_only(data_dir: &Path) -> Result<SqliteStore> {
         let path = data_dir.join(DATABASE_FILE);
         if !path.exists() {

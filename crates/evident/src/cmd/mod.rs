@@ -7,6 +7,7 @@ pub mod demo;
 pub mod export;
 pub mod ingest;
 pub mod keys;
+pub mod migrate;
 pub mod query;
 pub mod serve;
 pub mod tenants;
