@@ -393,19 +393,29 @@ async fn scope_of(
     include: &Option<String>,
 ) -> Result<TenantScope, Problem> {
     match include.as_deref() {
-        None | Some("") => Ok(TenantScope::single(tenant)),
-        Some("descendants") => {
-            let store = state.store.clone();
-            let tenant = tenant.to_owned();
-            Ok(TenantScope {
-                tenants: blocking(move || store.subtree(&tenant)).await?,
-            })
-        }
+        None | Some("") => scope(state, tenant, false).await,
+        Some("descendants") => scope(state, tenant, true).await,
         Some(other) => Err(Problem::bad_parameter(
             "include",
             format!("{other:?} is not descendants"),
         )),
     }
+}
+
+/// The tenant alone, or with `descendants` its whole subtree.
+pub async fn scope(
+    state: &AppState,
+    tenant: &str,
+    descendants: bool,
+) -> Result<TenantScope, Problem> {
+    if !descendants {
+        return Ok(TenantScope::single(tenant));
+    }
+    let store = state.store.clone();
+    let tenant = tenant.to_owned();
+    Ok(TenantScope {
+        tenants: blocking(move || store.subtree(&tenant)).await?,
+    })
 }
 
 /// Lists events, newest first by default, with filters, free text and paging.

@@ -144,10 +144,7 @@ pub async fn revoke(
     let visible = caller.visible_tenants(&state).await?;
     let store = state.store.clone();
     let lookup = id.clone();
-    let existing = blocking(move || store.keys())
-        .await?
-        .into_iter()
-        .find(|key| key.id == lookup);
+    let existing = blocking(move || store.key(&lookup)).await?;
     let allowed = match (&existing, &visible) {
         (Some(_), None) => true,
         (Some(key), Some(visible)) => key

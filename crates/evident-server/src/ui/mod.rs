@@ -32,7 +32,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, authenticate, hash_key};
 use crate::blocking;
 use crate::problem::Problem;
-use crate::routes::events::{event_with_proof, find_event, numbered_page};
+use crate::routes::events::{event_with_proof, find_event, numbered_page, scope};
 use crate::routes::export::{Format, csv_layout, stream_export};
 use session::{KEY_SESSION, Principal, SessionKey};
 pub use view::PageView;
@@ -210,42 +210,40 @@ impl FromRequestParts<AppState> for Viewer {
             .open(token, now)
             .ok_or(UiError::SignIn)?;
         let ended = hash_key(token);
+        let is_link = matches!(principal, Principal::Link(_));
         let store = state.store.clone();
-        match principal {
-            Principal::Key(id) => {
-                let key = blocking(move || {
-                    // A signed-out cookie is refused, though its signature still holds.
-                    if store.session_ended(&ended)? {
-                        return Ok(None);
-                    }
-                    store.key(&id)
-                })
-                .await?;
-                match key {
-                    Some(key) if key.revoked_at.is_none() && key.scopes.contains(&Scope::Read) => {
-                        Ok(Viewer {
-                            caller: Caller { key },
-                            link: None,
-                        })
-                    }
-                    _ => Err(UiError::SignIn),
-                }
+        // A signed-out cookie is refused, though its signature still holds.
+        let found = blocking(move || {
+            if store.session_ended(&ended)? {
+                return Ok(None);
             }
-            Principal::Link(id) => {
-                let link = blocking(move || {
-                    if store.session_ended(&ended)? {
-                        return Ok(None);
-                    }
-                    store.viewer_link(&id)
+            Ok::<_, evident_store::StoreError>(Some(match principal {
+                Principal::Key(id) => Found::Key(store.key(&id)?),
+                Principal::Link(id) => Found::Link(store.viewer_link(&id)?),
+            }))
+        })
+        .await?;
+        match found {
+            Some(Found::Key(Some(key)))
+                if key.revoked_at.is_none() && key.scopes.contains(&Scope::Read) =>
+            {
+                Ok(Viewer {
+                    caller: Caller { key },
+                    link: None,
                 })
-                .await?;
-                match link {
-                    Some(link) if link.is_live(now) => Ok(Viewer::of_link(link)),
-                    _ => Err(UiError::LinkOver),
-                }
             }
+            Some(Found::Link(Some(link))) if link.is_live(now) => Ok(Viewer::of_link(link)),
+            Some(Found::Link(_)) => Err(UiError::LinkOver),
+            None if is_link => Err(UiError::LinkOver),
+            _ => Err(UiError::SignIn),
         }
     }
+}
+
+/// What a session's principal turned out to be in the store.
+enum Found {
+    Key(Option<ApiKey>),
+    Link(Option<ViewerLink>),
 }
 
 impl Viewer {
@@ -340,12 +338,7 @@ pub(crate) async fn settings_of(state: &AppState, tenant: &str) -> Result<UiSett
         .unwrap_or_default())
 }
 
-async fn index(State(state): State<AppState>, viewer: Result<Viewer, UiError>) -> Response {
-    let viewer = match viewer {
-        Ok(viewer) => viewer,
-        Err(UiError::SignIn) => return Redirect::to("/ui/sign-in").into_response(),
-        Err(other) => return other.into_response(),
-    };
+async fn index(State(state): State<AppState>, viewer: Viewer) -> Response {
     let own = viewer
         .link
         .as_ref()
@@ -513,22 +506,6 @@ async fn theme(
         .into_response())
 }
 
-/// The tenants a page's view covers.
-async fn scope_for(
-    state: &AppState,
-    tenant: &Tenant,
-    descendants: bool,
-) -> Result<TenantScope, Problem> {
-    if !descendants {
-        return Ok(TenantScope::single(tenant.id.clone()));
-    }
-    let store = state.store.clone();
-    let id = tenant.id.clone();
-    Ok(TenantScope {
-        tenants: blocking(move || store.subtree(&id)).await?,
-    })
-}
-
 /// Added to the page's address by a viewer link's redirect.
 const OPENED_FROM_LINK: &str = "opened=link";
 
@@ -607,7 +584,7 @@ async fn log_page(
     context.printed = filter.to_string();
     let mut full = viewer.fixed_filter()?;
     full.clauses.extend(filter.clauses);
-    let scope = scope_for(&state, &tenant, descendants).await?;
+    let scope = scope(&state, &tenant.id, descendants).await?;
     let list = numbered_page(
         &state,
         scope,
@@ -646,7 +623,7 @@ async fn visible_event(
 ) -> Result<evident_core::Event, Problem> {
     let not_found = || Problem::not_found(format!("event {id:?} does not exist"));
     let event_id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let scope = scope_for(state, tenant, viewer.may_include_descendants()).await?;
+    let scope = scope(state, &tenant.id, viewer.may_include_descendants()).await?;
     let event = find_event(state, scope, event_id)
         .await?
         .ok_or_else(not_found)?;
@@ -665,17 +642,17 @@ async fn visible_event(
             condition,
         });
     }
-    let scope = TenantScope::single(event.tenant.clone());
-    let page = numbered_page(
-        state,
-        scope,
-        at_its_time,
-        evident_store::SortOrder::Desc,
-        1,
-        1000,
-        Timestamp::now(),
-    )
-    .await?;
+    // One page, no total: only membership is asked.
+    let query = evident_store::EventQuery {
+        scope: TenantScope::single(event.tenant.clone()),
+        filter: at_its_time,
+        sort: evident_store::SortOrder::Desc,
+        start: evident_store::PageStart::First,
+        limit: 1000,
+        now: Timestamp::now(),
+    };
+    let store = state.store.clone();
+    let page = blocking(move || store.query(&query)).await?;
     if page.events.iter().any(|found| found.id == event.id) {
         Ok(event)
     } else {
@@ -776,7 +753,7 @@ async fn download(
     let mut filter = viewer.fixed_filter()?;
     filter.clauses.extend(view.filter()?.clauses);
     let descendants = view.include_descendants && viewer.may_include_descendants();
-    let scope = scope_for(&state, &tenant, descendants).await?;
+    let scope = scope(&state, &tenant.id, descendants).await?;
     let layout = csv_layout(&view.export_params())?;
     let mut response =
         stream_export(&state, &tenant, format, layout, filter, view.sort, scope).await?;
