@@ -97,11 +97,51 @@ pub fn has_words(term: &str) -> bool {
     term.chars().any(char::is_alphanumeric)
 }
 
+/// The words free text matches, as the embedded store's search index
+/// (SQLite FTS5's `unicode61` tokenizer with `remove_diacritics 2`) cuts them:
+/// runs of letters and digits, lower-cased, with diacritics removed, so
+/// `José Müller <jose@acme.example>` holds `jose`, `muller`, `jose`, `acme`,
+/// `example`. A backend that indexes the words itself uses this to give the
+/// same answers.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    use unicode_normalization::char::is_combining_mark;
+    // A combining mark belongs to its word (text may arrive decomposed): it is removed, not a break.
+    text.split(|character: char| !(character.is_alphanumeric() || is_combining_mark(character)))
+        .filter(|word| !word.is_empty())
+        .map(fold_word)
+}
+
+/// A word lower-cased with its combining marks (diacritics) removed.
+fn fold_word(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    if word.is_ascii() {
+        return word.to_ascii_lowercase();
+    }
+    word.nfd()
+        .filter(|character| !is_combining_mark(*character))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Actor, ActorType, Context, Outcome, Target};
     use serde_json::json;
+
+    #[test]
+    fn words_are_folded_runs_of_letters_and_digits() {
+        let found: Vec<String> =
+            words("José Mu\u{308}ller <jose@ACME.example>, usr_42 Çà-va").collect();
+        assert_eq!(
+            found,
+            [
+                "jose", "muller", "jose", "acme", "example", "usr", "42", "ca", "va"
+            ]
+        );
+        assert_eq!(words("--- ... ").count(), 0);
+    }
 
     #[test]
     fn holds_every_searchable_field_and_no_keys() {

@@ -27,6 +27,7 @@
 //!   complete subtrees are written in the append transaction: the tree head
 //!   for a size is known as soon as the append returns.
 
+mod record;
 pub mod sqlite;
 
 use std::collections::HashMap;

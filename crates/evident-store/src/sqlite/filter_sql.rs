@@ -5,12 +5,11 @@ use std::collections::HashMap;
 
 use evident_core::search::has_words;
 use evident_core::{ActorMatch, BoundSide, Condition, Filter, TextTerm};
-use ipnet::IpNet;
 use jiff::Timestamp;
 use rusqlite::types::Value as SqlValue;
 
-use super::ip_bytes;
 use crate::Result;
+use crate::record::ip_range;
 
 /// A SQL condition with its positional parameters.
 #[derive(Default)]
@@ -377,11 +376,6 @@ fn any_of(alternatives: Vec<String>) -> String {
         1 => alternatives.into_iter().next().unwrap_or_default(),
         _ => format!("({})", alternatives.join(" OR ")),
     }
-}
-
-/// The first and last stored 16-byte forms of a network.
-fn ip_range(network: &IpNet) -> ([u8; 16], [u8; 16]) {
-    (ip_bytes(network.network()), ip_bytes(network.broadcast()))
 }
 
 #[cfg(test)]

@@ -9,9 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{Result, StoreError, TreeHead};
 
 fn hash_of(bytes: Vec<u8>) -> Result<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("a Merkle node is not 32 bytes".to_owned()))
+    crate::record::hash32(bytes, "Merkle node")
 }
 
 /// The right edge of a tenant's tree of `size` leaves, from its stored nodes.

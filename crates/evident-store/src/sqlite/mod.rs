@@ -7,19 +7,15 @@ mod log;
 mod schema;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use evident_core::access::Scope;
 use evident_core::log::leaf::{Leaf, LeafSource, leaf_hash_of};
 use evident_core::search::{searchable_text, stored_searchable_text};
-use evident_core::{Actor, ActorType, Context, Event, Filter, Outcome, Target};
+use evident_core::{Event, Filter};
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::{
@@ -28,8 +24,13 @@ use crate::{
     StoredCheckpoint, Tenant, TenantScope, TreeHead, ViewerLink,
 };
 
+use crate::record::{
+    CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, ScopeTenants,
+    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches, hash32,
+    ip_bytes, scopes_text, timestamp,
+};
 pub use schema::SCHEMA_VERSION;
-use schema::{MAX_SEQ, MAX_TENANT_NO, event_rowid, tenant_rowids};
+use schema::{event_rowid, tenant_rowids};
 
 /// The version of the SQLite library built in.
 pub fn version() -> &'static str {
@@ -160,8 +161,6 @@ impl SqliteStore {
         })
     }
 
-    /// Opens an existing store without changing anything in it (for verification):
-    /// no migrations, no backfill; every write fails.
     /// The schema version of the store in `data_dir`, read without changing
     /// it; None when the directory holds no store.
     pub fn schema_version(data_dir: &Path) -> Result<Option<i64>> {
@@ -177,6 +176,8 @@ impl SqliteStore {
         )?))
     }
 
+    /// Opens an existing store without changing anything in it (for verification):
+    /// no migrations, no backfill; every write fails.
     pub fn open_read_only(data_dir: &Path) -> Result<SqliteStore> {
         let path = data_dir.join(DATABASE_FILE);
         if !path.exists() {
@@ -289,66 +290,6 @@ impl SqliteStore {
     }
 }
 
-/// The part of an event kept as JSON rather than in columns (as read).
-#[derive(Deserialize)]
-struct Doc {
-    actor: Actor,
-    #[serde(default)]
-    targets: Vec<Target>,
-    #[serde(default)]
-    user_agent: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    metadata: Map<String, Value>,
-}
-
-/// [`Doc`] as written, borrowed from the event being appended.
-#[derive(Serialize)]
-struct DocRef<'a> {
-    actor: &'a Actor,
-    #[serde(skip_serializing_if = "<[Target]>::is_empty")]
-    targets: &'a [Target],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    metadata: &'a Map<String, Value>,
-}
-
-/// IPs are stored as 16 bytes (IPv4 as IPv4-mapped IPv6) so that a CIDR is one byte range.
-fn ip_bytes(ip: IpAddr) -> [u8; 16] {
-    match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
-    }
-}
-
-fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
-    let octets: [u8; 16] = bytes.try_into().ok()?;
-    let v6 = Ipv6Addr::from(octets);
-    Some(match v6.to_ipv4_mapped() {
-        Some(v4) => IpAddr::V4(v4),
-        None => IpAddr::V6(v6),
-    })
-}
-
-fn timestamp(micros: i64) -> Result<Timestamp> {
-    Timestamp::from_microsecond(micros)
-        .map_err(|error| StoreError::Corrupt(format!("timestamp {micros}: {error}")))
-}
-
-/// A `tenants` row as read, before its timestamps are checked.
-struct TenantRow {
-    id: String,
-    name: String,
-    parent: Option<String>,
-    created_at: i64,
-}
-
-const TENANT_COLUMNS: &str = "id, name, parent, created_at";
-
 impl TenantRow {
     fn read(row: &Row) -> rusqlite::Result<TenantRow> {
         Ok(TenantRow {
@@ -358,28 +299,7 @@ impl TenantRow {
             created_at: row.get(3)?,
         })
     }
-
-    fn into_tenant(self) -> Result<Tenant> {
-        Ok(Tenant {
-            id: self.id,
-            name: self.name,
-            parent: self.parent,
-            created_at: timestamp(self.created_at)?,
-        })
-    }
 }
-
-/// An `api_keys` row as read, before its scopes and timestamps are checked.
-struct KeyRow {
-    id: String,
-    name: String,
-    tenant: Option<String>,
-    scopes: String,
-    created_at: i64,
-    revoked_at: Option<i64>,
-}
-
-const KEY_COLUMNS: &str = "id, name, tenant, scopes, created_at, revoked_at";
 
 impl KeyRow {
     fn read(row: &Row) -> rusqlite::Result<KeyRow> {
@@ -392,41 +312,6 @@ impl KeyRow {
             revoked_at: row.get(5)?,
         })
     }
-
-    fn into_key(self) -> Result<ApiKey> {
-        let scopes = self
-            .scopes
-            .split(',')
-            .filter(|scope| !scope.is_empty())
-            .map(|scope| {
-                Scope::parse(scope)
-                    .ok_or_else(|| StoreError::Corrupt(format!("key scope {scope:?}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ApiKey {
-            id: self.id,
-            name: self.name,
-            tenant: self.tenant,
-            scopes,
-            created_at: timestamp(self.created_at)?,
-            revoked_at: self.revoked_at.map(timestamp).transpose()?,
-        })
-    }
-}
-
-const VIEWER_LINK_COLUMNS: &str = "id, tenant, include_descendants, query, title, created_by, created_at, expires_at, used_at, revoked_at";
-
-struct ViewerLinkRow {
-    id: String,
-    tenant: String,
-    include_descendants: bool,
-    query: Option<String>,
-    title: Option<String>,
-    created_by: String,
-    created_at: i64,
-    expires_at: i64,
-    used_at: Option<i64>,
-    revoked_at: Option<i64>,
 }
 
 impl ViewerLinkRow {
@@ -442,21 +327,6 @@ impl ViewerLinkRow {
             expires_at: row.get(7)?,
             used_at: row.get(8)?,
             revoked_at: row.get(9)?,
-        })
-    }
-
-    fn into_link(self) -> Result<ViewerLink> {
-        Ok(ViewerLink {
-            id: self.id,
-            tenant: self.tenant,
-            include_descendants: self.include_descendants,
-            query: self.query,
-            title: self.title,
-            created_by: self.created_by,
-            created_at: timestamp(self.created_at)?,
-            expires_at: timestamp(self.expires_at)?,
-            used_at: self.used_at.map(timestamp).transpose()?,
-            revoked_at: self.revoked_at.map(timestamp).transpose()?,
         })
     }
 }
@@ -489,12 +359,6 @@ fn require_tenant(connection: &Connection, tenant: &str) -> Result<()> {
     }
 }
 
-/// Tenant numbers (the compact key inside event tables) with their ids and names.
-struct ScopeTenants {
-    by_no: HashMap<i64, (String, String)>,
-    numbers: Vec<i64>,
-}
-
 fn resolve_scope(connection: &Connection, scope: &TenantScope) -> Result<ScopeTenants> {
     let mut statement = connection.prepare_cached("SELECT no, name FROM tenants WHERE id = ?1")?;
     let mut by_no = HashMap::new();
@@ -520,56 +384,22 @@ fn event_from_row(
     tenants: &ScopeTenants,
     with_tenant_name: bool,
 ) -> Result<(Event, Cursor)> {
-    let rowid: i64 = row.get(0)?;
-    let tenant_no: i64 = row.get(1)?;
-    let (tenant, tenant_name) = tenants.by_no.get(&tenant_no).ok_or_else(|| {
-        StoreError::Corrupt(format!("event {rowid} of unknown tenant {tenant_no}"))
-    })?;
-    let seq: i64 = row.get(2)?;
-    let id: Vec<u8> = row.get(3)?;
-    let occurred_at: i64 = row.get(4)?;
-    let recorded_at: i64 = row.get(5)?;
-    let actor_type: String = row.get(8)?;
-    let ip: Option<Vec<u8>> = row.get(9)?;
-    let outcome: String = row.get(11)?;
-    let doc: String = row.get(12)?;
-    let doc: Doc = serde_json::from_str(&doc)
-        .map_err(|error| StoreError::Corrupt(format!("event {rowid}: {error}")))?;
-    if ActorType::parse(&actor_type) != Some(doc.actor.actor_type) {
-        return Err(StoreError::Corrupt(format!(
-            "event {rowid}: actor type {actor_type}"
-        )));
-    }
-    let event = Event {
-        id: Uuid::from_slice(&id)
-            .map_err(|error| StoreError::Corrupt(format!("event {rowid} id: {error}")))?,
-        tenant: tenant.clone(),
-        tenant_name: with_tenant_name.then(|| tenant_name.clone()),
-        seq: seq as u64,
-        recorded_at: timestamp(recorded_at)?,
-        occurred_at: timestamp(occurred_at)?,
+    EventRow {
+        position: row.get(0)?,
+        tenant_no: row.get(1)?,
+        seq: row.get(2)?,
+        id: row.get(3)?,
+        occurred_at: row.get(4)?,
+        recorded_at: row.get(5)?,
         action: row.get(6)?,
         category: row.get(7)?,
-        actor: doc.actor,
-        targets: doc.targets,
-        context: Context {
-            ip: ip.as_deref().and_then(ip_from_bytes),
-            user_agent: doc.user_agent,
-        },
+        actor_type: row.get(8)?,
+        ip: row.get(9)?,
         channel: row.get(10)?,
-        outcome: Outcome::parse(&outcome)
-            .ok_or_else(|| StoreError::Corrupt(format!("event {rowid} outcome")))?,
-        description: doc.description,
-        metadata: doc.metadata,
-        display: None,
-    };
-    Ok((
-        event,
-        Cursor {
-            occurred_at_micros: occurred_at,
-            position: rowid,
-        },
-    ))
+        outcome: row.get(11)?,
+        doc: row.get(12)?,
+    }
+    .into_event(tenants, with_tenant_name)
 }
 
 /// Why one batch of a group stopped: its own fault, or the store's.
@@ -656,15 +486,7 @@ fn append_batch(
         let id = Uuid::now_v7();
         let salt = log::new_salt();
         let occurred = event.occurred_at.as_microsecond();
-        let doc = DocRef {
-            actor: &event.actor,
-            targets: &event.targets,
-            user_agent: event.context.user_agent.as_deref(),
-            description: event.description.as_deref(),
-            metadata: &event.metadata,
-        };
-        let doc = serde_json::to_string(&doc)
-            .map_err(|error| BatchFailure::Store(StoreError::Corrupt(error.to_string())))?;
+        let doc = DocRef::json(event).map_err(BatchFailure::Store)?;
         insert_event.execute(params![
             tenant_no,
             next_seq,
@@ -759,21 +581,8 @@ fn rebuild_pending(connection: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// A `checkpoints` row as read.
-struct CheckpointRow(i64, String, i64);
-
 fn checkpoint_row(row: &Row) -> rusqlite::Result<CheckpointRow> {
     Ok(CheckpointRow(row.get(0)?, row.get(1)?, row.get(2)?))
-}
-
-impl CheckpointRow {
-    fn into_checkpoint(self) -> Result<StoredCheckpoint> {
-        Ok(StoredCheckpoint {
-            tree_size: self.0 as u64,
-            note: self.1,
-            signed_at: timestamp(self.2)?,
-        })
-    }
 }
 
 /// A tenant's number and log size.
@@ -784,47 +593,6 @@ fn tenant_log(connection: &Connection, tenant: &str) -> Result<Option<(i64, u64)
             Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64))
         })
         .optional()?)
-}
-
-/// Most exact actions whose pages are read one action at a time.
-const MAX_ACTION_BRANCHES: usize = 8;
-
-/// A filter whose one positive action clause lists several exact actions,
-/// split into one filter per action. Each branch then reads its own range of
-/// the action index in sort order, so a page costs a page per action however
-/// rare the actions are, where one `action IN (…)` walks the time index until
-/// enough of them turn up (or fetches every one of them and sorts).
-fn action_branches(filter: &Filter) -> Option<Vec<Filter>> {
-    let mut actions = filter.clauses.iter().enumerate().filter(|(_, clause)| {
-        !clause.negated && matches!(clause.condition, evident_core::Condition::Action(_))
-    });
-    let (position, clause) = actions.next()?;
-    if actions.next().is_some() {
-        return None;
-    }
-    let evident_core::Condition::Action(names) = &clause.condition else {
-        return None;
-    };
-    let mut names: Vec<&String> = names.iter().collect();
-    names.sort();
-    names.dedup();
-    if names.len() < 2
-        || names.len() > MAX_ACTION_BRANCHES
-        || names.iter().any(|name| name.contains('*'))
-    {
-        return None;
-    }
-    Some(
-        names
-            .into_iter()
-            .map(|name| {
-                let mut branch = filter.clone();
-                branch.clauses[position].condition =
-                    evident_core::Condition::Action(vec![name.clone()]);
-                branch
-            })
-            .collect(),
-    )
 }
 
 /// One page of events for `query`.
@@ -1100,10 +868,9 @@ impl Store for SqliteStore {
                 require_tenant(connection, tenant)?;
             }
             let created_at = evident_core::event::truncate_to_micros(Timestamp::now());
-            let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
             connection.execute(
                 "INSERT INTO api_keys (id, name, tenant, scopes, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key.id, key.name, key.tenant, scopes.join(","), key.hash.as_slice(), created_at.as_microsecond()],
+                params![key.id, key.name, key.tenant, scopes_text(&key.scopes), key.hash.as_slice(), created_at.as_microsecond()],
             )?;
             Ok(ApiKey {
                 id: key.id.clone(),
@@ -1135,10 +902,7 @@ impl Store for SqliteStore {
                 .query_row([hash.as_slice()], |row| Ok((KeyRow::read(row)?, row.get::<_, Vec<u8>>(6)?)))
                 .optional()?;
             let Some((row, stored)) = found else { return Ok(None) };
-            let stored: [u8; 32] = stored
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("a key hash is not 32 bytes".to_owned()))?;
-            Ok(Some((row.into_key()?, stored)))
+            Ok(Some((row.into_key()?, hash32(stored, "key hash")?)))
         })
     }
 
@@ -1393,9 +1157,7 @@ impl Store for SqliteStore {
             let rows = statement.query_map([tenant_no], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
             rows.map(|row| {
                 let (index, bytes) = row?;
-                let hash: [u8; 32] =
-                    bytes.try_into().map_err(|_| StoreError::Corrupt("a Merkle node is not 32 bytes".to_owned()))?;
-                Ok((index as u64, hash))
+                Ok((index as u64, hash32(bytes, "Merkle node")?))
             })
             .collect()
         })

@@ -198,26 +198,18 @@ CREATE TABLE ended_sessions (
 "#,
 ];
 
-/// Bits of an event's rowid that hold its seq; the tenant's number sits above them.
-pub const SEQ_BITS: u32 = 40;
-
-/// The rowid of a tenant's event: `tenant_no << 40 | seq`.
+/// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
 pub fn event_rowid(tenant_no: i64, seq: u64) -> i64 {
-    (tenant_no << SEQ_BITS) | seq as i64
+    crate::record::position(tenant_no, seq)
 }
 
 /// The first and last rowid a tenant's events can have.
 pub fn tenant_rowids(tenant_no: i64) -> (i64, i64) {
     (
         event_rowid(tenant_no, 0),
-        event_rowid(tenant_no, (1 << SEQ_BITS) - 1),
+        event_rowid(tenant_no, crate::record::MAX_SEQ),
     )
 }
-
-/// The most tenants the rowid layout leaves room for (a rowid is a positive i64).
-pub const MAX_TENANT_NO: i64 = (1 << (63 - SEQ_BITS)) - 1;
-/// The most events one tenant's log can hold.
-pub const MAX_SEQ: u64 = (1 << SEQ_BITS) - 1;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
