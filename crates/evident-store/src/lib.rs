@@ -27,6 +27,8 @@
 //!   complete subtrees are written in the append transaction: the tree head
 //!   for a size is known as soon as the append returns.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod record;
 pub mod sqlite;
 
@@ -38,6 +40,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Everything that can go wrong in a store.
@@ -57,13 +61,16 @@ pub enum StoreError {
     #[error("{0}")]
     OutOfRange(String),
     #[error(
-        "the data directory was written by a newer Evident (schema version {found}; this build knows up to {known}); upgrade Evident"
+        "the store was written by a newer Evident (schema version {found}; this build knows up to {known}); upgrade Evident"
     )]
     SchemaTooNew { found: i64, known: i64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -19,6 +19,38 @@ macro_rules! contract_suite {
     };
 }
 
+/// The PostgreSQL server the suite makes its databases on: `EVIDENT_TEST_POSTGRES`,
+/// else the local one (`scripts/check` starts it when it is stopped).
+fn postgres_admin_url() -> String {
+    std::env::var("EVIDENT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh PostgreSQL store in a database of its own, dropped after the case.
+struct PostgresFixture {
+    store: evident_store::PostgresStore,
+    _database: evident_store::postgres::ScratchDatabase,
+}
+
+impl PostgresFixture {
+    fn new() -> PostgresFixture {
+        let database = evident_store::postgres::ScratchDatabase::create(
+            &postgres_admin_url(),
+            "evident_contract",
+        )
+        .expect("a scratch database (is PostgreSQL running?)");
+        let store = evident_store::PostgresStore::open(database.url()).expect("open store");
+        PostgresFixture {
+            store,
+            _database: database,
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+}
+
 /// A fresh SQLite store in a temporary directory.
 struct SqliteFixture {
     _dir: tempfile::TempDir,
@@ -37,52 +69,77 @@ impl SqliteFixture {
     }
 }
 
-contract_suite!(
-    sqlite,
-    crate::SqliteFixture::new(),
-    [
-        tenants_are_created_read_listed_and_renamed,
-        tenant_errors,
-        subtree_holds_descendants_at_any_depth,
-        keys_are_found_by_hash_until_revoked,
-        seq_is_contiguous_per_tenant,
-        a_failing_batch_leaves_the_others_committed,
-        idempotency_keys_store_once,
-        every_condition_selects_exactly_its_events,
-        negation_includes_events_without_the_value,
-        sort_orders_and_ties,
-        cursor_and_offset_paging_agree,
-        cursors_survive_concurrent_appends,
-        scopes_isolate_tenants,
-        stored_fields_round_trip,
-        the_log_grows_with_every_append,
-        checkpoints_are_kept_per_size,
-        dense_and_sparse_matches_page_alike,
-        exports_read_a_snapshot_of_the_view_in_page_order,
-        viewer_links_start_one_session_until_expired_or_revoked,
-        tenant_ui_settings_are_replaced_whole,
-        ended_sessions_stay_ended_until_they_expire,
-    ]
-);
-
-#[test]
-fn appended_events_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = {
-        let store = evident_store::SqliteStore::open(dir.path()).unwrap();
-        cases::tenant(&store, "acme", None);
-        cases::append(&store, "acme", (0..5).map(cases::sample).collect())
+/// Every case, for one backend.
+macro_rules! every_case {
+    ($backend:ident, $open:expr) => {
+        contract_suite!(
+            $backend,
+            $open,
+            [
+                tenants_are_created_read_listed_and_renamed,
+                tenant_errors,
+                subtree_holds_descendants_at_any_depth,
+                keys_are_found_by_hash_until_revoked,
+                seq_is_contiguous_per_tenant,
+                a_failing_batch_leaves_the_others_committed,
+                idempotency_keys_store_once,
+                every_condition_selects_exactly_its_events,
+                negation_includes_events_without_the_value,
+                sort_orders_and_ties,
+                cursor_and_offset_paging_agree,
+                cursors_survive_concurrent_appends,
+                scopes_isolate_tenants,
+                stored_fields_round_trip,
+                the_log_grows_with_every_append,
+                checkpoints_are_kept_per_size,
+                dense_and_sparse_matches_page_alike,
+                exports_read_a_snapshot_of_the_view_in_page_order,
+                viewer_links_start_one_session_until_expired_or_revoked,
+                tenant_ui_settings_are_replaced_whole,
+                ended_sessions_stay_ended_until_they_expire,
+            ]
+        );
     };
-    let store = evident_store::SqliteStore::open(dir.path()).unwrap();
-    let page = cases::everything(&store, &["acme"]);
+}
+
+every_case!(sqlite, crate::SqliteFixture::new());
+every_case!(postgres, crate::PostgresFixture::new());
+
+/// What one store appended, read back by a store opened anew on the same data.
+fn reopened_store_keeps_the_log(open: impl Fn() -> Box<dyn Store>) {
+    let first = {
+        let store = open();
+        cases::tenant(store.as_ref(), "acme", None);
+        cases::append(store.as_ref(), "acme", (0..5).map(cases::sample).collect())
+    };
+    let store = open();
+    let page = cases::everything(store.as_ref(), &["acme"]);
     assert_eq!(page.len(), 5);
     assert_eq!(
         page.iter().map(|event| event.id).collect::<Vec<_>>(),
         first.iter().map(|receipt| receipt.id).collect::<Vec<_>>()
     );
-    let next = cases::append(&store, "acme", vec![cases::sample(9)]);
+    let next = cases::append(store.as_ref(), "acme", vec![cases::sample(9)]);
     assert_eq!(next[0].seq, 5);
-    cases::assert_tree_matches_leaves(&store, "acme", 6);
+    cases::assert_tree_matches_leaves(store.as_ref(), "acme", 6);
+}
+
+#[test]
+fn appended_events_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    reopened_store_keeps_the_log(|| {
+        Box::new(evident_store::SqliteStore::open(dir.path()).unwrap())
+    });
+}
+
+#[test]
+fn appended_events_survive_reconnecting() {
+    let database =
+        evident_store::postgres::ScratchDatabase::create(&postgres_admin_url(), "evident_contract")
+            .unwrap();
+    reopened_store_keeps_the_log(|| {
+        Box::new(evident_store::PostgresStore::open(database.url()).unwrap())
+    });
 }
 
 mod cases {

@@ -1,0 +1,296 @@
+//! Turns a `Filter` into a SQL condition over one tenant's rows of `events`,
+//! and free text into `tsvector`/`tsquery` values with the embedded
+//! backend's semantics.
+//!
+//! Every condition is built for a single tenant: a partner's subtree is one
+//! such query per tenant, united. Each then reads its own range of an index
+//! in sort order, and each would run on the one machine holding that tenant.
+
+use evident_core::search::{has_words, words};
+use evident_core::{ActorMatch, BoundSide, Condition, Filter, TextTerm};
+use jiff::Timestamp;
+use postgres::types::ToSql;
+
+use crate::record::ip_range;
+
+/// A parameter of a statement being built.
+pub(super) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Parameters numbered as they are added (`$1`, `$2`, …).
+#[derive(Default)]
+pub(super) struct Params {
+    values: Vec<Param>,
+}
+
+impl Params {
+    /// Adds a value; returns its placeholder.
+    pub(super) fn add(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    pub(super) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// A word as kept in `events.words`: the tenant's number, a colon, the word.
+fn lexeme(tenant_no: i64, word: &str) -> String {
+    format!("{tenant_no}:{word}")
+}
+
+/// Words longer than this are left out of the index (PostgreSQL refuses a
+/// lexeme of 2,047 bytes or more).
+const MAX_WORD_BYTES: usize = 2000;
+
+/// Quotes a lexeme for `tsvector`/`tsquery` input.
+fn quoted(lexeme: &str) -> String {
+    format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// The `tsvector` of an event's searchable text, as text input: each word
+/// with its positions (1-based, so that phrases match words in order).
+pub(super) fn tsvector(tenant_no: i64, text: &str) -> String {
+    let mut positions: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (index, word) in words(text).enumerate() {
+        if word.len() <= MAX_WORD_BYTES {
+            positions
+                .entry(lexeme(tenant_no, &word))
+                .or_default()
+                .push(index + 1);
+        }
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    for (lexeme, places) in positions {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&quoted(&lexeme));
+        out.push(':');
+        // PostgreSQL keeps positions up to 16,383 and 256 of them per word.
+        let places: Vec<String> = places
+            .iter()
+            .take(256)
+            .map(|place| place.min(&16_383).to_string())
+            .collect();
+        out.push_str(&places.join(","));
+    }
+    out
+}
+
+/// The `tsquery` of one free-text term, as FTS5 reads `"…" *` and `"…"`: a
+/// word is the phrase of its words with the last one a prefix, so
+/// `ada@example.com` finds the email; a phrase matches whole words in order.
+fn tsquery(tenant_no: i64, term: &TextTerm) -> String {
+    let words: Vec<String> = words(term.text())
+        .map(|word| quoted(&lexeme(tenant_no, &word)))
+        .collect();
+    let mut query = words.join(" <-> ");
+    if matches!(term, TextTerm::Word(_)) {
+        query.push_str(":*");
+    }
+    format!("({query})")
+}
+
+/// Escapes LIKE's own special characters, with `*` as the wildcard.
+fn like_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for character in pattern.chars() {
+        match character {
+            '\\' | '%' | '_' => {
+                out.push('\\');
+                out.push(character);
+            }
+            '*' => out.push('%'),
+            _ => out.push(character),
+        }
+    }
+    out
+}
+
+fn any_of(alternatives: Vec<String>) -> String {
+    match alternatives.len() {
+        0 => "false".to_owned(),
+        1 => alternatives.into_iter().next().unwrap_or_default(),
+        _ => format!("({})", alternatives.join(" OR ")),
+    }
+}
+
+fn in_list(column: &str, values: &[String], params: &mut Params) -> String {
+    match values {
+        [one] => format!("{column} = {}", params.add(one.clone())),
+        _ => format!("{column} = ANY({})", params.add(values.to_vec())),
+    }
+}
+
+/// The condition for `filter` on tenant `tenant_no` (whose id is `tenant_id`),
+/// with the tenant clause first; its parameters are added to `params`.
+pub(super) fn build(
+    tenant_no: i64,
+    tenant_id: &str,
+    filter: &Filter,
+    now: Timestamp,
+    params: &mut Params,
+) -> String {
+    let tenant = params.add(tenant_no);
+    let mut parts = vec![format!("tenant_no = {tenant}")];
+    let mut positive_text = Vec::new();
+    for clause in &filter.clauses {
+        let sql = match &clause.condition {
+            Condition::Action(patterns) => {
+                let exact: Vec<String> = patterns
+                    .iter()
+                    .filter(|pattern| !pattern.contains('*'))
+                    .cloned()
+                    .collect();
+                let mut alternatives = Vec::new();
+                if !exact.is_empty() {
+                    alternatives.push(in_list("action", &exact, params));
+                }
+                for pattern in patterns.iter().filter(|pattern| pattern.contains('*')) {
+                    alternatives.push(format!("action LIKE {}", params.add(like_pattern(pattern))));
+                }
+                any_of(alternatives)
+            }
+            Condition::Category(categories) => in_list("category", categories, params),
+            Condition::Channel(channels) => in_list("channel", channels, params),
+            Condition::Outcome(outcomes) => {
+                let names: Vec<String> = outcomes
+                    .iter()
+                    .map(|outcome| outcome.as_str().to_owned())
+                    .collect();
+                in_list("outcome", &names, params)
+            }
+            Condition::Actor(matches) => {
+                let alternatives = matches
+                    .iter()
+                    .map(|actor| match actor {
+                        ActorMatch::Exact(value) => format!(
+                            "(actor_id = {} OR actor_email = {})",
+                            params.add(value.clone()),
+                            params.add(value.to_lowercase())
+                        ),
+                        ActorMatch::EmailPrefix(prefix) => {
+                            let prefix = prefix.to_lowercase();
+                            let end = format!("{prefix}{}", char::MAX);
+                            format!(
+                                "(actor_email >= {} AND actor_email < {})",
+                                params.add(prefix),
+                                params.add(end)
+                            )
+                        }
+                    })
+                    .collect();
+                any_of(alternatives)
+            }
+            Condition::Target(targets) => {
+                let alternatives = targets
+                    .iter()
+                    .map(|target| {
+                        let id = params.add(target.id.clone());
+                        match &target.target_type {
+                            Some(target_type) => format!(
+                                "(target_id = {id} AND target_type = {})",
+                                params.add(target_type.clone())
+                            ),
+                            None => format!("target_id = {id}"),
+                        }
+                    })
+                    .collect();
+                format!(
+                    "seq IN (SELECT seq FROM event_targets WHERE tenant_no = {tenant} AND {})",
+                    any_of(alternatives)
+                )
+            }
+            Condition::Ip(networks) => {
+                let alternatives = networks
+                    .iter()
+                    .map(|network| {
+                        let (low, high) = ip_range(network);
+                        format!(
+                            "ip BETWEEN {} AND {}",
+                            params.add(low.to_vec()),
+                            params.add(high.to_vec())
+                        )
+                    })
+                    .collect();
+                any_of(alternatives)
+            }
+            Condition::Tenant(ids) => {
+                if ids.iter().any(|id| id == tenant_id) {
+                    "true".to_owned()
+                } else {
+                    "false".to_owned()
+                }
+            }
+            Condition::From(bound) => format!(
+                "occurred_at >= {}",
+                params.add(bound.resolve_micros(BoundSide::From, now))
+            ),
+            Condition::To(bound) => format!(
+                "occurred_at <= {}",
+                params.add(bound.resolve_micros(BoundSide::To, now))
+            ),
+            Condition::Text(term) => {
+                if !has_words(term.text()) {
+                    // Nothing to search for: the term constrains nothing.
+                    continue;
+                }
+                if !clause.negated {
+                    positive_text.push(tsquery(tenant_no, term));
+                    continue;
+                }
+                format!(
+                    "words @@ {}::text::tsquery",
+                    params.add(tsquery(tenant_no, term))
+                )
+            }
+        };
+        if clause.negated {
+            // coalesce: a clause on a missing value (no email, no ip) is false, so its negation holds.
+            parts.push(format!("NOT coalesce(({sql}), false)"));
+        } else {
+            parts.push(sql);
+        }
+    }
+    if !positive_text.is_empty() {
+        let query = positive_text.join(" & ");
+        parts.push(format!("words @@ {}::text::tsquery", params.add(query)));
+    }
+    parts.join(" AND ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_prefixed_with_their_tenant_and_keep_their_places() {
+        assert_eq!(
+            tsvector(7, "Ada ada@acme.example O'Neil"),
+            "'7:acme':3 '7:ada':1,2 '7:example':4 '7:neil':6 '7:o':5"
+        );
+        assert_eq!(tsvector(7, "--"), "");
+    }
+
+    #[test]
+    fn a_word_is_a_prefix_phrase_and_a_phrase_is_exact() {
+        assert_eq!(
+            tsquery(3, &TextTerm::Word("ada@example.com".into())),
+            "('3:ada' <-> '3:example' <-> '3:com':*)"
+        );
+        assert_eq!(
+            tsquery(3, &TextTerm::Phrase("secret key".into())),
+            "('3:secret' <-> '3:key')"
+        );
+    }
+
+    #[test]
+    fn like_keeps_star_and_escapes_the_rest() {
+        assert_eq!(like_pattern("user.*"), "user.%");
+        assert_eq!(like_pattern("a_b%c\\"), "a\\_b\\%c\\\\");
+    }
+}

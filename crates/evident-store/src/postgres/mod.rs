@@ -1,0 +1,1559 @@
+//! The PostgreSQL backend, for deployments that outgrow one machine: the same
+//! contract as SQLite, so several `evident serve` processes can share one
+//! database.
+//!
+//! One writer connection takes the writer's groups; each append is one
+//! transaction (`synchronous_commit = on`) that locks its tenants' rows
+//! (`SELECT … FOR UPDATE`, in tenant order, so two servers never deadlock),
+//! reads their `next_seq` and tree frontiers, and writes the events, their
+//! targets and Merkle nodes with one multi-row `INSERT … SELECT FROM unnest`
+//! each. A small pool of connections serves reads.
+
+mod filter_sql;
+mod schema;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use evident_core::log::leaf::{Leaf, LeafSource, leaf_hash_of, split};
+use evident_core::log::merkle::{CachedNodes, Frontier, Hash, Node, Nodes};
+use evident_core::search::searchable_text;
+use evident_core::{Event, Filter};
+use jiff::Timestamp;
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Row, Statement};
+use uuid::Uuid;
+
+use crate::record::{
+    CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, ScopeTenants,
+    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches, hash32,
+    ip_bytes, position, scopes_text, timestamp,
+};
+use crate::{
+    ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
+    NewViewerLink, PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats,
+    StoredCheckpoint, Tenant, TenantScope, TreeHead, ViewerLink,
+};
+use filter_sql::Params;
+
+pub use schema::SCHEMA_VERSION;
+
+/// Read connections kept open for reuse.
+const POOL_SIZE: usize = 8;
+/// Prepared statements a connection keeps before it starts over.
+const STATEMENT_CACHE: usize = 256;
+/// Merkle nodes a run of inclusion proofs keeps at hand (about 64 bytes each).
+const PROOF_NODE_CACHE: usize = 16_384;
+/// Most single-tenant queries one page unites (tenants × actions); past it,
+/// the actions of a filter are not split.
+const MAX_BRANCHES: usize = 64;
+
+/// Whether `text` names a PostgreSQL store (`postgres://…` or `postgresql://…`).
+pub fn is_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `url` naming the database `database` instead of its own.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |scheme| scheme + 3);
+    let host_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |slash| authority_start + slash);
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A database made for one run (a test, a benchmark), dropped with this value.
+pub struct ScratchDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates an empty database through `admin_url` (a role that may create
+    /// databases), named `prefix` with this process's id and a counter.
+    pub fn create(admin_url: &str, prefix: &str) -> Result<ScratchDatabase> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut admin = postgres::Client::connect(admin_url, NoTls)?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        Ok(ScratchDatabase {
+            admin: admin_url.to_owned(),
+            url: with_database(admin_url, &name),
+            name,
+        })
+    }
+
+    /// The URL of the new database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let dropped = postgres::Client::connect(&self.admin, NoTls).and_then(|mut admin| {
+            admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+        });
+        if let Err(error) = dropped {
+            tracing::warn!(database = %self.name, %error, "dropping a scratch database failed");
+        }
+    }
+}
+
+/// A connection with its prepared statements.
+struct Connection {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Connection {
+    fn open(config: &postgres::Config) -> Result<Connection> {
+        let mut client = config.connect(NoTls)?;
+        // Acknowledged means on disk (the server's default, stated so that a
+        // database configured otherwise does not weaken it), and plans fit each
+        // tenant's own numbers rather than a generic one.
+        client.batch_execute(
+            "SET synchronous_commit = on; SET plan_cache_mode = force_custom_plan",
+        )?;
+        Ok(Connection {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    /// The connection's client and statement cache, as a [`Db`].
+    fn db(&mut self) -> Db<'_, Client> {
+        Db {
+            client: &mut self.client,
+            statements: &mut self.statements,
+        }
+    }
+}
+
+/// A client (connection or transaction) with its connection's prepared statements.
+struct Db<'a, C: GenericClient> {
+    client: &'a mut C,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl<C: GenericClient> Db<'_, C> {
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query(&statement, params)?)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query_opt(&statement, params)?)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Row> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query_one(&statement, params)?)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.execute(&statement, params)?)
+    }
+}
+
+/// Runs `work` in a transaction of `connection`, committing when it returns Ok.
+fn in_transaction<T>(
+    connection: &mut Connection,
+    isolation: IsolationLevel,
+    read_only: bool,
+    work: impl FnOnce(&mut Db<'_, postgres::Transaction<'_>>) -> Result<T>,
+) -> Result<T> {
+    let Connection { client, statements } = connection;
+    let mut transaction = client
+        .build_transaction()
+        .isolation_level(isolation)
+        .read_only(read_only)
+        .start()?;
+    let value = work(&mut Db {
+        client: &mut transaction,
+        statements,
+    })?;
+    transaction.commit()?;
+    Ok(value)
+}
+
+pub struct PostgresStore {
+    config: postgres::Config,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/database`)
+    /// and brings its schema to this build's, refusing a newer one.
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        let config: postgres::Config = url.parse()?;
+        let mut writer = Connection::open(&config)?;
+        schema::migrate(&mut writer.client)?;
+        Ok(PostgresStore {
+            config,
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The schema version of the database at `url`, read without changing it;
+    /// None when it holds no store.
+    pub fn schema_version(url: &str) -> Result<Option<i64>> {
+        let config: postgres::Config = url.parse()?;
+        let mut client = config.connect(NoTls)?;
+        schema::version(&mut client)
+    }
+
+    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut slot = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot
+            .as_ref()
+            .is_none_or(|connection| connection.client.is_closed())
+        {
+            *slot = Some(Connection::open(&self.config)?);
+        }
+        let Some(connection) = slot.as_mut() else {
+            unreachable!("the writer connection was just opened")
+        };
+        let result = work(connection);
+        if connection.client.is_closed() {
+            *slot = None;
+        }
+        result
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let mut connection = match pooled {
+            Some(connection) if !connection.client.is_closed() => connection,
+            _ => Connection::open(&self.config)?,
+        };
+        let result = work(&mut connection);
+        if !connection.client.is_closed() {
+            let mut pool = self
+                .readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if pool.len() < POOL_SIZE {
+                pool.push(connection);
+            }
+        }
+        result
+    }
+
+    /// Reads in one snapshot (repeatable read), for answers made of several statements.
+    fn read_snapshot<T>(
+        &self,
+        work: impl FnOnce(&mut Db<'_, postgres::Transaction<'_>>) -> Result<T>,
+    ) -> Result<T> {
+        self.read(|connection| {
+            in_transaction(connection, IsolationLevel::RepeatableRead, true, work)
+        })
+    }
+
+    /// At most `limit` of a tenant's events from `from_seq` in seq order, with their salts.
+    fn tenant_events(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(Event, Vec<u8>)>> {
+        self.read(|connection| {
+            let mut db = connection.db();
+            let tenants = resolve_scope(&mut db, &TenantScope::single(tenant))?;
+            let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(Vec::new()) };
+            let rows = db.query(
+                &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = $1 AND seq >= $2 ORDER BY seq LIMIT $3"),
+                &[&tenant_no, &(from_seq as i64), &i64::from(limit)],
+            )?;
+            rows.iter()
+                .map(|row| {
+                    let (event, _) = event_from_row(row, &tenants, false)?;
+                    Ok((event, row.try_get::<_, Vec<u8>>(12)?))
+                })
+                .collect()
+        })
+    }
+}
+
+const EVENT_COLUMNS: &str = "tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc";
+
+fn event_from_row(
+    row: &Row,
+    tenants: &ScopeTenants,
+    with_tenant_name: bool,
+) -> Result<(Event, Cursor)> {
+    let tenant_no: i64 = row.try_get(0)?;
+    let seq: i64 = row.try_get(1)?;
+    let id: Uuid = row.try_get(2)?;
+    EventRow {
+        position: position(tenant_no, seq.max(0) as u64),
+        tenant_no,
+        seq,
+        id: id.as_bytes().to_vec(),
+        occurred_at: row.try_get(3)?,
+        recorded_at: row.try_get(4)?,
+        action: row.try_get(5)?,
+        category: row.try_get(6)?,
+        actor_type: row.try_get(7)?,
+        ip: row.try_get(8)?,
+        channel: row.try_get(9)?,
+        outcome: row.try_get(10)?,
+        doc: row.try_get(11)?,
+    }
+    .into_event(tenants, with_tenant_name)
+}
+
+fn tenant_row(row: &Row) -> Result<TenantRow> {
+    Ok(TenantRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        parent: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+    })
+}
+
+fn key_row(row: &Row) -> Result<KeyRow> {
+    Ok(KeyRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        tenant: row.try_get(2)?,
+        scopes: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        revoked_at: row.try_get(5)?,
+    })
+}
+
+fn viewer_link_row(row: &Row) -> Result<ViewerLink> {
+    ViewerLinkRow {
+        id: row.try_get(0)?,
+        tenant: row.try_get(1)?,
+        include_descendants: row.try_get(2)?,
+        query: row.try_get(3)?,
+        title: row.try_get(4)?,
+        created_by: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+        expires_at: row.try_get(7)?,
+        used_at: row.try_get(8)?,
+        revoked_at: row.try_get(9)?,
+    }
+    .into_link()
+}
+
+fn checkpoint_row(row: &Row) -> Result<StoredCheckpoint> {
+    CheckpointRow(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?).into_checkpoint()
+}
+
+fn viewer_link_where(
+    db: &mut Db<'_, impl GenericClient>,
+    condition: &str,
+    value: &(dyn postgres::types::ToSql + Sync),
+) -> Result<Option<ViewerLink>> {
+    db.query_opt(
+        &format!("SELECT {VIEWER_LINK_COLUMNS} FROM viewer_links WHERE {condition}"),
+        &[value],
+    )?
+    .as_ref()
+    .map(viewer_link_row)
+    .transpose()
+}
+
+fn require_tenant(db: &mut Db<'_, impl GenericClient>, tenant: &str) -> Result<()> {
+    let exists: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)",
+            &[&tenant],
+        )?
+        .try_get(0)?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::TenantNotFound(tenant.to_owned()))
+    }
+}
+
+fn resolve_scope(db: &mut Db<'_, impl GenericClient>, scope: &TenantScope) -> Result<ScopeTenants> {
+    let rows = db.query(
+        "SELECT no, id, name FROM tenants WHERE id = ANY($1)",
+        &[&scope.tenants],
+    )?;
+    let mut by_id: HashMap<String, (i64, String)> = HashMap::new();
+    for row in &rows {
+        by_id.insert(row.try_get(1)?, (row.try_get(0)?, row.try_get(2)?));
+    }
+    let mut by_no = HashMap::new();
+    let mut numbers = Vec::new();
+    // In the scope's order: the tenant asked for first.
+    for tenant in &scope.tenants {
+        if let Some((no, name)) = by_id.remove(tenant) {
+            by_no.insert(no, (tenant.clone(), name));
+            numbers.push(no);
+        }
+    }
+    Ok(ScopeTenants { by_no, numbers })
+}
+
+/// A tenant's number and log size.
+fn tenant_log(db: &mut Db<'_, impl GenericClient>, tenant: &str) -> Result<Option<(i64, u64)>> {
+    db.query_opt("SELECT no, next_seq FROM tenants WHERE id = $1", &[&tenant])?
+        .map(|row| Ok((row.try_get(0)?, row.try_get::<_, i64>(1)? as u64)))
+        .transpose()
+}
+
+/// The right edge of a tenant's tree of `size` leaves, from its stored nodes (one statement).
+fn load_frontier(
+    db: &mut Db<'_, impl GenericClient>,
+    tenant_no: i64,
+    size: u64,
+) -> Result<Frontier> {
+    let addresses = Frontier::node_addresses(size);
+    let levels: Vec<i64> = addresses
+        .iter()
+        .map(|(level, _)| i64::from(*level))
+        .collect();
+    let indexes: Vec<i64> = addresses.iter().map(|(_, index)| *index as i64).collect();
+    let rows = db.query(
+        "SELECT level, idx, hash FROM merkle_nodes
+         WHERE tenant_no = $1 AND (level, idx) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))",
+        &[&tenant_no, &levels, &indexes],
+    )?;
+    let mut found: HashMap<(i64, i64), Vec<u8>> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        found.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+    }
+    let hashes = levels
+        .iter()
+        .zip(&indexes)
+        .map(|(level, index)| {
+            let bytes = found.remove(&(*level, *index)).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
+                ))
+            })?;
+            hash32(bytes, "Merkle node")
+        })
+        .collect::<Result<Vec<Hash>>>()?;
+    Frontier::from_hashes(size, &hashes)
+        .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))
+}
+
+/// A tenant's stored nodes, for the proof functions of evident-core.
+struct StoredNodes<'d, 'a, C: GenericClient> {
+    db: RefCell<&'d mut Db<'a, C>>,
+    tenant_no: i64,
+}
+
+impl<C: GenericClient> Nodes for StoredNodes<'_, '_, C> {
+    type Error = StoreError;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let row = self.db.borrow_mut().query_opt(
+            "SELECT hash FROM merkle_nodes WHERE tenant_no = $1 AND level = $2 AND idx = $3",
+            &[&self.tenant_no, &i64::from(level), &(index as i64)],
+        )?;
+        let bytes: Vec<u8> = row
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "tenant {}: Merkle node ({level}, {index}) is missing",
+                    self.tenant_no
+                ))
+            })?
+            .try_get(0)?;
+        hash32(bytes, "Merkle node")
+    }
+}
+
+/// The rows of one append, gathered column by column for `INSERT … SELECT FROM unnest`.
+#[derive(Default)]
+struct EventColumns {
+    tenant_no: Vec<i64>,
+    seq: Vec<i64>,
+    occurred_at: Vec<i64>,
+    id: Vec<Uuid>,
+    action: Vec<String>,
+    category: Vec<String>,
+    actor_type: Vec<&'static str>,
+    actor_id: Vec<Option<String>>,
+    actor_email: Vec<Option<String>>,
+    ip: Vec<Option<Vec<u8>>>,
+    channel: Vec<Option<String>>,
+    outcome: Vec<&'static str>,
+    idempotency_key: Vec<Option<String>>,
+    salt: Vec<Vec<u8>>,
+    doc: Vec<String>,
+    words: Vec<String>,
+}
+
+#[derive(Default)]
+struct TargetColumns {
+    tenant_no: Vec<i64>,
+    target_id: Vec<String>,
+    target_type: Vec<String>,
+    occurred_at: Vec<i64>,
+    seq: Vec<i64>,
+}
+
+#[derive(Default)]
+struct NodeColumns {
+    tenant_no: Vec<i64>,
+    level: Vec<i64>,
+    index: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl NodeColumns {
+    fn extend(&mut self, tenant_no: i64, nodes: &[Node]) {
+        for node in nodes {
+            self.tenant_no.push(tenant_no);
+            self.level.push(i64::from(node.level));
+            self.index.push(node.index as i64);
+            self.hash.push(node.hash.to_vec());
+        }
+    }
+}
+
+/// A tenant of an append group, locked: where its log stands as the group goes on.
+struct Appending {
+    no: i64,
+    next_seq: u64,
+    frontier: Frontier,
+    /// Idempotency keys seen so far (stored before, or earlier in the group).
+    seen: HashMap<String, Receipt>,
+}
+
+/// One page of events for `query`: one query per tenant of the scope (and per
+/// exact action of a filter that lists several), each read from an index in
+/// sort order, merged.
+fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result<EventPage> {
+    let tenants = resolve_scope(db, &query.scope)?;
+    if tenants.numbers.is_empty() {
+        return Ok(EventPage {
+            events: Vec::new(),
+            next_cursor: None,
+        });
+    }
+    let direction = match query.sort {
+        SortOrder::Desc => "DESC",
+        SortOrder::Asc => "ASC",
+    };
+    let offset = match &query.start {
+        PageStart::Offset(skip) => *skip as i64,
+        _ => 0,
+    };
+    let limit = i64::from(query.limit);
+    let branches = action_branches(&query.filter)
+        .filter(|branches| branches.len() * tenants.numbers.len() <= MAX_BRANCHES);
+    let filters = branches
+        .as_deref()
+        .unwrap_or(std::slice::from_ref(&query.filter));
+    let mut params = Params::default();
+    let mut selects = Vec::new();
+    for tenant_no in &tenants.numbers {
+        let (tenant_id, _) = &tenants.by_no[tenant_no];
+        for filter in filters {
+            let mut condition =
+                filter_sql::build(*tenant_no, tenant_id, filter, query.now, &mut params);
+            if let PageStart::After(cursor) = &query.start {
+                let (comparison, seq) = cursor_bound(cursor, *tenant_no, query.sort);
+                condition.push_str(&format!(
+                    " AND (occurred_at, seq) {comparison} ({}, {})",
+                    params.add(cursor.occurred_at_micros),
+                    params.add(seq)
+                ));
+            }
+            selects.push(condition);
+        }
+    }
+    let sql = if selects.len() == 1 {
+        format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, seq {direction} LIMIT {} OFFSET {}",
+            selects[0],
+            params.add(limit + 1),
+            params.add(offset)
+        )
+    } else {
+        // Each part needs no more than the page and what it skips.
+        let each = params.add(limit + 1 + offset);
+        let united: Vec<String> = selects
+            .iter()
+            .map(|condition| format!(
+                "(SELECT {EVENT_COLUMNS} FROM events WHERE {condition} ORDER BY occurred_at {direction}, seq {direction} LIMIT {each})"
+            ))
+            .collect();
+        format!(
+            "SELECT * FROM ({}) AS page ORDER BY occurred_at {direction}, tenant_no {direction}, seq {direction} LIMIT {} OFFSET {}",
+            united.join(" UNION ALL "),
+            params.add(limit + 1),
+            params.add(offset)
+        )
+    };
+    let rows = db.query(&sql, &params.refs())?;
+    let several = query.scope.spans_several();
+    let mut events = Vec::with_capacity(rows.len());
+    let mut cursors = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (event, cursor) = event_from_row(row, &tenants, several)?;
+        events.push(event);
+        cursors.push(cursor);
+    }
+    let next_cursor = if events.len() as i64 > limit {
+        events.truncate(limit as usize);
+        cursors.get(limit as usize - 1).copied()
+    } else {
+        None
+    };
+    Ok(EventPage {
+        events,
+        next_cursor,
+    })
+}
+
+/// The cursor as a bound on one tenant's `(occurred_at, seq)`: the sort's
+/// tie-break is the position (tenant number, then seq), so at the cursor's
+/// time a tenant numbered below the cursor's has all its events before it
+/// and one numbered above has them all after.
+fn cursor_bound(cursor: &Cursor, tenant_no: i64, sort: SortOrder) -> (&'static str, i64) {
+    let cursor_tenant = cursor.position >> crate::record::SEQ_BITS;
+    let cursor_seq = cursor.position & MAX_SEQ as i64;
+    let past_all = MAX_SEQ as i64 + 1;
+    match sort {
+        SortOrder::Desc => (
+            "<",
+            match tenant_no.cmp(&cursor_tenant) {
+                std::cmp::Ordering::Less => past_all,
+                std::cmp::Ordering::Equal => cursor_seq,
+                std::cmp::Ordering::Greater => 0,
+            },
+        ),
+        SortOrder::Asc => (
+            ">",
+            match tenant_no.cmp(&cursor_tenant) {
+                std::cmp::Ordering::Less => past_all,
+                std::cmp::Ordering::Equal => cursor_seq,
+                std::cmp::Ordering::Greater => -1,
+            },
+        ),
+    }
+}
+
+/// The number of events in `scope` that match `filter`: one count per tenant, summed.
+fn count_events(
+    db: &mut Db<'_, impl GenericClient>,
+    scope: &TenantScope,
+    filter: &Filter,
+    now: Timestamp,
+) -> Result<u64> {
+    let tenants = resolve_scope(db, scope)?;
+    if tenants.numbers.is_empty() {
+        return Ok(0);
+    }
+    if filter.clauses.is_empty() {
+        // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
+        let size: i64 = db
+            .query_one(
+                "SELECT coalesce(sum(next_seq), 0)::bigint FROM tenants WHERE no = ANY($1)",
+                &[&tenants.numbers],
+            )?
+            .try_get(0)?;
+        return Ok(size as u64);
+    }
+    let mut params = Params::default();
+    let counts: Vec<String> = tenants
+        .numbers
+        .iter()
+        .map(|tenant_no| {
+            let (tenant_id, _) = &tenants.by_no[tenant_no];
+            let condition = filter_sql::build(*tenant_no, tenant_id, filter, now, &mut params);
+            format!("(SELECT count(*) FROM events WHERE {condition})")
+        })
+        .collect();
+    let sql = format!("SELECT ({})::bigint", counts.join(" + "));
+    let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
+    Ok(count as u64)
+}
+
+/// Appends a group of batches in the transaction `db` (see [`Store::append`]).
+fn append_group(
+    db: &mut Db<'_, impl GenericClient>,
+    batches: &[AppendBatch],
+    recorded_at: Timestamp,
+) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
+    let mut names: Vec<&str> = batches.iter().map(|batch| batch.tenant.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    // Locked in one order by every writer: two servers appending to the same
+    // tenants wait for each other instead of deadlocking.
+    let locked = db.query(
+        "SELECT id, no, next_seq FROM tenants WHERE id = ANY($1) ORDER BY no FOR UPDATE",
+        &[&names],
+    )?;
+    let mut tenants: HashMap<String, Appending> = HashMap::with_capacity(locked.len());
+    for row in &locked {
+        let no: i64 = row.try_get(1)?;
+        let next_seq = row.try_get::<_, i64>(2)? as u64;
+        let frontier = load_frontier(db, no, next_seq)?;
+        tenants.insert(
+            row.try_get(0)?,
+            Appending {
+                no,
+                next_seq,
+                frontier,
+                seen: HashMap::new(),
+            },
+        );
+    }
+    // Keys stored before, each looked up once for the group.
+    for (tenant, appending) in &mut tenants {
+        let keys: Vec<&str> = batches
+            .iter()
+            .filter(|batch| &batch.tenant == tenant)
+            .flat_map(|batch| {
+                batch
+                    .events
+                    .iter()
+                    .filter_map(|event| event.idempotency_key.as_deref())
+            })
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let rows = db.query(
+            "SELECT idempotency_key, id, seq, recorded_at FROM events WHERE tenant_no = $1 AND idempotency_key = ANY($2)",
+            &[&appending.no, &keys],
+        )?;
+        for row in &rows {
+            appending.seen.insert(
+                row.try_get(0)?,
+                Receipt {
+                    id: row.try_get(1)?,
+                    seq: row.try_get::<_, i64>(2)? as u64,
+                    recorded_at: timestamp(row.try_get(3)?)?,
+                },
+            );
+        }
+    }
+    let recorded_micros = recorded_at.as_microsecond();
+    let mut events = EventColumns::default();
+    let mut targets = TargetColumns::default();
+    let mut nodes = NodeColumns::default();
+    let mut new_nodes = Vec::new();
+    let mut results = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let Some(appending) = tenants.get_mut(&batch.tenant) else {
+            results.push(Err(BatchError::TenantNotFound(batch.tenant.clone())));
+            continue;
+        };
+        if appending.next_seq + batch.events.len() as u64 > MAX_SEQ + 1 {
+            return Err(StoreError::OutOfRange(format!(
+                "tenant {} holds the most events one log can ({})",
+                batch.tenant,
+                MAX_SEQ + 1
+            )));
+        }
+        let mut receipts = Vec::with_capacity(batch.events.len());
+        for event in &batch.events {
+            if let Some(receipt) = event
+                .idempotency_key
+                .as_ref()
+                .and_then(|key| appending.seen.get(key))
+            {
+                receipts.push(*receipt);
+                continue;
+            }
+            let seq = appending.next_seq;
+            let id = Uuid::now_v7();
+            let salt: [u8; 16] = rand::random();
+            let occurred = event.occurred_at.as_microsecond();
+            let leaf = LeafSource::of_new(event, id, &batch.tenant, seq, recorded_at);
+            new_nodes.clear();
+            appending
+                .frontier
+                .push(leaf_hash_of(&leaf, salt), &mut new_nodes);
+            nodes.extend(appending.no, &new_nodes);
+            for target in &event.targets {
+                targets.tenant_no.push(appending.no);
+                targets.target_id.push(target.id.clone());
+                targets.target_type.push(target.target_type.clone());
+                targets.occurred_at.push(occurred);
+                targets.seq.push(seq as i64);
+            }
+            events.tenant_no.push(appending.no);
+            events.seq.push(seq as i64);
+            events.occurred_at.push(occurred);
+            events.id.push(id);
+            events.action.push(event.action.clone());
+            events.category.push(event.category.clone());
+            events.actor_type.push(event.actor.actor_type.as_str());
+            events.actor_id.push(event.actor.id.clone());
+            events
+                .actor_email
+                .push(event.actor.email.as_ref().map(|email| email.to_lowercase()));
+            events
+                .ip
+                .push(event.context.ip.map(|ip| ip_bytes(ip).to_vec()));
+            events.channel.push(event.channel.clone());
+            events.outcome.push(event.outcome.as_str());
+            events.idempotency_key.push(event.idempotency_key.clone());
+            events.salt.push(salt.to_vec());
+            events.doc.push(DocRef::json(event)?);
+            events
+                .words
+                .push(filter_sql::tsvector(appending.no, &searchable_text(event)));
+            let receipt = Receipt {
+                id,
+                seq,
+                recorded_at,
+            };
+            if let Some(key) = &event.idempotency_key {
+                appending.seen.insert(key.clone(), receipt);
+            }
+            receipts.push(receipt);
+            appending.next_seq += 1;
+        }
+        results.push(Ok(receipts));
+    }
+    if events.seq.is_empty() {
+        return Ok(results);
+    }
+    insert_events(db, &events, recorded_micros)?;
+    if !targets.seq.is_empty() {
+        // A target listed twice on one event is one row.
+        db.execute(
+            "INSERT INTO event_targets (tenant_no, target_id, target_type, occurred_at, seq)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+             ON CONFLICT DO NOTHING",
+            &[
+                &targets.tenant_no,
+                &targets.target_id,
+                &targets.target_type,
+                &targets.occurred_at,
+                &targets.seq,
+            ],
+        )?;
+    }
+    db.execute(
+        "INSERT INTO merkle_nodes (tenant_no, level, idx, hash)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
+        &[&nodes.tenant_no, &nodes.level, &nodes.index, &nodes.hash],
+    )?;
+    let (numbers, sizes): (Vec<i64>, Vec<i64>) = tenants
+        .values()
+        .map(|appending| (appending.no, appending.next_seq as i64))
+        .unzip();
+    db.execute(
+        "UPDATE tenants SET next_seq = grown.next_seq
+         FROM unnest($1::bigint[], $2::bigint[]) AS grown (no, next_seq)
+         WHERE tenants.no = grown.no",
+        &[&numbers, &sizes],
+    )?;
+    Ok(results)
+}
+
+fn insert_events(
+    db: &mut Db<'_, impl GenericClient>,
+    events: &EventColumns,
+    recorded_at: i64,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO events (tenant_no, seq, occurred_at, recorded_at, id, action, category, actor_type,
+                             actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words)
+         SELECT tenant_no, seq, occurred_at, $1, id, action, category, actor_type,
+                actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words::tsvector
+         FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[],
+                     $9::text[], $10::text[], $11::bytea[], $12::text[], $13::text[], $14::text[], $15::bytea[],
+                     $16::text[], $17::text[])
+              AS new (tenant_no, seq, occurred_at, id, action, category, actor_type, actor_id, actor_email,
+                      ip, channel, outcome, idempotency_key, salt, doc, words)",
+        &[
+            &recorded_at,
+            &events.tenant_no,
+            &events.seq,
+            &events.occurred_at,
+            &events.id,
+            &events.action,
+            &events.category,
+            &events.actor_type,
+            &events.actor_id,
+            &events.actor_email,
+            &events.ip,
+            &events.channel,
+            &events.outcome,
+            &events.idempotency_key,
+            &events.salt,
+            &events.doc,
+            &events.words,
+        ],
+    )?;
+    Ok(())
+}
+
+fn is_unique_violation(error: &StoreError) -> bool {
+    matches!(error, StoreError::Postgres(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION))
+}
+
+impl Store for PostgresStore {
+    fn create_tenant(&self, tenant: &NewTenant) -> Result<Tenant> {
+        self.write(|connection| {
+            let created = in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
+                let exists: bool = db
+                    .query_one("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)", &[&tenant.id])?
+                    .try_get(0)?;
+                if exists {
+                    return Err(StoreError::TenantExists(tenant.id.clone()));
+                }
+                if let Some(parent) = &tenant.parent {
+                    require_tenant(db, parent)?;
+                }
+                let created_at = evident_core::event::truncate_to_micros(Timestamp::now());
+                let no: i64 = db
+                    .query_one(
+                        "INSERT INTO tenants (id, name, parent, created_at) VALUES ($1, $2, $3, $4) RETURNING no",
+                        &[&tenant.id, &tenant.name, &tenant.parent, &created_at.as_microsecond()],
+                    )?
+                    .try_get(0)?;
+                if no > MAX_TENANT_NO {
+                    // An error rolls the insert back.
+                    return Err(StoreError::OutOfRange(format!(
+                        "this store holds the most tenants it can ({MAX_TENANT_NO})"
+                    )));
+                }
+                Ok(Tenant {
+                    id: tenant.id.clone(),
+                    name: tenant.name.clone(),
+                    parent: tenant.parent.clone(),
+                    created_at,
+                })
+            });
+            match created {
+                // Another server created it between the check and the insert.
+                Err(error) if is_unique_violation(&error) => Err(StoreError::TenantExists(tenant.id.clone())),
+                other => other,
+            }
+        })
+    }
+
+    fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query_opt(
+                    &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"),
+                    &[&id],
+                )?
+                .as_ref()
+                .map(|row| tenant_row(row)?.into_tenant())
+                .transpose()
+        })
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query(
+                    &format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"),
+                    &[],
+                )?
+                .iter()
+                .map(|row| tenant_row(row)?.into_tenant())
+                .collect()
+        })
+    }
+
+    fn rename_tenant(&self, id: &str, name: &str) -> Result<Tenant> {
+        self.write(|connection| {
+            connection
+                .db()
+                .query_opt(
+                    &format!(
+                        "UPDATE tenants SET name = $1 WHERE id = $2 RETURNING {TENANT_COLUMNS}"
+                    ),
+                    &[&name, &id],
+                )?
+                .ok_or_else(|| StoreError::TenantNotFound(id.to_owned()))
+                .and_then(|row| tenant_row(&row)?.into_tenant())
+        })
+    }
+
+    fn subtree(&self, id: &str) -> Result<Vec<String>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query(
+                    "WITH RECURSIVE subtree (id, depth) AS (
+                         SELECT id, 0 FROM tenants WHERE id = $1
+                         UNION ALL
+                         SELECT tenants.id, subtree.depth + 1 FROM tenants JOIN subtree ON tenants.parent = subtree.id
+                     )
+                     SELECT id FROM subtree ORDER BY depth, id",
+                    &[&id],
+                )?
+                .iter()
+                .map(|row| Ok(row.try_get(0)?))
+                .collect()
+        })
+    }
+
+    fn create_key(&self, key: &NewApiKey) -> Result<ApiKey> {
+        self.write(|connection| {
+            let mut db = connection.db();
+            if let Some(tenant) = &key.tenant {
+                require_tenant(&mut db, tenant)?;
+            }
+            let created_at = evident_core::event::truncate_to_micros(Timestamp::now());
+            db.execute(
+                "INSERT INTO api_keys (id, name, tenant, scopes, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&key.id, &key.name, &key.tenant, &scopes_text(&key.scopes), &key.hash.as_slice(), &created_at.as_microsecond()],
+            )?;
+            Ok(ApiKey {
+                id: key.id.clone(),
+                name: key.name.clone(),
+                tenant: key.tenant.clone(),
+                scopes: key.scopes.clone(),
+                created_at,
+                revoked_at: None,
+            })
+        })
+    }
+
+    fn keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query(
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+                    &[],
+                )?
+                .iter()
+                .map(|row| key_row(row)?.into_key())
+                .collect()
+        })
+    }
+
+    fn active_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, [u8; 32])>> {
+        self.read(|connection| {
+            let found = connection.db().query_opt(
+                &format!("SELECT {KEY_COLUMNS}, hash FROM api_keys WHERE hash = $1 AND revoked_at IS NULL"),
+                &[&hash.as_slice()],
+            )?;
+            let Some(row) = found else { return Ok(None) };
+            Ok(Some((key_row(&row)?.into_key()?, hash32(row.try_get(6)?, "key hash")?)))
+        })
+    }
+
+    fn revoke_key(&self, id: &str) -> Result<ApiKey> {
+        self.write(|connection| {
+            let mut db = connection.db();
+            db.execute(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                &[&Timestamp::now().as_microsecond(), &id],
+            )?;
+            db.query_opt(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"),
+                &[&id],
+            )?
+            .ok_or_else(|| StoreError::KeyNotFound(id.to_owned()))
+            .and_then(|row| key_row(&row)?.into_key())
+        })
+    }
+
+    fn key(&self, id: &str) -> Result<Option<ApiKey>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query_opt(
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"),
+                    &[&id],
+                )?
+                .as_ref()
+                .map(|row| key_row(row)?.into_key())
+                .transpose()
+        })
+    }
+
+    fn create_viewer_link(&self, link: &NewViewerLink) -> Result<ViewerLink> {
+        self.write(|connection| {
+            let mut db = connection.db();
+            require_tenant(&mut db, &link.tenant)?;
+            let created_at = evident_core::event::truncate_to_micros(Timestamp::now());
+            let row = db.query_one(
+                &format!(
+                    "INSERT INTO viewer_links (id, tenant, token_hash, include_descendants, query, title, created_by, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VIEWER_LINK_COLUMNS}"
+                ),
+                &[
+                    &link.id,
+                    &link.tenant,
+                    &link.token_hash.as_slice(),
+                    &link.include_descendants,
+                    &link.query,
+                    &link.title,
+                    &link.created_by,
+                    &created_at.as_microsecond(),
+                    &link.expires_at.as_microsecond(),
+                ],
+            )?;
+            viewer_link_row(&row)
+        })
+    }
+
+    fn viewer_link(&self, id: &str) -> Result<Option<ViewerLink>> {
+        self.read(|connection| viewer_link_where(&mut connection.db(), "id = $1", &id))
+    }
+
+    fn viewer_links(&self, tenant: &str) -> Result<Vec<ViewerLink>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query(
+                    &format!("SELECT {VIEWER_LINK_COLUMNS} FROM viewer_links WHERE tenant = $1 ORDER BY created_at DESC, id"),
+                    &[&tenant],
+                )?
+                .iter()
+                .map(viewer_link_row)
+                .collect()
+        })
+    }
+
+    fn redeem_viewer_link(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<ViewerLink>> {
+        self.write(|connection| {
+            // One statement decides: two redemptions racing, on any server, cannot both see used_at empty.
+            connection
+                .db()
+                .query_opt(
+                    &format!(
+                        "UPDATE viewer_links SET used_at = $1
+                         WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1
+                         RETURNING {VIEWER_LINK_COLUMNS}"
+                    ),
+                    &[&now.as_microsecond(), &token_hash.as_slice()],
+                )?
+                .as_ref()
+                .map(viewer_link_row)
+                .transpose()
+        })
+    }
+
+    fn revoke_viewer_link(&self, id: &str) -> Result<ViewerLink> {
+        self.write(|connection| {
+            let mut db = connection.db();
+            db.execute(
+                "UPDATE viewer_links SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                &[&Timestamp::now().as_microsecond(), &id],
+            )?;
+            viewer_link_where(&mut db, "id = $1", &id)?
+                .ok_or_else(|| StoreError::ViewerLinkNotFound(id.to_owned()))
+        })
+    }
+
+    fn append(
+        &self,
+        batches: &[AppendBatch],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
+        let recorded_at = evident_core::event::truncate_to_micros(recorded_at);
+        self.write(|connection| {
+            in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
+                append_group(db, batches, recorded_at)
+            })
+        })
+    }
+
+    fn query(&self, query: &EventQuery) -> Result<EventPage> {
+        self.read(|connection| query_page(&mut connection.db(), query))
+    }
+
+    fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {
+        self.read(|connection| count_events(&mut connection.db(), scope, filter, now))
+    }
+
+    fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)> {
+        // One snapshot: the total and the page agree.
+        self.read_snapshot(|db| {
+            let total = count_events(db, &query.scope, &query.filter, query.now)?;
+            Ok((query_page(db, query)?, total))
+        })
+    }
+
+    fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>> {
+        self.read(|connection| {
+            let mut db = connection.db();
+            let tenants = resolve_scope(&mut db, scope)?;
+            db.query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_no = ANY($1) AND id = $2"
+                ),
+                &[&tenants.numbers, &id],
+            )?
+            .as_ref()
+            .map(|row| Ok(event_from_row(row, &tenants, true)?.0))
+            .transpose()
+        })
+    }
+
+    fn tree_head(&self, tenant: &str) -> Result<Option<TreeHead>> {
+        self.read_snapshot(|db| {
+            let Some((tenant_no, size)) = tenant_log(db, tenant)? else {
+                return Ok(None);
+            };
+            let frontier = load_frontier(db, tenant_no, size)?;
+            Ok(Some(TreeHead {
+                tree_size: size,
+                root_hash: frontier.root(),
+            }))
+        })
+    }
+
+    fn inclusion_proof(
+        &self,
+        tenant: &str,
+        index: u64,
+        size: u64,
+    ) -> Result<Option<Vec<[u8; 32]>>> {
+        Ok(self
+            .inclusion_proofs(tenant, &[index], size)?
+            .and_then(|mut proofs| proofs.pop()))
+    }
+
+    fn inclusion_proofs(
+        &self,
+        tenant: &str,
+        indexes: &[u64],
+        size: u64,
+    ) -> Result<Option<Vec<Vec<[u8; 32]>>>> {
+        self.read_snapshot(|db| {
+            let Some((tenant_no, tree_size)) = tenant_log(db, tenant)? else { return Ok(None) };
+            if let Some(index) = indexes.iter().find(|index| size > tree_size || **index >= size) {
+                return Err(StoreError::OutOfRange(format!(
+                    "leaf {index} in a tree of {size} needs index < size <= {tree_size}, the log's size"
+                )));
+            }
+            let stored = StoredNodes {
+                db: RefCell::new(db),
+                tenant_no,
+            };
+            let nodes = CachedNodes::new(&stored, PROOF_NODE_CACHE);
+            let proofs = indexes
+                .iter()
+                .map(|index| evident_core::log::merkle::inclusion_proof(&nodes, *index, size))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(proofs))
+        })
+    }
+
+    fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>> {
+        self.read_snapshot(|db| {
+            let Some((tenant_no, tree_size)) = tenant_log(db, tenant)? else { return Ok(None) };
+            if from == 0 || from > to || to > tree_size {
+                return Err(StoreError::OutOfRange(format!(
+                    "a consistency proof needs 0 < from <= to <= {tree_size}, the log's size; got {from} and {to}"
+                )));
+            }
+            let nodes = StoredNodes {
+                db: RefCell::new(db),
+                tenant_no,
+            };
+            Ok(Some(evident_core::log::merkle::consistency_proof(&nodes, from, to)?))
+        })
+    }
+
+    fn leaf_hashes(&self, tenant: &str) -> Result<Vec<(u64, [u8; 32])>> {
+        self.read(|connection| {
+            let mut db = connection.db();
+            let Some((tenant_no, _)) = tenant_log(&mut db, tenant)? else { return Ok(Vec::new()) };
+            db.query(
+                "SELECT idx, hash FROM merkle_nodes WHERE tenant_no = $1 AND level = 0 ORDER BY idx",
+                &[&tenant_no],
+            )?
+            .iter()
+            .map(|row| Ok((row.try_get::<_, i64>(0)? as u64, hash32(row.try_get(1)?, "Merkle node")?)))
+            .collect()
+        })
+    }
+
+    fn leaves(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<Leaf>> {
+        self.tenant_events(tenant, from_seq, limit)?
+            .into_iter()
+            .map(|(event, salt)| {
+                let salt: [u8; 16] = salt
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
+                Ok(split(&event, salt))
+            })
+            .collect()
+    }
+
+    fn event_leaf_hashes(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, [u8; 32])>> {
+        self.tenant_events(tenant, from_seq, limit)?
+            .into_iter()
+            .map(|(event, salt)| {
+                let salt: [u8; 16] = salt
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
+                // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
+                Ok((event.seq, leaf_hash_of(&LeafSource::of(&event), salt)))
+            })
+            .collect()
+    }
+
+    fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()> {
+        self.write(|connection| {
+            let mut db = connection.db();
+            let Some((tenant_no, _)) = tenant_log(&mut db, tenant)? else {
+                return Err(StoreError::TenantNotFound(tenant.to_owned()));
+            };
+            db.execute(
+                "INSERT INTO checkpoints (tenant_no, tree_size, note, signed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&tenant_no, &(tree_size as i64), &note, &Timestamp::now().as_microsecond()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn checkpoints(&self, tenant: &str, from_size: u64) -> Result<Vec<StoredCheckpoint>> {
+        self.read(|connection| {
+            let mut db = connection.db();
+            let Some((tenant_no, _)) = tenant_log(&mut db, tenant)? else { return Ok(Vec::new()) };
+            db.query(
+                "SELECT tree_size, note, signed_at FROM checkpoints WHERE tenant_no = $1 AND tree_size >= $2 ORDER BY tree_size",
+                &[&tenant_no, &(from_size as i64)],
+            )?
+            .iter()
+            .map(checkpoint_row)
+            .collect()
+        })
+    }
+
+    fn latest_checkpoint(&self, tenant: &str) -> Result<Option<StoredCheckpoint>> {
+        self.read(|connection| {
+            let mut db = connection.db();
+            let Some((tenant_no, _)) = tenant_log(&mut db, tenant)? else { return Ok(None) };
+            db.query_opt(
+                "SELECT tree_size, note, signed_at FROM checkpoints WHERE tenant_no = $1 ORDER BY tree_size DESC LIMIT 1",
+                &[&tenant_no],
+            )?
+            .as_ref()
+            .map(checkpoint_row)
+            .transpose()
+        })
+    }
+
+    fn put_tenant_catalog(&self, tenant: &str, body: &str) -> Result<()> {
+        self.write(|connection| {
+            let mut db = connection.db();
+            require_tenant(&mut db, tenant)?;
+            db.execute(
+                "INSERT INTO tenant_catalogs (tenant, body, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                &[&tenant, &body, &Timestamp::now().as_microsecond()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn tenant_catalogs(&self) -> Result<Vec<(String, String)>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query(
+                    "SELECT tenant, body FROM tenant_catalogs ORDER BY tenant",
+                    &[],
+                )?
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect()
+        })
+    }
+
+    fn end_session(&self, token_hash: &[u8; 32], expires_at: Timestamp) -> Result<()> {
+        self.write(|connection| {
+            in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
+                db.execute(
+                    "DELETE FROM ended_sessions WHERE expires_at < $1",
+                    &[&Timestamp::now().as_microsecond()],
+                )?;
+                db.execute(
+                    "INSERT INTO ended_sessions (token_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&token_hash.as_slice(), &expires_at.as_microsecond()],
+                )?;
+                Ok(())
+            })
+        })
+    }
+
+    fn session_ended(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        self.read(|connection| {
+            Ok(connection
+                .db()
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM ended_sessions WHERE token_hash = $1)",
+                    &[&token_hash.as_slice()],
+                )?
+                .try_get(0)?)
+        })
+    }
+
+    fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()> {
+        self.write(|connection| {
+            let mut db = connection.db();
+            require_tenant(&mut db, tenant)?;
+            db.execute(
+                "INSERT INTO tenant_ui (tenant, body, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                &[&tenant, &body, &Timestamp::now().as_microsecond()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn tenant_ui(&self, tenant: &str) -> Result<Option<String>> {
+        self.read(|connection| {
+            connection
+                .db()
+                .query_opt("SELECT body FROM tenant_ui WHERE tenant = $1", &[&tenant])?
+                .map(|row| Ok(row.try_get(0)?))
+                .transpose()
+        })
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        self.read(|connection| {
+            let row = connection.db().query_one(
+                "SELECT (SELECT coalesce(sum(next_seq), 0)::bigint FROM tenants),
+                        (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname = current_schema() AND c.relkind = 'r')",
+                &[],
+            )?;
+            Ok(StoreStats {
+                events: row.try_get::<_, i64>(0)? as u64,
+                bytes_on_disk: row.try_get::<_, i64>(1)? as u64,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_left_out_of_messages() {
+        assert_eq!(
+            redacted("postgres://evident:s3cret@db.internal:5432/audit"),
+            "postgres://evident:***@db.internal:5432/audit"
+        );
+        assert_eq!(
+            redacted("postgres://evident@db/audit"),
+            "postgres://evident@db/audit"
+        );
+        assert!(is_url("postgresql://db/audit") && !is_url("/var/lib/evident"));
+        assert_eq!(
+            with_database(
+                "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+                "t1"
+            ),
+            "postgres://postgres@127.0.0.1:5432/t1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://db", "t1"), "postgres://db/t1");
+    }
+
+    #[test]
+    fn a_cursor_bounds_each_tenant_by_position() {
+        let cursor = Cursor {
+            occurred_at_micros: 10,
+            position: position(5, 7),
+        };
+        assert_eq!(cursor_bound(&cursor, 5, SortOrder::Desc), ("<", 7));
+        assert_eq!(
+            cursor_bound(&cursor, 4, SortOrder::Desc),
+            ("<", MAX_SEQ as i64 + 1)
+        );
+        assert_eq!(cursor_bound(&cursor, 6, SortOrder::Desc), ("<", 0));
+        assert_eq!(
+            cursor_bound(&cursor, 4, SortOrder::Asc),
+            (">", MAX_SEQ as i64 + 1)
+        );
+        assert_eq!(cursor_bound(&cursor, 6, SortOrder::Asc), (">", -1));
+    }
+}
