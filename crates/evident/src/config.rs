@@ -69,6 +69,7 @@ pub struct ServerFlags {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
+    pub store: Option<crate::store::Location>,
     pub listen: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     pub max_events_per_request: Option<usize>,

@@ -6,6 +6,7 @@ mod cmd;
 mod config;
 mod demo_data;
 mod signing_key;
+mod store;
 
 use std::process::ExitCode;
 
@@ -20,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP API on the embedded store.
+    /// Run the HTTP API (on the embedded store, or PostgreSQL with --store).
     Serve(cmd::serve::ServeArgs),
     /// Bring a store's schema to this build's version (serve does it at start too).
     Migrate(cmd::migrate::MigrateArgs),

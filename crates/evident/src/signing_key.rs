@@ -25,6 +25,9 @@ pub fn load_or_create(
     }
     let signer = Signer::from_seed(origin, rand::random())
         .with_context(|| format!("the origin {origin:?} cannot name a key (no spaces or +)"))?;
+    // With the store in PostgreSQL, the data directory holds only this key.
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -140,7 +140,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn open(config: &postgres::Config) -> Result<Connection> {
+    fn open(config: &postgres::Config, read_only: bool) -> Result<Connection> {
         let mut client = config.connect(NoTls)?;
         // Acknowledged means on disk (the server's default, stated so that a
         // database configured otherwise does not weaken it), and plans fit each
@@ -148,6 +148,9 @@ impl Connection {
         client.batch_execute(
             "SET synchronous_commit = on; SET plan_cache_mode = force_custom_plan",
         )?;
+        if read_only {
+            client.batch_execute("SET default_transaction_read_only = on")?;
+        }
         Ok(Connection {
             client,
             statements: HashMap::new(),
@@ -242,6 +245,8 @@ fn in_transaction<T>(
 
 pub struct PostgresStore {
     config: postgres::Config,
+    /// Opened for verification: every connection refuses writes.
+    read_only: bool,
     writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -251,12 +256,35 @@ impl PostgresStore {
     /// and brings its schema to this build's, refusing a newer one.
     pub fn open(url: &str) -> Result<PostgresStore> {
         let config: postgres::Config = url.parse()?;
-        let mut writer = Connection::open(&config)?;
+        let mut writer = Connection::open(&config, false)?;
         schema::migrate(&mut writer.client)?;
         Ok(PostgresStore {
             config,
+            read_only: false,
             writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Connects to an existing store without changing anything in it (for
+    /// verification): no migrations, and every connection refuses writes.
+    pub fn open_read_only(url: &str) -> Result<PostgresStore> {
+        let config: postgres::Config = url.parse()?;
+        let mut connection = Connection::open(&config, true)?;
+        match schema::version(&mut connection.client)? {
+            Some(SCHEMA_VERSION) => {}
+            found => {
+                return Err(StoreError::Corrupt(format!(
+                    "schema version {}; this build reads {SCHEMA_VERSION} (run `evident migrate` first)",
+                    found.unwrap_or(0)
+                )));
+            }
+        }
+        Ok(PostgresStore {
+            config,
+            read_only: true,
+            writer: Mutex::new(None),
+            readers: Mutex::new(vec![connection]),
         })
     }
 
@@ -277,7 +305,7 @@ impl PostgresStore {
             .as_ref()
             .is_none_or(|connection| connection.client.is_closed())
         {
-            *slot = Some(Connection::open(&self.config)?);
+            *slot = Some(Connection::open(&self.config, self.read_only)?);
         }
         let Some(connection) = slot.as_mut() else {
             unreachable!("the writer connection was just opened")
@@ -297,7 +325,7 @@ impl PostgresStore {
             .pop();
         let mut connection = match pooled {
             Some(connection) if !connection.client.is_closed() => connection,
-            _ => Connection::open(&self.config)?,
+            _ => Connection::open(&self.config, self.read_only)?,
         };
         let result = work(&mut connection);
         if !connection.client.is_closed() {

@@ -7,39 +7,36 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use evident_store::SqliteStore;
-use evident_store::sqlite::SCHEMA_VERSION;
 
 use crate::config::DEFAULT_DATA_DIR;
+use crate::store::Location;
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// Where the store lives [default: ./evident-data].
     #[arg(long, env = "EVIDENT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store, if not in the data directory: a PostgreSQL URL or a directory.
+    #[arg(long, env = "EVIDENT_STORE", value_name = "URL|DIR")]
+    pub store: Option<Location>,
 }
 
 pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let before = SqliteStore::schema_version(&data_dir)
-        .with_context(|| format!("reading the store in {}", data_dir.display()))?;
-    SqliteStore::open(&data_dir)
-        .with_context(|| format!("migrating the store in {}", data_dir.display()))?;
-    let place = data_dir.display();
+    let location = Location::or_data_dir(args.store, &data_dir);
+    let before = location.schema_version()?;
+    location
+        .open()
+        .with_context(|| format!("migrating {location}"))?;
+    let known = location.known_schema_version();
     match before {
-        None | Some(0) => {
-            println!("created the store in {place} at schema version {SCHEMA_VERSION}")
+        None | Some(0) => println!("created {location} at schema version {known}"),
+        Some(found) if found == known => {
+            println!("{location} is at schema version {known}: nothing to do")
         }
-        Some(found) if found == SCHEMA_VERSION => {
-            println!("the store in {place} is at schema version {SCHEMA_VERSION}: nothing to do")
-        }
-        Some(found) => {
-            println!(
-                "migrated the store in {place} from schema version {found} to {SCHEMA_VERSION}"
-            )
-        }
+        Some(found) => println!("migrated {location} from schema version {found} to {known}"),
     }
     Ok(ExitCode::SUCCESS)
 }

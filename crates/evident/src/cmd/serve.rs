@@ -1,4 +1,4 @@
-//! `evident serve`: the HTTP API on the embedded SQLite store.
+//! `evident serve`: the HTTP API, on the embedded SQLite store or on PostgreSQL.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -13,15 +13,21 @@ use evident_server::catalogs::{Catalogs, summary};
 use evident_server::checkpointer::Checkpointer;
 use evident_server::ui::UiConfig;
 use evident_server::ui::session::SessionKey;
-use evident_store::{SqliteStore, Store};
+use evident_store::Store;
 
 use crate::config::{DEFAULT_DATA_DIR, FileConfig, ServerFlags, Settings, init_logging};
+use crate::store::Location;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the store lives; created on first start [default: ./evident-data].
+    /// Where the store lives (unless --store names another place) and the
+    /// signing key is created; made on first start [default: ./evident-data].
     #[arg(long, env = "EVIDENT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store: a PostgreSQL URL (postgres://user@host:port/database), which
+    /// several servers may share, or a data directory [default: the data dir].
+    #[arg(long, env = "EVIDENT_STORE", value_name = "URL|DIR")]
+    pub store: Option<Location>,
     #[command(flatten)]
     pub server: ServerFlags,
 }
@@ -34,10 +40,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .data_dir
         .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&data_dir)
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
-    );
+    let location = Location::or_data_dir(args.store.or(file.store), &data_dir);
+    let store = location
+        .open()
+        .with_context(|| format!("opening {location}"))?;
     let preset = std::env::var("EVIDENT_ADMIN_KEY")
         .ok()
         .filter(|key| !key.is_empty());
@@ -45,7 +51,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("admin key: {key}");
         println!("(shown once: it is stored only as a hash)");
     }
-    tracing::info!(data_dir = %data_dir.display(), "store open");
+    tracing::info!(store = %location, "store open");
     let catalogs = Catalogs::load(
         settings.catalog.clone(),
         settings.redactor.clone(),

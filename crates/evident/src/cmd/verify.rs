@@ -1,5 +1,5 @@
-//! `evident verify --store DIR`: recompute every tenant's log from its events
-//! and check it against the stored tree and every signed checkpoint.
+//! `evident verify --store DIR|URL`: recompute every tenant's log from its
+//! events and check it against the stored tree and every signed checkpoint.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,16 +13,17 @@ use evident_core::log::bundle::BundleChecker;
 use evident_core::log::checkpoint::Checkpoint;
 use evident_core::log::merkle::verify_consistency;
 use evident_core::log::note::{Signer, Verifier, open};
-use evident_store::{SqliteStore, Store};
+use evident_store::Store;
 
 use crate::signing_key::KEY_FILE;
+use crate::store::Location;
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["store", "consistency", "bundle"])))]
 pub struct VerifyArgs {
-    /// A data directory to verify (opened read-only).
-    #[arg(long)]
-    pub store: Option<PathBuf>,
+    /// The store to verify, opened read-only: a data directory or a PostgreSQL URL.
+    #[arg(long, value_name = "DIR|URL")]
+    pub store: Option<Location>,
     /// Two checkpoints (signed note files) of one log, older first: detects a rollback or a fork.
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
     pub consistency: Vec<PathBuf>,
@@ -55,14 +56,19 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if let Some(bundle) = &args.bundle {
         return verify_bundle_file(bundle, args.key.as_deref());
     }
-    let Some(store_dir) = args.store.clone() else {
-        bail!("give --store DIR or --consistency OLD NEW")
+    let Some(location) = args.store.clone() else {
+        bail!("give --store DIR|URL or --consistency OLD NEW")
     };
-    let verifier = match &args.key {
-        Some(key) => {
+    let verifier = match (&args.key, &location) {
+        (Some(key), _) => {
             Verifier::parse(key.trim()).map_err(|error| anyhow::anyhow!("--key: {error}"))?
         }
-        None => {
+        (None, Location::Postgres(_)) => {
+            bail!(
+                "give --key (the servers' verifier key, `evident checkpoint --key`): the signing key is never in the database"
+            )
+        }
+        (None, Location::Dir(store_dir)) => {
             let path = store_dir.join(KEY_FILE);
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("no --key given and {} cannot be read", path.display()))?;
@@ -77,8 +83,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         );
     }
-    let store = SqliteStore::open_read_only(&store_dir)
-        .with_context(|| format!("opening the store in {}", store_dir.display()))?;
+    let store = location
+        .open_read_only()
+        .with_context(|| format!("opening {location}"))?;
+    let store = store.as_ref();
     let mut tenants: Vec<String> = store
         .tenants()?
         .into_iter()
@@ -103,7 +111,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                         let Some(tenant) = tenants.get(index) else {
                             return done;
                         };
-                        done.push((index, audit_tenant(&store, tenant, &kept, &verifier)));
+                        done.push((index, audit_tenant(store, tenant, &kept, &verifier)));
                     }
                 })
             })
@@ -141,7 +149,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// Recomputes one tenant's leaves from its events and audits its log.
 fn audit_tenant(
-    store: &SqliteStore,
+    store: &dyn Store,
     tenant: &str,
     kept: &[String],
     verifier: &Verifier,

@@ -1,0 +1,200 @@
+//! `evident serve --store postgres://…`: several servers on one database,
+//! migrations, and `evident verify --store` on PostgreSQL. Each test makes a
+//! database of its own on the local server (`EVIDENT_TEST_POSTGRES` names
+//! another) and drops it.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use common::{ADMIN_KEY, TestServer, binary, event};
+use evident_store::postgres::ScratchDatabase;
+use serde_json::{Value, json};
+
+fn scratch() -> ScratchDatabase {
+    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    ScratchDatabase::create(&admin, "evident_serve")
+        .expect("a scratch database (is PostgreSQL running?)")
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env("EVIDENT_LOG", "error")
+        .output()
+        .expect("running evident")
+}
+
+#[test]
+fn two_servers_on_one_database_keep_each_log_contiguous_and_verifiable() {
+    let database = scratch();
+    let first = TestServer::start_with(
+        &[
+            "--store",
+            database.url(),
+            "--checkpoint-interval-seconds",
+            "1",
+        ],
+        &[],
+    );
+    // The second server signs with the same key: checkpoints from either verify alike.
+    let key_file = first.data_dir.join("signing.key");
+    let second = TestServer::start_with(
+        &[
+            "--store",
+            database.url(),
+            "--signing-key",
+            key_file.to_str().unwrap(),
+            "--checkpoint-interval-seconds",
+            "1",
+        ],
+        &[],
+    );
+    first.create_tenant("acme", None);
+    // The second server sees the tenant the first created, through the database.
+    second.create_tenant("acme-eu", Some("acme"));
+
+    // Four clients, two per server, append to the same tenants at once.
+    let servers = [&first, &second];
+    let sent: Vec<Vec<Value>> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4)
+            .map(|client| {
+                let server = servers[client % 2];
+                scope.spawn(move || {
+                    let mut receipts = Vec::new();
+                    for round in 0..15 {
+                        let tenant = if round % 3 == 0 { "acme-eu" } else { "acme" };
+                        let events: Vec<Value> = (0..20)
+                            .map(|n| event(client * 1000 + round * 20 + n))
+                            .collect();
+                        receipts.extend(
+                            server
+                                .ingest(tenant, &events)
+                                .into_iter()
+                                .map(|receipt| json!({"tenant": tenant, "receipt": receipt})),
+                        );
+                    }
+                    receipts
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .map(|client| client.join().unwrap())
+            .collect()
+    });
+    let receipts: Vec<&Value> = sent.iter().flatten().collect();
+    assert_eq!(receipts.len(), 4 * 15 * 20);
+    for tenant in ["acme", "acme-eu"] {
+        let mine: Vec<&&Value> = receipts
+            .iter()
+            .filter(|sent| sent["tenant"] == tenant)
+            .collect();
+        // Every acknowledged event is stored once, and seq runs 0, 1, 2, … without a gap.
+        let mut seqs: Vec<u64> = mine
+            .iter()
+            .map(|sent| sent["receipt"]["seq"].as_u64().unwrap())
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (0..mine.len() as u64).collect::<Vec<_>>(), "{tenant}");
+        for server in servers {
+            let stored = server.all_events(tenant);
+            assert_eq!(stored.len(), mine.len());
+            let ids: HashSet<&str> = stored
+                .iter()
+                .map(|event| event["id"].as_str().unwrap())
+                .collect();
+            assert!(
+                mine.iter()
+                    .all(|sent| ids.contains(sent["receipt"]["id"].as_str().unwrap()))
+            );
+        }
+    }
+    // Both servers' checkpointers have signed the grown logs; the tree verifies offline.
+    let verifier = first
+        .get("/v1/log/key", ADMIN_KEY)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+        .trim()
+        .to_owned();
+    common::wait_for(30, "a checkpoint of acme's whole log", || {
+        let note = first
+            .get("/v1/tenants/acme/log/checkpoint", ADMIN_KEY)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        (note.lines().nth(1) == Some("800")).then_some(())
+    });
+    let verified = run(&["verify", "--store", database.url(), "--key", &verifier]);
+    let text = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(
+        text.contains("ok acme 800 ") && text.contains("ok acme-eu 400 "),
+        "{text}"
+    );
+    // Another key of the same name does not verify the servers' checkpoints.
+    let origin = verifier.split('+').next().unwrap();
+    let other = evident_core::log::note::Signer::from_seed(origin, [7; 32])
+        .unwrap()
+        .verifier()
+        .encode();
+    let wrong = run(&["verify", "--store", database.url(), "--key", &other]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("FAILED acme "));
+    // Without --key there is nothing to check against: the key is never in the database.
+    let keyless = run(&["verify", "--store", database.url()]);
+    assert!(!keyless.status.success());
+    assert!(String::from_utf8_lossy(&keyless.stderr).contains("give --key"));
+}
+
+#[test]
+fn migrate_creates_and_refuses_a_newer_schema_on_postgres() {
+    let database = scratch();
+    let migrate = || run(&["migrate", "--store", database.url()]);
+    let created = String::from_utf8(migrate().stdout).unwrap();
+    assert!(
+        created.starts_with("created the store at postgres"),
+        "{created}"
+    );
+    let version: i64 = created.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    let again = String::from_utf8(migrate().stdout).unwrap();
+    assert!(
+        again.ends_with(&format!("at schema version {version}: nothing to do\n")),
+        "{again}"
+    );
+
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    client
+        .execute("UPDATE evident_schema SET version = $1", &[&(version + 1)])
+        .unwrap();
+    // A database written by a newer build is refused, by migrate and by serve alike.
+    for args in [&["migrate"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+        let data_dir = tempfile::tempdir().unwrap();
+        let output = Command::new(binary())
+            .args(args)
+            .arg("--store")
+            .arg(database.url())
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .env("EVIDENT_LOG", "error")
+            .env("EVIDENT_ADMIN_KEY", ADMIN_KEY)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("schema version {}", version + 1))
+                && stderr.contains("upgrade Evident"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
