@@ -350,6 +350,29 @@ impl PostgresStore {
         })
     }
 
+    /// PostgreSQL's plans for a page of `query` and for its exact total
+    /// (`EXPLAIN`, as text), for checking which indexes serve a filter.
+    pub fn explain(&self, query: &EventQuery) -> Result<(String, String)> {
+        self.read(|connection| {
+            let mut db = connection.db();
+            let tenants = resolve_scope(&mut db, &query.scope)?;
+            if tenants.numbers.is_empty() {
+                return Err(StoreError::TenantNotFound(query.scope.tenants[0].clone()));
+            }
+            let mut plan = |(sql, params): (String, Params)| -> Result<String> {
+                let lines = db.query(&format!("EXPLAIN {sql}"), &params.refs())?;
+                let lines: Vec<String> = lines
+                    .iter()
+                    .map(|row| row.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                Ok(lines.join("\n"))
+            };
+            let page = plan(page_sql(&tenants, query))?;
+            let count = plan(count_sql(&tenants, &query.filter, query.now))?;
+            Ok((page, count))
+        })
+    }
+
     /// At most `limit` of a tenant's events from `from_seq` in seq order, with their salts.
     fn tenant_events(
         &self,
@@ -620,9 +643,7 @@ struct Appending {
     seen: HashMap<String, Receipt>,
 }
 
-/// One page of events for `query`: one query per tenant of the scope (and per
-/// exact action of a filter that lists several), each read from an index in
-/// sort order, merged.
+/// One page of events for `query`.
 fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result<EventPage> {
     let tenants = resolve_scope(db, &query.scope)?;
     if tenants.numbers.is_empty() {
@@ -631,6 +652,34 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
             next_cursor: None,
         });
     }
+    let (sql, params) = page_sql(&tenants, query);
+    let rows = db.query(&sql, &params.refs())?;
+    let limit = i64::from(query.limit);
+    let several = query.scope.spans_several();
+    let mut events = Vec::with_capacity(rows.len());
+    let mut cursors = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (event, cursor) = event_from_row(row, &tenants, several)?;
+        events.push(event);
+        cursors.push(cursor);
+    }
+    let next_cursor = if events.len() as i64 > limit {
+        events.truncate(limit as usize);
+        cursors.get(limit as usize - 1).copied()
+    } else {
+        None
+    };
+    Ok(EventPage {
+        events,
+        next_cursor,
+    })
+}
+
+/// The statement of one page (one more row than the page, to know whether
+/// another follows): one query per tenant of the scope (and per exact action
+/// of a filter that lists several), each read from an index in sort order,
+/// merged.
+fn page_sql(tenants: &ScopeTenants, query: &EventQuery) -> (String, Params) {
     let direction = match query.sort {
         SortOrder::Desc => "DESC",
         SortOrder::Asc => "ASC",
@@ -686,25 +735,7 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
             params.add(offset)
         )
     };
-    let rows = db.query(&sql, &params.refs())?;
-    let several = query.scope.spans_several();
-    let mut events = Vec::with_capacity(rows.len());
-    let mut cursors = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let (event, cursor) = event_from_row(row, &tenants, several)?;
-        events.push(event);
-        cursors.push(cursor);
-    }
-    let next_cursor = if events.len() as i64 > limit {
-        events.truncate(limit as usize);
-        cursors.get(limit as usize - 1).copied()
-    } else {
-        None
-    };
-    Ok(EventPage {
-        events,
-        next_cursor,
-    })
+    (sql, params)
 }
 
 /// The cursor as a bound on one tenant's `(occurred_at, seq)`: the sort's
@@ -756,6 +787,13 @@ fn count_events(
             .try_get(0)?;
         return Ok(size as u64);
     }
+    let (sql, params) = count_sql(&tenants, filter, now);
+    let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
+    Ok(count as u64)
+}
+
+/// The statement counting a filter's events: one count per tenant, summed.
+fn count_sql(tenants: &ScopeTenants, filter: &Filter, now: Timestamp) -> (String, Params) {
     let mut params = Params::default();
     let counts: Vec<String> = tenants
         .numbers
@@ -766,9 +804,7 @@ fn count_events(
             format!("(SELECT count(*) FROM events WHERE {condition})")
         })
         .collect();
-    let sql = format!("SELECT ({})::bigint", counts.join(" + "));
-    let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
-    Ok(count as u64)
+    (format!("SELECT ({})::bigint", counts.join(" + ")), params)
 }
 
 /// Appends a group of batches in the transaction `db` (see [`Store::append`]).
