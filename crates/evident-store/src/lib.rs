@@ -27,6 +27,7 @@
 //!   complete subtrees are written in the append transaction: the tree head
 //!   for a size is known as soon as the append returns.
 
+pub mod copy;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
@@ -309,6 +310,65 @@ pub struct StoredCheckpoint {
     pub signed_at: Timestamp,
 }
 
+/// An event as a store keeps it, with what its leaf and its idempotency
+/// need: what a copy to another store writes again unchanged.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event: Event,
+    pub salt: [u8; 16],
+    pub idempotency_key: Option<String>,
+}
+
+impl StoredEvent {
+    /// Its id, salt and recorded time, once its seq is checked to be `next_seq`,
+    /// where the copy's log of its tenant stands.
+    pub(crate) fn fixed(&self, next_seq: u64) -> Result<(Uuid, [u8; 16], Timestamp)> {
+        if self.event.seq != next_seq {
+            return Err(StoreError::OutOfRange(format!(
+                "a copied event has seq {} where tenant {}'s log continues at {next_seq}",
+                self.event.seq, self.event.tenant
+            )));
+        }
+        Ok((self.event.id, self.salt, self.event.recorded_at))
+    }
+
+    /// The event as it was appended (for a backend's append path).
+    pub(crate) fn as_new(&self) -> NewEvent {
+        let event = &self.event;
+        NewEvent {
+            action: event.action.clone(),
+            category: event.category.clone(),
+            occurred_at: event.occurred_at,
+            actor: event.actor.clone(),
+            targets: event.targets.clone(),
+            context: event.context.clone(),
+            channel: event.channel.clone(),
+            outcome: event.outcome,
+            description: event.description.clone(),
+            metadata: event.metadata.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
+}
+
+/// A store's tables apart from the events and their logs, whole: what a
+/// copy to another store writes first. Hashes are copied, never keys.
+#[derive(Debug, Clone, Default)]
+pub struct StoreMetadata {
+    /// In creation order: a parent before its children.
+    pub tenants: Vec<Tenant>,
+    pub keys: Vec<(ApiKey, [u8; 32])>,
+    /// (tenant, body) of catalog additions.
+    pub catalogs: Vec<(String, String)>,
+    /// (tenant, body) of page settings.
+    pub ui_settings: Vec<(String, String)>,
+    pub viewer_links: Vec<(ViewerLink, [u8; 32])>,
+    /// Page sessions ended by signing out: (cookie hash, expiry).
+    pub ended_sessions: Vec<([u8; 32], Timestamp)>,
+    /// (tenant, checkpoint), each as signed.
+    pub checkpoints: Vec<(String, StoredCheckpoint)>,
+}
+
 /// Size figures for metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreStats {
@@ -471,6 +531,18 @@ pub trait Store: Send + Sync + 'static {
     fn end_session(&self, token_hash: &[u8; 32], expires_at: Timestamp) -> Result<()>;
     /// Whether the page session with this cookie hash was ended.
     fn session_ended(&self, token_hash: &[u8; 32]) -> Result<bool>;
+
+    /// Every table but the events and their logs (see [`StoreMetadata`]).
+    fn metadata(&self) -> Result<StoreMetadata>;
+    /// Writes another store's metadata into this one, which must hold no
+    /// tenant yet, keeping every id, hash and time.
+    fn import_metadata(&self, metadata: &StoreMetadata) -> Result<()>;
+    /// At most `limit` of a tenant's events from `from_seq`, in seq order, as kept.
+    fn stored_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// Appends events copied from another store with their own seq (which must
+    /// continue this store's log of the tenant), id, times and salt, growing
+    /// the tenant's tree as an append does.
+    fn import_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<()>;
 
     /// Sets (replaces) a tenant's audit log page settings, stored as given (JSON).
     fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()>;

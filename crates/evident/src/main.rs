@@ -48,6 +48,9 @@ enum Command {
     /// Check a catalog file, or show a tenant's catalog.
     #[command(subcommand)]
     Catalog(cmd::catalog::CatalogCommand),
+    /// Move a whole store between SQLite and PostgreSQL.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(args) => cmd::checkpoint::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Store(command) => cmd::store::run(command),
     };
     match result {
         Ok(code) => code,

@@ -198,3 +198,84 @@ fn migrate_creates_and_refuses_a_newer_schema_on_postgres() {
         );
     }
 }
+
+#[test]
+fn store_copy_moves_a_served_store_to_postgres_and_back() {
+    let mut server = TestServer::start_with(&["--checkpoint-interval-seconds", "1"], &[]);
+    server.create_tenant("acme", None);
+    server.create_tenant("acme-eu", Some("acme"));
+    server.ingest("acme", &(0..120).map(event).collect::<Vec<_>>());
+    server.ingest("acme-eu", &(0..30).map(event).collect::<Vec<_>>());
+    let before = server.all_events("acme");
+    let verifier = server
+        .get("/v1/log/key", ADMIN_KEY)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let verifier = verifier.trim().to_owned();
+    common::wait_for(30, "a checkpoint of acme's log", || {
+        let note = server
+            .get("/v1/tenants/acme/log/checkpoint", ADMIN_KEY)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        (note.lines().nth(1) == Some("120")).then_some(())
+    });
+    assert!(server.terminate());
+    let data_dir = server.data_dir.to_str().unwrap().to_owned();
+
+    let database = scratch();
+    let copied = run(&["store", "copy", "--from", &data_dir, "--to", database.url()]);
+    let text = String::from_utf8_lossy(&copied.stdout);
+    assert!(
+        copied.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("ok acme 120 ") && lines[1].starts_with("ok acme-eu 30 "),
+        "{text}"
+    );
+    // The same roots as `verify` computes over the source.
+    let source = run(&["verify", "--store", &data_dir, "--key", &verifier]);
+    assert!(source.status.success());
+    assert_eq!(String::from_utf8_lossy(&source.stdout), text);
+
+    // A server on the copy answers as the first did, and its log verifies with the same key.
+    let key_file = format!("{data_dir}/signing.key");
+    let moved = TestServer::start_with(
+        &["--store", database.url(), "--signing-key", &key_file],
+        &[],
+    );
+    assert_eq!(moved.all_events("acme"), before);
+    let verified = run(&["verify", "--store", database.url(), "--key", &verifier]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    assert_eq!(String::from_utf8_lossy(&verified.stdout), text);
+
+    // And back to a directory; a copy into a store that holds tenants is refused.
+    let back = tempfile::tempdir().unwrap();
+    let back_dir = back.path().join("data");
+    let back_dir = back_dir.to_str().unwrap();
+    let returned = run(&["store", "copy", "--from", database.url(), "--to", back_dir]);
+    assert!(
+        returned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&returned.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&returned.stdout), text);
+    let again = run(&["store", "copy", "--from", &data_dir, "--to", database.url()]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds 2 tenants"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

@@ -32,8 +32,8 @@ use crate::record::{
 };
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
-    NewViewerLink, PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats,
-    StoredCheckpoint, Tenant, TenantScope, TreeHead, ViewerLink,
+    NewViewerLink, PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreMetadata,
+    StoreStats, StoredCheckpoint, StoredEvent, Tenant, TenantScope, TreeHead, ViewerLink,
 };
 use filter_sql::Params;
 
@@ -374,24 +374,27 @@ impl PostgresStore {
     }
 
     /// At most `limit` of a tenant's events from `from_seq` in seq order, with their salts.
-    fn tenant_events(
-        &self,
-        tenant: &str,
-        from_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<(Event, Vec<u8>)>> {
+    fn tenant_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
         self.read(|connection| {
             let mut db = connection.db();
             let tenants = resolve_scope(&mut db, &TenantScope::single(tenant))?;
             let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(Vec::new()) };
             let rows = db.query(
-                &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = $1 AND seq >= $2 ORDER BY seq LIMIT $3"),
+                                &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE tenant_no = $1 AND seq >= $2 ORDER BY seq LIMIT $3"),
                 &[&tenant_no, &(from_seq as i64), &i64::from(limit)],
             )?;
             rows.iter()
                 .map(|row| {
-                    let (event, _) = event_from_row(row, &tenants, false)?;
-                    Ok((event, row.try_get::<_, Vec<u8>>(12)?))
+                                        let (event, _) = event_from_row(row, &tenants, false)?;
+                    let salt: Vec<u8> = row.try_get(12)?;
+                    let salt: [u8; 16] = salt
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
+                    Ok(StoredEvent {
+                        event,
+                        salt,
+                        idempotency_key: row.try_get(13)?,
+                    })
                 })
                 .collect()
         })
@@ -591,6 +594,7 @@ struct EventColumns {
     tenant_no: Vec<i64>,
     seq: Vec<i64>,
     occurred_at: Vec<i64>,
+    recorded_at: Vec<i64>,
     id: Vec<Uuid>,
     action: Vec<String>,
     category: Vec<String>,
@@ -808,10 +812,13 @@ fn count_sql(tenants: &ScopeTenants, filter: &Filter, now: Timestamp) -> (String
 }
 
 /// Appends a group of batches in the transaction `db` (see [`Store::append`]).
+/// With `copied` (the one batch's events as another store keeps them), each
+/// keeps its seq, id, recorded time and salt instead of getting new ones.
 fn append_group(
     db: &mut Db<'_, impl GenericClient>,
     batches: &[AppendBatch],
     recorded_at: Timestamp,
+    copied: Option<&[StoredEvent]>,
 ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
     let mut names: Vec<&str> = batches.iter().map(|batch| batch.tenant.as_str()).collect();
     names.sort_unstable();
@@ -867,7 +874,6 @@ fn append_group(
             );
         }
     }
-    let recorded_micros = recorded_at.as_microsecond();
     let mut events = EventColumns::default();
     let mut targets = TargetColumns::default();
     let mut nodes = NodeColumns::default();
@@ -886,18 +892,23 @@ fn append_group(
             )));
         }
         let mut receipts = Vec::with_capacity(batch.events.len());
-        for event in &batch.events {
-            if let Some(receipt) = event
-                .idempotency_key
-                .as_ref()
-                .and_then(|key| appending.seen.get(key))
-            {
+        for (number, event) in batch.events.iter().enumerate() {
+            let copy = copied.and_then(|copied| copied.get(number));
+            if let (Some(receipt), None) = (
+                event
+                    .idempotency_key
+                    .as_ref()
+                    .and_then(|key| appending.seen.get(key)),
+                copy,
+            ) {
                 receipts.push(*receipt);
                 continue;
             }
             let seq = appending.next_seq;
-            let id = Uuid::now_v7();
-            let salt: [u8; 16] = rand::random();
+            let (id, salt, recorded_at) = match copy {
+                Some(copy) => copy.fixed(seq)?,
+                None => (Uuid::now_v7(), rand::random(), recorded_at),
+            };
             let occurred = event.occurred_at.as_microsecond();
             let leaf = LeafSource::of_new(event, id, &batch.tenant, seq, recorded_at);
             new_nodes.clear();
@@ -915,6 +926,7 @@ fn append_group(
             events.tenant_no.push(appending.no);
             events.seq.push(seq as i64);
             events.occurred_at.push(occurred);
+            events.recorded_at.push(recorded_at.as_microsecond());
             events.id.push(id);
             events.action.push(event.action.clone());
             events.category.push(event.category.clone());
@@ -950,7 +962,7 @@ fn append_group(
     if events.seq.is_empty() {
         return Ok(results);
     }
-    insert_events(db, &events, recorded_micros)?;
+    insert_events(db, &events)?;
     if !targets.seq.is_empty() {
         // A target listed twice on one event is one row.
         db.execute(
@@ -984,26 +996,22 @@ fn append_group(
     Ok(results)
 }
 
-fn insert_events(
-    db: &mut Db<'_, impl GenericClient>,
-    events: &EventColumns,
-    recorded_at: i64,
-) -> Result<()> {
+fn insert_events(db: &mut Db<'_, impl GenericClient>, events: &EventColumns) -> Result<()> {
     db.execute(
         "INSERT INTO events (tenant_no, seq, occurred_at, recorded_at, id, action, category, actor_type,
                              actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words)
-         SELECT tenant_no, seq, occurred_at, $1, id, action, category, actor_type,
+         SELECT tenant_no, seq, occurred_at, recorded_at, id, action, category, actor_type,
                 actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words::tsvector
-         FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[],
-                     $9::text[], $10::text[], $11::bytea[], $12::text[], $13::text[], $14::text[], $15::bytea[],
-                     $16::text[], $17::text[])
-              AS new (tenant_no, seq, occurred_at, id, action, category, actor_type, actor_id, actor_email,
-                      ip, channel, outcome, idempotency_key, salt, doc, words)",
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::text[], $11::bytea[], $12::text[], $13::text[], $14::text[],
+                     $15::bytea[], $16::text[], $17::text[])
+              AS new (tenant_no, seq, occurred_at, recorded_at, id, action, category, actor_type, actor_id,
+                      actor_email, ip, channel, outcome, idempotency_key, salt, doc, words)",
         &[
-            &recorded_at,
             &events.tenant_no,
             &events.seq,
             &events.occurred_at,
+            &events.recorded_at,
             &events.id,
             &events.action,
             &events.category,
@@ -1293,7 +1301,7 @@ impl Store for PostgresStore {
         let recorded_at = evident_core::event::truncate_to_micros(recorded_at);
         self.write(|connection| {
             in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                append_group(db, batches, recorded_at)
+                append_group(db, batches, recorded_at, None)
             })
         })
     }
@@ -1411,15 +1419,11 @@ impl Store for PostgresStore {
     }
 
     fn leaves(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<Leaf>> {
-        self.tenant_events(tenant, from_seq, limit)?
-            .into_iter()
-            .map(|(event, salt)| {
-                let salt: [u8; 16] = salt
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
-                Ok(split(&event, salt))
-            })
-            .collect()
+        Ok(self
+            .tenant_events(tenant, from_seq, limit)?
+            .iter()
+            .map(|stored| split(&stored.event, stored.salt))
+            .collect())
     }
 
     fn event_leaf_hashes(
@@ -1428,16 +1432,17 @@ impl Store for PostgresStore {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<(u64, [u8; 32])>> {
-        self.tenant_events(tenant, from_seq, limit)?
-            .into_iter()
-            .map(|(event, salt)| {
-                let salt: [u8; 16] = salt
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
-                // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
-                Ok((event.seq, leaf_hash_of(&LeafSource::of(&event), salt)))
+        // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
+        Ok(self
+            .tenant_events(tenant, from_seq, limit)?
+            .iter()
+            .map(|stored| {
+                (
+                    stored.event.seq,
+                    leaf_hash_of(&LeafSource::of(&stored.event), stored.salt),
+                )
             })
-            .collect()
+            .collect())
     }
 
     fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()> {
@@ -1534,6 +1539,151 @@ impl Store for PostgresStore {
                     &[&token_hash.as_slice()],
                 )?
                 .try_get(0)?)
+        })
+    }
+
+    fn metadata(&self) -> Result<StoreMetadata> {
+        self.read_snapshot(|db| {
+            let mut metadata = StoreMetadata::default();
+            for row in db.query(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY no"), &[])? {
+                metadata.tenants.push(tenant_row(&row)?.into_tenant()?);
+            }
+            for row in db.query(&format!("SELECT {KEY_COLUMNS}, hash FROM api_keys ORDER BY created_at, id"), &[])? {
+                metadata.keys.push((key_row(&row)?.into_key()?, hash32(row.try_get(6)?, "key hash")?));
+            }
+            for row in db.query("SELECT tenant, body FROM tenant_catalogs ORDER BY tenant", &[])? {
+                metadata.catalogs.push((row.try_get(0)?, row.try_get(1)?));
+            }
+            for row in db.query("SELECT tenant, body FROM tenant_ui ORDER BY tenant", &[])? {
+                metadata.ui_settings.push((row.try_get(0)?, row.try_get(1)?));
+            }
+            for row in db.query(
+                &format!("SELECT {VIEWER_LINK_COLUMNS}, token_hash FROM viewer_links ORDER BY created_at, id"),
+                &[],
+            )? {
+                metadata.viewer_links.push((viewer_link_row(&row)?, hash32(row.try_get(10)?, "token hash")?));
+            }
+            for row in db.query("SELECT token_hash, expires_at FROM ended_sessions", &[])? {
+                metadata.ended_sessions.push((hash32(row.try_get(0)?, "session hash")?, timestamp(row.try_get(1)?)?));
+            }
+            for row in db.query(
+                "SELECT tenants.id, tree_size, note, signed_at FROM checkpoints JOIN tenants ON tenants.no = checkpoints.tenant_no
+                 ORDER BY tenants.no, tree_size",
+                &[],
+            )? {
+                metadata.checkpoints.push((
+                    row.try_get(0)?,
+                    CheckpointRow(row.try_get(1)?, row.try_get(2)?, row.try_get(3)?).into_checkpoint()?,
+                ));
+            }
+            Ok(metadata)
+        })
+    }
+
+    fn import_metadata(&self, metadata: &StoreMetadata) -> Result<()> {
+        self.write(|connection| {
+            in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
+                // Taken by every import: two copies into one database cannot both find it empty.
+                db.execute("LOCK TABLE tenants IN EXCLUSIVE MODE", &[])?;
+                let held: i64 = db.query_one("SELECT count(*) FROM tenants", &[])?.try_get(0)?;
+                if held > 0 {
+                    return Err(StoreError::OutOfRange(format!(
+                        "the destination already holds {held} tenants: a copy goes into an empty store"
+                    )));
+                }
+                for tenant in &metadata.tenants {
+                    db.execute(
+                        "INSERT INTO tenants (id, name, parent, created_at) VALUES ($1, $2, $3, $4)",
+                        &[&tenant.id, &tenant.name, &tenant.parent, &tenant.created_at.as_microsecond()],
+                    )?;
+                }
+                for (key, hash) in &metadata.keys {
+                    db.execute(
+                        "INSERT INTO api_keys (id, name, tenant, scopes, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[
+                            &key.id,
+                            &key.name,
+                            &key.tenant,
+                            &scopes_text(&key.scopes),
+                            &hash.as_slice(),
+                            &key.created_at.as_microsecond(),
+                            &key.revoked_at.map(|at| at.as_microsecond()),
+                        ],
+                    )?;
+                }
+                let now = Timestamp::now().as_microsecond();
+                for (tenant, body) in &metadata.catalogs {
+                    db.execute(
+                        "INSERT INTO tenant_catalogs (tenant, body, updated_at) VALUES ($1, $2, $3)",
+                        &[tenant, body, &now],
+                    )?;
+                }
+                for (tenant, body) in &metadata.ui_settings {
+                    db.execute("INSERT INTO tenant_ui (tenant, body, updated_at) VALUES ($1, $2, $3)", &[tenant, body, &now])?;
+                }
+                for (link, hash) in &metadata.viewer_links {
+                    db.execute(
+                        &format!(
+                            "INSERT INTO viewer_links ({VIEWER_LINK_COLUMNS}, token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                        ),
+                        &[
+                            &link.id,
+                            &link.tenant,
+                            &link.include_descendants,
+                            &link.query,
+                            &link.title,
+                            &link.created_by,
+                            &link.created_at.as_microsecond(),
+                            &link.expires_at.as_microsecond(),
+                            &link.used_at.map(|at| at.as_microsecond()),
+                            &link.revoked_at.map(|at| at.as_microsecond()),
+                            &hash.as_slice(),
+                        ],
+                    )?;
+                }
+                for (hash, expires_at) in &metadata.ended_sessions {
+                    db.execute(
+                        "INSERT INTO ended_sessions (token_hash, expires_at) VALUES ($1, $2)",
+                        &[&hash.as_slice(), &expires_at.as_microsecond()],
+                    )?;
+                }
+                for (tenant, checkpoint) in &metadata.checkpoints {
+                    db.execute(
+                        "INSERT INTO checkpoints (tenant_no, tree_size, note, signed_at)
+                         SELECT no, $2, $3, $4 FROM tenants WHERE id = $1",
+                        &[tenant, &(checkpoint.tree_size as i64), &checkpoint.note, &checkpoint.signed_at.as_microsecond()],
+                    )?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn stored_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        self.tenant_events(tenant, from_seq, limit)
+    }
+
+    fn import_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<()> {
+        let batch = AppendBatch {
+            tenant: tenant.to_owned(),
+            events: events.iter().map(StoredEvent::as_new).collect(),
+        };
+        self.write(|connection| {
+            in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
+                match append_group(
+                    db,
+                    std::slice::from_ref(&batch),
+                    Timestamp::now(),
+                    Some(events),
+                )?
+                .pop()
+                {
+                    Some(Err(BatchError::TenantNotFound(tenant))) => {
+                        Err(StoreError::TenantNotFound(tenant))
+                    }
+                    _ => Ok(()),
+                }
+            })
         })
     }
 

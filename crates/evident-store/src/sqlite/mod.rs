@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
-    NewViewerLink, PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreStats,
-    StoredCheckpoint, Tenant, TenantScope, TreeHead, ViewerLink,
+    NewViewerLink, PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreMetadata,
+    StoreStats, StoredCheckpoint, StoredEvent, Tenant, TenantScope, TreeHead, ViewerLink,
 };
 
 use crate::record::{
@@ -254,7 +254,7 @@ impl SqliteStore {
         tenant: &str,
         from_seq: u64,
         limit: u32,
-        mut visit: impl FnMut(Event, &[u8]) -> Result<()>,
+        mut visit: impl FnMut(Event, &[u8], Option<String>) -> Result<()>,
     ) -> Result<()> {
         self.read(|connection| {
             let tenants = resolve_scope(connection, &TenantScope::single(tenant))?;
@@ -267,7 +267,7 @@ impl SqliteStore {
                 while let Some(row) = rows.next()? {
                     let (event, _) = event_from_row(row, &tenants, false)?;
                     let salt: Option<Vec<u8>> = row.get(13)?;
-                    visit(event, salt.as_deref().unwrap_or_default())?;
+                    visit(event, salt.as_deref().unwrap_or_default(), row.get(14)?)?;
                     seen += 1;
                 }
                 Ok(seen)
@@ -277,12 +277,12 @@ impl SqliteStore {
                 // Found through the events_time index without reading the table; they come
                 // first, so that the page still ends with its last event in seq order.
                 seen = read(
-                    &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE tenant_no = ?1 AND rowid NOT BETWEEN ?2 AND ?3 LIMIT ?4"),
+                    &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE tenant_no = ?1 AND rowid NOT BETWEEN ?2 AND ?3 LIMIT ?4"),
                     &[tenant_no, first, last, i64::from(limit.saturating_sub(1))],
                 )?;
             }
             read(
-                &format!("SELECT {EVENT_COLUMNS}, salt FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
+                &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
                 &[first.saturating_add(from_seq as i64), last, tenant_no, i64::from(limit) - seen],
             )?;
             Ok(())
@@ -416,10 +416,14 @@ impl From<rusqlite::Error> for BatchFailure {
 
 /// Appends one request's events. **Invariant:** its one failure of its own,
 /// an unknown tenant, is returned before anything is written.
+///
+/// With `copied` (the same events as another store keeps them), each keeps
+/// its seq, id, recorded time and salt instead of getting new ones.
 fn append_batch(
     connection: &Connection,
     batch: &AppendBatch,
     recorded_at: Timestamp,
+    copied: Option<&[StoredEvent]>,
 ) -> std::result::Result<Vec<Receipt>, BatchFailure> {
     let (tenant_no, mut next_seq): (i64, i64) = connection
         .prepare_cached("SELECT no, next_seq FROM tenants WHERE id = ?1")?
@@ -433,7 +437,6 @@ fn append_batch(
             MAX_SEQ + 1
         ))));
     }
-    let recorded_micros = recorded_at.as_microsecond();
     let mut find_repeat = connection.prepare_cached(
         "SELECT id, seq, recorded_at FROM events WHERE tenant_no = ?1 AND idempotency_key = ?2",
     )?;
@@ -454,8 +457,9 @@ fn append_batch(
     let mut frontier =
         log::load_frontier(connection, tenant_no, next_seq as u64).map_err(BatchFailure::Store)?;
     let mut nodes = Vec::with_capacity(batch.events.len() * 2);
-    for event in &batch.events {
-        if let Some(key) = event.idempotency_key.as_deref() {
+    for (number, event) in batch.events.iter().enumerate() {
+        let copy = copied.and_then(|copied| copied.get(number));
+        if let (Some(key), None) = (event.idempotency_key.as_deref(), copy) {
             if let Some(receipt) = seen_in_batch.get(key) {
                 receipts.push(*receipt);
                 continue;
@@ -483,8 +487,11 @@ fn append_batch(
             }
         }
         let rowid = event_rowid(tenant_no, next_seq as u64);
-        let id = Uuid::now_v7();
-        let salt = log::new_salt();
+        let (id, salt, recorded_at) = match copy {
+            Some(copy) => copy.fixed(next_seq as u64).map_err(BatchFailure::Store)?,
+            None => (Uuid::now_v7(), log::new_salt(), recorded_at),
+        };
+        let recorded_micros = recorded_at.as_microsecond();
         let occurred = event.occurred_at.as_microsecond();
         let doc = DocRef::json(event).map_err(BatchFailure::Store)?;
         insert_event.execute(params![
@@ -1018,7 +1025,7 @@ impl Store for SqliteStore {
                 // No savepoint per batch: a batch's only failure (its tenant is unknown) is
                 // found before it writes anything, and a savepoint would make SQLite spill a
                 // statement journal and FTS5 flush its pending terms once per request.
-                match append_batch(&transaction, batch, recorded_at) {
+                match append_batch(&transaction, batch, recorded_at, None) {
                     Ok(receipts) => results.push(Ok(receipts)),
                     Err(BatchFailure::Batch(error)) => results.push(Err(error)),
                     Err(BatchFailure::Store(error)) => return Err(error),
@@ -1165,7 +1172,7 @@ impl Store for SqliteStore {
 
     fn leaves(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<Leaf>> {
         let mut leaves = Vec::new();
-        self.tenant_events(tenant, from_seq, limit, |event, salt| {
+        self.tenant_events(tenant, from_seq, limit, |event, salt, _| {
             leaves.push(log::leaf_of(&event, salt)?);
             Ok(())
         })?;
@@ -1179,7 +1186,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<(u64, [u8; 32])>> {
         let mut hashes = Vec::with_capacity(limit as usize);
-        self.tenant_events(tenant, from_seq, limit, |event, salt| {
+        self.tenant_events(tenant, from_seq, limit, |event, salt, _| {
             let salt: [u8; 16] = salt
                 .try_into()
                 .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
@@ -1263,6 +1270,170 @@ impl Store for SqliteStore {
                     "SELECT EXISTS (SELECT 1 FROM ended_sessions WHERE token_hash = ?1)",
                 )?
                 .query_row([token_hash.as_slice()], |row| row.get(0))?)
+        })
+    }
+
+    fn metadata(&self) -> Result<StoreMetadata> {
+        self.read(|connection| {
+            let transaction = connection.unchecked_transaction()?;
+            let mut metadata = StoreMetadata::default();
+            let mut statement = transaction.prepare(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY no"))?;
+            for row in statement.query_map([], TenantRow::read)? {
+                metadata.tenants.push(row?.into_tenant()?);
+            }
+            for (sql, into) in [
+                ("SELECT tenant, body FROM tenant_catalogs ORDER BY tenant", &mut metadata.catalogs),
+                ("SELECT tenant, body FROM tenant_ui ORDER BY tenant", &mut metadata.ui_settings),
+            ] {
+                let mut statement = transaction.prepare(sql)?;
+                for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))? {
+                    into.push(row?);
+                }
+            }
+            let mut statement = transaction.prepare("SELECT token_hash, expires_at FROM ended_sessions")?;
+            for row in statement.query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))? {
+                let (hash, expires_at) = row?;
+                metadata.ended_sessions.push((hash32(hash, "session hash")?, timestamp(expires_at)?));
+            }
+            let mut statement = transaction.prepare(
+                "SELECT tenants.id, tree_size, note, signed_at FROM checkpoints JOIN tenants ON tenants.no = checkpoints.tenant_no
+                 ORDER BY tenants.no, tree_size",
+            )?;
+            for row in statement.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, CheckpointRow(row.get(1)?, row.get(2)?, row.get(3)?)))
+            })? {
+                let (tenant, checkpoint) = row?;
+                metadata.checkpoints.push((tenant, checkpoint.into_checkpoint()?));
+            }
+            let mut keys = transaction.prepare(&format!("SELECT {KEY_COLUMNS}, hash FROM api_keys ORDER BY created_at, id"))?;
+            let keys = keys.query_map([], |row| Ok((KeyRow::read(row)?, row.get::<_, Vec<u8>>(6)?)))?;
+            for key in keys {
+                let (row, hash) = key?;
+                metadata.keys.push((row.into_key()?, hash32(hash, "key hash")?));
+            }
+            let mut links = transaction.prepare(&format!(
+                "SELECT {VIEWER_LINK_COLUMNS}, token_hash FROM viewer_links ORDER BY created_at, id"
+            ))?;
+            let links = links.query_map([], |row| Ok((ViewerLinkRow::read(row)?, row.get::<_, Vec<u8>>(10)?)))?;
+            for link in links {
+                let (row, hash) = link?;
+                metadata.viewer_links.push((row.into_link()?, hash32(hash, "token hash")?));
+            }
+            Ok(metadata)
+        })
+    }
+
+    fn import_metadata(&self, metadata: &StoreMetadata) -> Result<()> {
+        self.write(|connection| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let held: i64 = transaction.query_row("SELECT count(*) FROM tenants", [], |row| row.get(0))?;
+            if held > 0 {
+                return Err(StoreError::OutOfRange(format!(
+                    "the destination already holds {held} tenants: a copy goes into an empty store"
+                )));
+            }
+            for tenant in &metadata.tenants {
+                transaction.execute(
+                    "INSERT INTO tenants (id, name, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![tenant.id, tenant.name, tenant.parent, tenant.created_at.as_microsecond()],
+                )?;
+            }
+            for (key, hash) in &metadata.keys {
+                transaction.execute(
+                    "INSERT INTO api_keys (id, name, tenant, scopes, hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        key.id,
+                        key.name,
+                        key.tenant,
+                        scopes_text(&key.scopes),
+                        hash.as_slice(),
+                        key.created_at.as_microsecond(),
+                        key.revoked_at.map(|at| at.as_microsecond())
+                    ],
+                )?;
+            }
+            let now = Timestamp::now().as_microsecond();
+            for (tenant, body) in &metadata.catalogs {
+                transaction.execute(
+                    "INSERT INTO tenant_catalogs (tenant, body, updated_at) VALUES (?1, ?2, ?3)",
+                    params![tenant, body, now],
+                )?;
+            }
+            for (tenant, body) in &metadata.ui_settings {
+                transaction.execute(
+                    "INSERT INTO tenant_ui (tenant, body, updated_at) VALUES (?1, ?2, ?3)",
+                    params![tenant, body, now],
+                )?;
+            }
+            for (link, hash) in &metadata.viewer_links {
+                transaction.execute(
+                    &format!("INSERT INTO viewer_links ({VIEWER_LINK_COLUMNS}, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                    params![
+                        link.id,
+                        link.tenant,
+                        link.include_descendants,
+                        link.query,
+                        link.title,
+                        link.created_by,
+                        link.created_at.as_microsecond(),
+                        link.expires_at.as_microsecond(),
+                        link.used_at.map(|at| at.as_microsecond()),
+                        link.revoked_at.map(|at| at.as_microsecond()),
+                        hash.as_slice()
+                    ],
+                )?;
+            }
+            for (hash, expires_at) in &metadata.ended_sessions {
+                transaction.execute(
+                    "INSERT INTO ended_sessions (token_hash, expires_at) VALUES (?1, ?2)",
+                    params![hash.as_slice(), expires_at.as_microsecond()],
+                )?;
+            }
+            for (tenant, checkpoint) in &metadata.checkpoints {
+                transaction.execute(
+                    "INSERT INTO checkpoints (tenant_no, tree_size, note, signed_at)
+                     SELECT no, ?2, ?3, ?4 FROM tenants WHERE id = ?1",
+                    params![tenant, checkpoint.tree_size as i64, checkpoint.note, checkpoint.signed_at.as_microsecond()],
+                )?;
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
+    fn stored_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let mut events = Vec::with_capacity(limit as usize);
+        self.tenant_events(tenant, from_seq, limit, |event, salt, idempotency_key| {
+            let salt: [u8; 16] = salt
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
+            events.push(StoredEvent {
+                event,
+                salt,
+                idempotency_key,
+            });
+            Ok(())
+        })?;
+        Ok(events)
+    }
+
+    fn import_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<()> {
+        let batch = AppendBatch {
+            tenant: tenant.to_owned(),
+            events: events.iter().map(StoredEvent::as_new).collect(),
+        };
+        self.write(|connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            match append_batch(&transaction, &batch, Timestamp::now(), Some(events)) {
+                Ok(_) => {}
+                Err(BatchFailure::Batch(BatchError::TenantNotFound(tenant))) => {
+                    return Err(StoreError::TenantNotFound(tenant));
+                }
+                Err(BatchFailure::Store(error)) => return Err(error),
+            }
+            transaction.commit()?;
+            Ok(())
         })
     }
 

@@ -10,5 +10,6 @@ pub mod keys;
 pub mod migrate;
 pub mod query;
 pub mod serve;
+pub mod store;
 pub mod tenants;
 pub mod verify;
