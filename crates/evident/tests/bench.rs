@@ -8,18 +8,34 @@ use common::binary;
 
 #[test]
 fn the_harness_measures_every_figure_and_writes_its_report() {
+    harness_run("sqlite");
+}
+
+#[test]
+fn the_harness_measures_evident_on_postgresql() {
+    harness_run("postgres");
+}
+
+/// One small run on `backend`, checked figure by figure.
+fn harness_run(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     let shared = common::repo_root().join("../shared");
-    let output = Command::new(binary())
+    let mut command = Command::new(binary());
+    command.arg("bench");
+    if let Ok(server) = std::env::var("EVIDENT_TEST_POSTGRES") {
+        command.args(["--postgres", &server]);
+    }
+    let output = command
         .args([
-            "bench",
             "--events",
             "3000",
             "--runs",
             "3",
             "--baselines",
             "recorded",
+            "--backend",
+            backend,
             "--shared",
         ])
         .arg(&shared)
@@ -60,6 +76,7 @@ fn the_harness_measures_every_figure_and_writes_its_report() {
 
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["backend"], backend);
     // Every generated event was sent exactly once, across the scenarios and the bulk load.
     let ingested: u64 = results["ingest"]
         .as_array()

@@ -401,6 +401,22 @@ impl PostgresStore {
     }
 }
 
+/// A client closes its connection by blocking on its own runtime, which
+/// panics on a thread that drives async tasks, where a server may drop its
+/// last handle to the store: the connections are closed on a thread of their own.
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        let writer = self.writer.get_mut().map(Option::take).unwrap_or_default();
+        let readers = self
+            .readers
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let closing = std::thread::spawn(move || drop((writer, readers)));
+        let _ = closing.join();
+    }
+}
+
 const EVENT_COLUMNS: &str = "tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc";
 
 fn event_from_row(

@@ -219,12 +219,12 @@ pub fn run(
 /// tenant, four batches a commit (what the writer does under load), into a
 /// fresh store with the same durability and Merkle log.
 pub fn store_only(
-    dir: &std::path::Path,
+    location: &crate::store::Location,
     tenants: &[TenantSpec],
     events: &[GeneratedEvent],
 ) -> anyhow::Result<f64> {
-    use evident_store::{AppendBatch, NewTenant, SqliteStore, Store};
-    let store = SqliteStore::open(dir)?;
+    use evident_store::{AppendBatch, NewTenant};
+    let store = location.open()?;
     for tenant in tenants {
         store.create_tenant(&NewTenant {
             id: tenant.id.clone(),

@@ -30,6 +30,8 @@ use self::ingest::IngestResult;
 use self::queries::QueryResult;
 use self::server::ServerProcess;
 use self::workload::Workload;
+use crate::store::Location;
+use evident_store::postgres::ScratchDatabase;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -60,6 +62,32 @@ pub struct BenchArgs {
     /// Write results.json, results.md and the plots (ingest.svg, queries.svg) here.
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+    /// The store the server under test runs on.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    pub backend: Backend,
+    /// With `--backend postgres`: a PostgreSQL server and role that may create
+    /// databases; the run makes a fresh one and drops it at the end.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres: String,
+}
+
+/// The store of the server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The embedded store in the data directory.
+    Sqlite,
+    /// A fresh database on `--postgres`'s server.
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
 }
 
 /// p50 and p99 of a set of request latencies, in milliseconds.
@@ -111,6 +139,8 @@ pub struct ExportResult {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
+    /// The store Evident ran on.
+    pub backend: Backend,
     pub events: usize,
     pub tenants: usize,
     pub largest_tenant: String,
@@ -172,13 +202,33 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         workload.largest_count
     );
 
+    // The databases of a PostgreSQL run, dropped when the run ends.
+    let (store, store_only_place) = match args.backend {
+        Backend::Sqlite => (None, None),
+        Backend::Postgres => (
+            Some(ScratchDatabase::create(&args.postgres, "evident_bench")?),
+            Some(ScratchDatabase::create(
+                &args.postgres,
+                "evident_bench_store_only",
+            )?),
+        ),
+    };
+    let location = match &store {
+        Some(database) => Location::Postgres(database.url().to_owned()),
+        None => Location::Dir(data_dir.clone()),
+    };
+    let store_only_location = match &store_only_place {
+        Some(database) => Location::Postgres(database.url().to_owned()),
+        None => Location::Dir(scratch.path().join("store-only")),
+    };
     let store_only_events_per_s = ingest::store_only(
-        &scratch.path().join("store-only"),
+        &store_only_location,
         &workload.tenants,
         &workload.events[..workload.events.len() / 10],
     )?;
+    drop(store_only_place);
     eprintln!("store append in-process: {store_only_events_per_s:.0} events/s");
-    let server = ServerProcess::start(&data_dir)?;
+    let server = ServerProcess::start(&data_dir, &location)?;
     create_tenants(&server, &workload)?;
     let total = workload.events.len();
     let first_tenth = total / 10;
@@ -260,11 +310,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     )?;
     let peak_rss_bytes = server.peak_rss_bytes();
     let peak_anonymous_rss_bytes = server.peak_anonymous_bytes();
+    let verifier = server.verifier_key()?;
     server.stop()?;
-    let bytes_per_event = server::directory_bytes(&data_dir)? as f64 / total.max(1) as f64;
-    let verify_events_per_s = verify(&data_dir, total)?;
+    let stored_bytes = match &location {
+        Location::Dir(dir) => server::directory_bytes(dir)?,
+        // Every table of the store with its indexes and TOAST, after a VACUUM
+        // has settled what autovacuum would (the DIY baseline is measured so too).
+        Location::Postgres(url) => {
+            let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+            client.batch_execute("VACUUM ANALYZE")?;
+            location.open_read_only()?.stats()?.bytes_on_disk
+        }
+    };
+    let bytes_per_event = stored_bytes as f64 / total.max(1) as f64;
+    let verify_events_per_s = verify(&location, &verifier, total)?;
 
     let results = Results {
+        backend: args.backend,
         events: total,
         tenants: workload.tenants.len(),
         largest_tenant: workload.largest.clone(),
@@ -422,12 +484,10 @@ fn verify_bundle(
     bundle: &std::path::Path,
     events: usize,
 ) -> anyhow::Result<f64> {
-    let key = reqwest::blocking::get(format!("{}/v1/log/key", server.url))?
-        .error_for_status()?
-        .text()?;
+    let key = server.verifier_key()?;
     let started = Instant::now();
     let output = Command::new(std::env::current_exe()?)
-        .args(["verify", "--key", key.trim(), "--bundle"])
+        .args(["verify", "--key", &key, "--bundle"])
         .arg(bundle)
         .output()?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -440,12 +500,16 @@ fn verify_bundle(
     Ok(events as f64 / elapsed)
 }
 
-/// `evident verify --store` on the stopped server's data directory: events per second.
-fn verify(data_dir: &std::path::Path, events: usize) -> anyhow::Result<f64> {
+/// `evident verify --store` on the stopped server's store: events per second.
+fn verify(location: &Location, key: &str, events: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
+    let place = match location {
+        Location::Dir(dir) => dir.as_os_str().to_owned(),
+        Location::Postgres(url) => url.into(),
+    };
     let output = Command::new(std::env::current_exe()?)
-        .args(["verify", "--store"])
-        .arg(data_dir)
+        .args(["verify", "--key", key, "--store"])
+        .arg(place)
         .output()?;
     let elapsed = started.elapsed().as_secs_f64();
     if !output.status.success() {
@@ -492,5 +556,14 @@ fn machine() -> Value {
                 .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_default();
-    json!({"cores": cores, "cpu": cpu, "memory": memory, "sqlite": evident_store::sqlite::version()})
+    json!({"cores": cores, "cpu": cpu, "memory": memory, "sqlite": evident_store::sqlite::version(), "postgresql": postgres_version()})
+}
+
+/// The local PostgreSQL server's version, when one answers.
+fn postgres_version() -> Option<String> {
+    let output = Command::new("psql").arg("--version").output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

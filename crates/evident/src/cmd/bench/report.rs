@@ -100,7 +100,10 @@ fn tables(results: &Results) -> Vec<Table> {
         ]
     };
     tables.push(Table {
-        title: "Ingest over loopback HTTP (durable acknowledgements, Merkle log on)".to_owned(),
+        title: format!(
+            "Ingest over loopback HTTP, Evident on {} (durable acknowledgements, Merkle log on)",
+            results.backend.name()
+        ),
         header: [
             "scenario",
             "events",
@@ -191,7 +194,8 @@ fn tables(results: &Results) -> Vec<Table> {
         }
         tables.push(Table {
             title: format!(
-                "Queries over loopback HTTP at {} events ({} runs each; free-text baselines with their trigram indexes)",
+                "Queries over loopback HTTP, Evident on {}, at {} events ({} runs each; free-text baselines with their trigram indexes)",
+                results.backend.name(),
                 number(at.stored_events as f64),
                 at.results.first().map_or(0, |query| query.page.runs)
             ),
@@ -313,7 +317,8 @@ fn tables(results: &Results) -> Vec<Table> {
 
 fn preamble(results: &Results) -> String {
     format!(
-        "evident bench: {} events, {} tenants (largest {}: {} events; partner {} with its sub-accounts: {}); {} cores, {}; SQLite {}\nbaselines: {}\n",
+        "evident bench on {}: {} events, {} tenants (largest {}: {} events; partner {} with its sub-accounts: {}); {} cores, {}; SQLite {}; {}\nbaselines: {}\n",
+        results.backend.name(),
         number(results.events as f64),
         results.tenants,
         results.largest_tenant,
@@ -323,6 +328,9 @@ fn preamble(results: &Results) -> String {
         results.machine["cores"],
         results.machine["cpu"].as_str().unwrap_or("?"),
         results.machine["sqlite"].as_str().unwrap_or("?"),
+        results.machine["postgresql"]
+            .as_str()
+            .unwrap_or("no PostgreSQL"),
         results.baselines["source"].as_str().unwrap_or("none"),
     )
 }

@@ -22,11 +22,16 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `evident serve` on a free loopback port and waits until it listens.
-    pub fn start(data_dir: &Path) -> anyhow::Result<ServerProcess> {
+    pub fn start(data_dir: &Path, store: &crate::store::Location) -> anyhow::Result<ServerProcess> {
         let key = evident_server::auth::mint_key();
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .arg(data_dir);
+        if let crate::store::Location::Postgres(url) = store {
+            command.args(["--store", url]);
+        }
+        let mut child = command
             .env("EVIDENT_ADMIN_KEY", &key)
             .env("EVIDENT_LOG", "warn")
             .stdin(Stdio::null())
@@ -78,6 +83,14 @@ impl ServerProcess {
             window_peak,
             sampling,
         })
+    }
+
+    /// The server's verifier key (`GET /v1/log/key`).
+    pub fn verifier_key(&self) -> anyhow::Result<String> {
+        let key = reqwest::blocking::get(format!("{}/v1/log/key", self.url))?
+            .error_for_status()?
+            .text()?;
+        Ok(key.trim().to_owned())
     }
 
     /// The highest resident set size the server has had, in bytes.
