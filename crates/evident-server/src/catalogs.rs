@@ -35,6 +35,8 @@ pub enum CatalogLoadError {
 pub struct CatalogSet {
     deployment: Catalog,
     additions: HashMap<String, CatalogFile>,
+    /// The additions as the store keeps them (to notice another server's change).
+    bodies: HashMap<String, String>,
     /// Effective catalogs per tenant, computed on first use.
     effective: Mutex<HashMap<String, Arc<Catalog>>>,
 }
@@ -108,20 +110,29 @@ fn build(file: Option<&Path>, store: &dyn Store) -> Result<CatalogSet, CatalogLo
         Some(path) => read_file(path)?,
         None => Catalog::default(),
     };
+    with_additions(deployment, store.tenant_catalogs()?.into_iter().collect())
+}
+
+/// The set of `deployment` with the tenants' stored additions `bodies`.
+fn with_additions(
+    deployment: Catalog,
+    bodies: HashMap<String, String>,
+) -> Result<CatalogSet, CatalogLoadError> {
     let mut additions = HashMap::new();
-    for (tenant, body) in store.tenant_catalogs()? {
+    for (tenant, body) in &bodies {
         let addition: CatalogFile =
-            serde_json::from_str(&body).map_err(|error| CatalogLoadError::Tenant {
+            serde_json::from_str(body).map_err(|error| CatalogLoadError::Tenant {
                 tenant: tenant.clone(),
                 error: CatalogError {
                     problems: vec![error.to_string()],
                 },
             })?;
-        additions.insert(tenant, addition);
+        additions.insert(tenant.clone(), addition);
     }
     Ok(CatalogSet {
         deployment,
         additions,
+        bodies,
         effective: Mutex::new(HashMap::new()),
     })
 }
@@ -188,6 +199,23 @@ impl Catalogs {
         Ok(summary)
     }
 
+    /// Takes in the tenants' additions as the store now holds them, when another
+    /// server sharing the store changed one; returns whether anything changed.
+    /// The deployment's file is not re-read (that is [`Catalogs::reload`]).
+    pub fn refresh_tenants(&self, store: &dyn Store) -> Result<bool, CatalogLoadError> {
+        let stored: HashMap<String, String> = store.tenant_catalogs()?.into_iter().collect();
+        let set = self.snapshot();
+        if stored == set.bodies {
+            return Ok(false);
+        }
+        let fresh = with_additions(set.deployment.clone(), stored)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(fresh);
+        Ok(true)
+    }
+
     /// Checks `addition` against the tenant's parent chain, stores it and
     /// swaps in catalogs that include it.
     pub fn set_tenant(
@@ -217,9 +245,12 @@ impl Catalogs {
         // Descendants' own additions must still fit on top of this one.
         let mut additions = set.additions.clone();
         additions.insert(tenant.to_owned(), addition);
+        let mut bodies = set.bodies.clone();
+        bodies.insert(tenant.to_owned(), body.clone());
         let candidate = CatalogSet {
             deployment: set.deployment.clone(),
             additions,
+            bodies,
             effective: Mutex::new(HashMap::new()),
         };
         for descendant in store.subtree(tenant)? {

@@ -89,6 +89,27 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// How often a server looks for tenant catalogs changed through another server sharing its store.
+const CATALOG_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes in tenant catalogs that another server sharing the store changed.
+async fn refresh_catalogs(store: Arc<dyn Store>, catalogs: Arc<Catalogs>) {
+    let mut ticks = tokio::time::interval(CATALOG_REFRESH);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let (store, catalogs) = (store.clone(), catalogs.clone());
+        match tokio::task::spawn_blocking(move || catalogs.refresh_tenants(store.as_ref())).await {
+            Ok(Ok(true)) => tracing::info!("tenant catalogs changed in the store: taken in"),
+            Ok(Ok(false)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "tenant catalogs in the store could not be taken in; the catalogs in force are unchanged")
+            }
+            Err(error) => tracing::warn!(%error, "looking for changed tenant catalogs failed"),
+        }
+    }
+}
+
 /// Reloads the catalogs on SIGHUP; a broken file is logged and changes nothing.
 async fn reload_on_hangup(store: Arc<dyn Store>, catalogs: Arc<Catalogs>) {
     #[cfg(unix)]
@@ -147,6 +168,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let (writer, handle) = Writer::start(store.clone());
         let reloader = tokio::spawn(reload_on_hangup(store.clone(), catalogs.clone()));
+        let refresher = tokio::spawn(refresh_catalogs(store.clone(), catalogs.clone()));
         let signer = tokio::spawn(checkpointer::run(
             checkpointer.clone(),
             store.clone(),
@@ -173,6 +195,7 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
+        refresher.abort();
         signer.abort();
         // Every WriterHandle lived in the router's state, now dropped: the writer drains and stops.
         tokio::task::spawn_blocking(move || writer.join())

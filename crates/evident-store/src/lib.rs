@@ -1,5 +1,6 @@
 //! Persistence for Evident: the [`Store`] trait, its contract, and its
-//! backends (SQLite, embedded, the default).
+//! backends: SQLite (embedded, the default) and PostgreSQL (feature
+//! `postgres`, on by default), which several servers may share.
 //!
 //! **Architecture Invariant:** the store never sees a signing key or a raw API
 //! key (only SHA-256 hashes), and it never validates events: it receives
@@ -7,7 +8,8 @@
 //!
 //! # The contract
 //!
-//! Every backend passes the one suite in `tests/contract.rs`:
+//! Every backend passes the one suite in `tests/contract.rs`, and both give
+//! the same answers to one table of queries (`tests/same_answers.rs`):
 //!
 //! - [`Store::append`] stores a group of batches in one durable transaction:
 //!   when it returns `Ok`, the events are on disk. Each batch is all or

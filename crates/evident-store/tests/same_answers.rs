@@ -23,6 +23,8 @@ const QUERIES: &[&str] = &[
     "actor:ADA@acme.example",
     "actor:grace@*",
     "-actor:usr_ada",
+    "actor:usr_ada,ADA@acme.example",
+    "actor:grace*,usr_ada,svc_scim",
     "target:t_3",
     "target:license:t_2",
     "target:keyset:t_2,license:t_4",

@@ -109,3 +109,26 @@ fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
     let reopened = TestServer::start_in(&data_dir, &[], &[]);
     assert_all_present_once(&reopened, &acknowledged);
 }
+
+#[test]
+fn sigkill_loses_no_acknowledged_event_on_postgres() {
+    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let database = evident_store::postgres::ScratchDatabase::create(&admin, "evident_durability")
+        .expect("a scratch database (is PostgreSQL running?)");
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let args = ["--store", database.url()];
+    let mut server = TestServer::start_in(&data_dir, &args, &[]);
+    server.create_tenant("acme", None);
+    let acknowledged = ingest_until_stopped(&server, || server.signal("KILL"));
+    server.kill();
+    assert!(acknowledged.len() > 300);
+    let reopened = TestServer::start_in(&data_dir, &args, &[]);
+    assert_all_present_once(&reopened, &acknowledged);
+    let next = reopened.ingest("acme", &[event(1)]);
+    assert_eq!(
+        next[0]["seq"].as_u64().unwrap() as usize,
+        reopened.all_events("acme").len() - 1
+    );
+}

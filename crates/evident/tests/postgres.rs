@@ -279,3 +279,41 @@ fn store_copy_moves_a_served_store_to_postgres_and_back() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+#[test]
+fn a_tenant_catalog_set_through_one_server_reaches_the_other() {
+    let database = scratch();
+    let first = TestServer::start_with(&["--store", database.url()], &[]);
+    let second = TestServer::start_with(&["--store", database.url()], &[]);
+    first.create_tenant("northwind", None);
+    let addition = "mode = \"strict\"\n[[events]]\naction = \"user.token_created\"\ncategory = \"user\"\ndescription = \"Creates secondary token\"\ndisplay = \"{actor} created a token\"\n";
+    let response = first
+        .http
+        .put(format!("{}/v1/tenants/northwind/catalog", first.url))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "application/toml")
+        .body(addition)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Within a few seconds the second server validates and renders with it too.
+    let token = json!({"action": "user.token_created", "actor": {"type": "user", "id": "usr_1", "name": "Ada"}});
+    let unknown = json!({"action": "user.token_creatd", "actor": {"type": "user", "id": "usr_1"}});
+    let post = |body: &Value| {
+        second
+            .post("/v1/tenants/northwind/events", ADMIN_KEY)
+            .json(&json!({"events": [body]}))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    common::wait_for(
+        15,
+        "the second server refusing an action outside the strict catalog",
+        || (post(&unknown) == 422).then_some(()),
+    );
+    assert_eq!(post(&token), 201);
+    let listed = second.get_json("/v1/tenants/northwind/events?query=action:user.token_created");
+    assert_eq!(listed["events"][0]["display"], "Ada created a token");
+}

@@ -126,20 +126,92 @@ fn in_list(column: &str, values: &[String], params: &mut Params) -> String {
     }
 }
 
+/// One way an actor clause matches: by id, by email, or by email prefix.
+enum ActorPart {
+    Id(String),
+    Email(String),
+    EmailPrefix(String),
+}
+
+/// The parts of an actor clause, each an index range of its own
+/// (`events_actor_id` or `events_actor_email`) in sort order.
+fn actor_parts(matches: &[ActorMatch]) -> Vec<ActorPart> {
+    matches
+        .iter()
+        .flat_map(|actor| match actor {
+            ActorMatch::Exact(value) => vec![
+                ActorPart::Id(value.clone()),
+                ActorPart::Email(value.to_lowercase()),
+            ],
+            ActorMatch::EmailPrefix(prefix) => vec![ActorPart::EmailPrefix(prefix.to_lowercase())],
+        })
+        .collect()
+}
+
+fn actor_part_sql(part: &ActorPart, params: &mut Params) -> String {
+    match part {
+        ActorPart::Id(id) => format!("actor_id = {}", params.add(id.clone())),
+        ActorPart::Email(email) => format!("actor_email = {}", params.add(email.clone())),
+        ActorPart::EmailPrefix(prefix) => format!(
+            "(actor_email >= {} AND actor_email < {})",
+            params.add(prefix.clone()),
+            params.add(format!("{prefix}{}", char::MAX))
+        ),
+    }
+}
+
+/// A filter's one positive actor clause (its position) and how many parts it
+/// has, when a page is best read one part at a time: each part a range of an
+/// actor index in sort order, merged, where `actor_id = … OR actor_email = …`
+/// makes PostgreSQL fetch every event of the actor and sort them.
+pub(super) fn actor_split(filter: &Filter) -> Option<(usize, usize)> {
+    let mut actors =
+        filter.clauses.iter().enumerate().filter(|(_, clause)| {
+            !clause.negated && matches!(clause.condition, Condition::Actor(_))
+        });
+    let (position, clause) = actors.next()?;
+    if actors.next().is_some() {
+        return None;
+    }
+    let Condition::Actor(matches) = &clause.condition else {
+        return None;
+    };
+    let parts = actor_parts(matches).len();
+    (parts > 1).then_some((position, parts))
+}
+
 /// The condition for `filter` on tenant `tenant_no` (whose id is `tenant_id`),
-/// with the tenant clause first; its parameters are added to `params`.
+/// with the tenant clause first; its parameters are added to `params`. With
+/// `actor_part` (a clause's position and one of its parts, from
+/// [`actor_split`]), that clause matches only that part and none before it, so
+/// that the parts' pages are disjoint.
 pub(super) fn build(
     tenant_no: i64,
     tenant_id: &str,
     filter: &Filter,
     now: Timestamp,
+    actor_part: Option<(usize, usize)>,
     params: &mut Params,
 ) -> String {
     let tenant = params.add(tenant_no);
     let mut parts = vec![format!("tenant_no = {tenant}")];
     let mut positive_text = Vec::new();
-    for clause in &filter.clauses {
+    for (position, clause) in filter.clauses.iter().enumerate() {
         let sql = match &clause.condition {
+            Condition::Actor(matches) if actor_part.is_some_and(|(at, _)| at == position) => {
+                let parts = actor_parts(matches);
+                let part = actor_part.map_or(0, |(_, part)| part).min(parts.len() - 1);
+                let mine = actor_part_sql(&parts[part], params);
+                let before: Vec<String> = parts[..part]
+                    .iter()
+                    .map(|earlier| actor_part_sql(earlier, params))
+                    .collect();
+                if before.is_empty() {
+                    mine
+                } else {
+                    format!("{mine} AND NOT coalesce(({}), false)", before.join(" OR "))
+                }
+            }
             Condition::Action(patterns) => {
                 let exact: Vec<String> = patterns
                     .iter()
@@ -165,24 +237,9 @@ pub(super) fn build(
                 in_list("outcome", &names, params)
             }
             Condition::Actor(matches) => {
-                let alternatives = matches
+                let alternatives = actor_parts(matches)
                     .iter()
-                    .map(|actor| match actor {
-                        ActorMatch::Exact(value) => format!(
-                            "(actor_id = {} OR actor_email = {})",
-                            params.add(value.clone()),
-                            params.add(value.to_lowercase())
-                        ),
-                        ActorMatch::EmailPrefix(prefix) => {
-                            let prefix = prefix.to_lowercase();
-                            let end = format!("{prefix}{}", char::MAX);
-                            format!(
-                                "(actor_email >= {} AND actor_email < {})",
-                                params.add(prefix),
-                                params.add(end)
-                            )
-                        }
-                    })
+                    .map(|part| actor_part_sql(part, params))
                     .collect();
                 any_of(alternatives)
             }

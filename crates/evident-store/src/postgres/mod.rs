@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use evident_core::log::leaf::{Leaf, LeafSource, leaf_hash_of, split};
-use evident_core::log::merkle::{CachedNodes, Frontier, Hash, Node, Nodes};
+use evident_core::log::merkle::{Frontier, Hash, Node, Nodes};
 use evident_core::search::searchable_text;
 use evident_core::{Event, Filter};
 use jiff::Timestamp;
@@ -39,12 +39,13 @@ use filter_sql::Params;
 
 pub use schema::SCHEMA_VERSION;
 
-/// Read connections kept open for reuse.
-const POOL_SIZE: usize = 8;
+/// Most read connections one store opens; a read waits for a free one
+/// rather than opening (and then closing) one more, which costs a
+/// connection's start-up on every request under load.
+const POOL_SIZE: usize = 16;
 /// Prepared statements a connection keeps before it starts over.
 const STATEMENT_CACHE: usize = 256;
-/// Merkle nodes a run of inclusion proofs keeps at hand (about 64 bytes each).
-const PROOF_NODE_CACHE: usize = 16_384;
+
 /// Most single-tenant queries one page unites (tenants × actions); past it,
 /// the actions of a filter are not split.
 const MAX_BRANCHES: usize = 64;
@@ -133,6 +134,15 @@ impl Drop for ScratchDatabase {
     }
 }
 
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Writes,
+    Reads,
+    /// Reads of a store opened read-only: writes are refused.
+    Verification,
+}
+
 /// A connection with its prepared statements.
 struct Connection {
     client: Client,
@@ -140,15 +150,18 @@ struct Connection {
 }
 
 impl Connection {
-    fn open(config: &postgres::Config, read_only: bool) -> Result<Connection> {
+    /// A connection for `use_`: queries plan each execution for its tenant's
+    /// own numbers rather than with a generic plan; the writer's statements,
+    /// the same shape whatever the tenant, keep theirs.
+    fn open(config: &postgres::Config, use_: Use) -> Result<Connection> {
         let mut client = config.connect(NoTls)?;
-        // Acknowledged means on disk (the server's default, stated so that a
-        // database configured otherwise does not weaken it), and plans fit each
-        // tenant's own numbers rather than a generic one.
-        client.batch_execute(
-            "SET synchronous_commit = on; SET plan_cache_mode = force_custom_plan",
-        )?;
-        if read_only {
+        // Acknowledged means on disk: the server's default, stated so that a
+        // database configured otherwise does not weaken it.
+        client.batch_execute("SET synchronous_commit = on")?;
+        if use_ != Use::Writes {
+            client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+        }
+        if use_ == Use::Verification {
             client.batch_execute("SET default_transaction_read_only = on")?;
         }
         Ok(Connection {
@@ -248,7 +261,35 @@ pub struct PostgresStore {
     /// Opened for verification: every connection refuses writes.
     read_only: bool,
     writer: Mutex<Option<Connection>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    /// Signalled when a read connection is returned (or given up).
+    reader_returned: std::sync::Condvar,
+}
+
+/// A slot of the read pool, given back when dropped (also on an error or a
+/// panic): with its connection if that still works, else empty for the next reader to fill.
+struct Lease<'s> {
+    store: &'s PostgresStore,
+    connection: Option<Connection>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut readers = self.store.lock_readers();
+        match self.connection.take() {
+            Some(connection) if !connection.client.is_closed() => readers.idle.push(connection),
+            _ => readers.open -= 1,
+        }
+        drop(readers);
+        self.store.reader_returned.notify_one();
+    }
+}
+
+/// The read connections: the idle ones, and how many exist.
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
 }
 
 impl PostgresStore {
@@ -256,13 +297,14 @@ impl PostgresStore {
     /// and brings its schema to this build's, refusing a newer one.
     pub fn open(url: &str) -> Result<PostgresStore> {
         let config: postgres::Config = url.parse()?;
-        let mut writer = Connection::open(&config, false)?;
+        let mut writer = Connection::open(&config, Use::Writes)?;
         schema::migrate(&mut writer.client)?;
         Ok(PostgresStore {
             config,
             read_only: false,
             writer: Mutex::new(Some(writer)),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            reader_returned: std::sync::Condvar::new(),
         })
     }
 
@@ -270,7 +312,7 @@ impl PostgresStore {
     /// verification): no migrations, and every connection refuses writes.
     pub fn open_read_only(url: &str) -> Result<PostgresStore> {
         let config: postgres::Config = url.parse()?;
-        let mut connection = Connection::open(&config, true)?;
+        let mut connection = Connection::open(&config, Use::Verification)?;
         match schema::version(&mut connection.client)? {
             Some(SCHEMA_VERSION) => {}
             found => {
@@ -284,7 +326,11 @@ impl PostgresStore {
             config,
             read_only: true,
             writer: Mutex::new(None),
-            readers: Mutex::new(vec![connection]),
+            readers: Mutex::new(Readers {
+                idle: vec![connection],
+                open: 1,
+            }),
+            reader_returned: std::sync::Condvar::new(),
         })
     }
 
@@ -296,6 +342,22 @@ impl PostgresStore {
         schema::version(&mut client)
     }
 
+    fn writer_use(&self) -> Use {
+        if self.read_only {
+            Use::Verification
+        } else {
+            Use::Writes
+        }
+    }
+
+    fn reader_use(&self) -> Use {
+        if self.read_only {
+            Use::Verification
+        } else {
+            Use::Reads
+        }
+    }
+
     fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut slot = self
             .writer
@@ -305,7 +367,7 @@ impl PostgresStore {
             .as_ref()
             .is_none_or(|connection| connection.client.is_closed())
         {
-            *slot = Some(Connection::open(&self.config, self.read_only)?);
+            *slot = Some(Connection::open(&self.config, self.writer_use())?);
         }
         let Some(connection) = slot.as_mut() else {
             unreachable!("the writer connection was just opened")
@@ -318,26 +380,43 @@ impl PostgresStore {
     }
 
     fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let pooled = self
-            .readers
+        let mut lease = self.lease();
+        let connection = match lease.connection.take() {
+            Some(connection) if !connection.client.is_closed() => connection,
+            // A new slot, or a broken connection (the server restarted) replaced in its slot.
+            _ => Connection::open(&self.config, self.reader_use())?,
+        };
+        work(lease.connection.insert(connection))
+    }
+
+    /// A read connection's slot, waiting while every one is in use.
+    fn lease(&self) -> Lease<'_> {
+        let mut readers = self.lock_readers();
+        loop {
+            if let Some(connection) = readers.idle.pop() {
+                return Lease {
+                    store: self,
+                    connection: Some(connection),
+                };
+            }
+            if readers.open < POOL_SIZE {
+                readers.open += 1;
+                return Lease {
+                    store: self,
+                    connection: None,
+                };
+            }
+            readers = self
+                .reader_returned
+                .wait(readers)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn lock_readers(&self) -> std::sync::MutexGuard<'_, Readers> {
+        self.readers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
-        let mut connection = match pooled {
-            Some(connection) if !connection.client.is_closed() => connection,
-            _ => Connection::open(&self.config, self.read_only)?,
-        };
-        let result = work(&mut connection);
-        if !connection.client.is_closed() {
-            let mut pool = self
-                .readers
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if pool.len() < POOL_SIZE {
-                pool.push(connection);
-            }
-        }
-        result
     }
 
     /// Reads in one snapshot (repeatable read), for answers made of several statements.
@@ -410,7 +489,7 @@ impl Drop for PostgresStore {
         let readers = self
             .readers
             .get_mut()
-            .map(std::mem::take)
+            .map(|readers| std::mem::take(&mut readers.idle))
             .unwrap_or_default();
         let closing = std::thread::spawn(move || drop((writer, readers)));
         let _ = closing.join();
@@ -541,67 +620,131 @@ fn tenant_log(db: &mut Db<'_, impl GenericClient>, tenant: &str) -> Result<Optio
         .transpose()
 }
 
-/// The right edge of a tenant's tree of `size` leaves, from its stored nodes (one statement).
+/// The right edge of a tenant's tree of `size` leaves, from its stored nodes.
 fn load_frontier(
     db: &mut Db<'_, impl GenericClient>,
     tenant_no: i64,
     size: u64,
 ) -> Result<Frontier> {
-    let addresses = Frontier::node_addresses(size);
-    let levels: Vec<i64> = addresses
-        .iter()
-        .map(|(level, _)| i64::from(*level))
-        .collect();
-    let indexes: Vec<i64> = addresses.iter().map(|(_, index)| *index as i64).collect();
+    load_frontiers(db, &[(tenant_no, size)])?
+        .remove(&tenant_no)
+        .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))
+}
+
+/// The right edges of several tenants' trees (tenant number, size), in one statement.
+fn load_frontiers(
+    db: &mut Db<'_, impl GenericClient>,
+    trees: &[(i64, u64)],
+) -> Result<HashMap<i64, Frontier>> {
+    let mut tenants = Vec::new();
+    let mut levels = Vec::new();
+    let mut indexes = Vec::new();
+    for (tenant_no, size) in trees {
+        for (level, index) in Frontier::node_addresses(*size) {
+            tenants.push(*tenant_no);
+            levels.push(i64::from(level));
+            indexes.push(index as i64);
+        }
+    }
+    let mut found: HashMap<(i64, i64, i64), Vec<u8>> = HashMap::with_capacity(tenants.len());
+    if !tenants.is_empty() {
+        let rows = db.query(
+            "SELECT tenant_no, level, idx, hash FROM merkle_nodes
+             WHERE (tenant_no, level, idx) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]))",
+            &[&tenants, &levels, &indexes],
+        )?;
+        for row in &rows {
+            found.insert(
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+                row.try_get(3)?,
+            );
+        }
+    }
+    let mut frontiers = HashMap::with_capacity(trees.len());
+    for (tenant_no, size) in trees {
+        let hashes = Frontier::node_addresses(*size)
+            .into_iter()
+            .map(|(level, index)| {
+                let bytes = found
+                    .remove(&(*tenant_no, i64::from(level), index as i64))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
+                        ))
+                    })?;
+                hash32(bytes, "Merkle node")
+            })
+            .collect::<Result<Vec<Hash>>>()?;
+        let frontier = Frontier::from_hashes(*size, &hashes)
+            .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))?;
+        frontiers.insert(*tenant_no, frontier);
+    }
+    Ok(frontiers)
+}
+
+/// The Merkle nodes of a proof computation. Which nodes a proof reads
+/// depends on its indexes and sizes, never on the hashes, so it runs once on
+/// placeholder hashes to learn them, and again on those nodes fetched in one
+/// statement ([`with_proof_nodes`]).
+enum ProofNodes {
+    Needed(RefCell<std::collections::BTreeSet<(u32, u64)>>),
+    Fetched {
+        tenant_no: i64,
+        hashes: HashMap<(u32, u64), Hash>,
+    },
+}
+
+impl Nodes for ProofNodes {
+    type Error = StoreError;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        match self {
+            ProofNodes::Needed(needed) => {
+                needed.borrow_mut().insert((level, index));
+                Ok([0; 32])
+            }
+            ProofNodes::Fetched { tenant_no, hashes } => {
+                hashes.get(&(level, index)).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
+                    ))
+                })
+            }
+        }
+    }
+}
+
+/// `compute` on the tenant's stored nodes, read in one statement.
+fn with_proof_nodes<T>(
+    db: &mut Db<'_, impl GenericClient>,
+    tenant_no: i64,
+    compute: impl Fn(&ProofNodes) -> Result<T>,
+) -> Result<T> {
+    let needed = ProofNodes::Needed(RefCell::default());
+    compute(&needed)?;
+    let ProofNodes::Needed(needed) = needed else {
+        unreachable!("built as Needed above")
+    };
+    let (levels, indexes): (Vec<i64>, Vec<i64>) = needed
+        .into_inner()
+        .into_iter()
+        .map(|(level, index)| (i64::from(level), index as i64))
+        .unzip();
     let rows = db.query(
         "SELECT level, idx, hash FROM merkle_nodes
          WHERE tenant_no = $1 AND (level, idx) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))",
         &[&tenant_no, &levels, &indexes],
     )?;
-    let mut found: HashMap<(i64, i64), Vec<u8>> = HashMap::with_capacity(rows.len());
+    let mut hashes = HashMap::with_capacity(rows.len());
     for row in &rows {
-        found.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+        let level: i64 = row.try_get(0)?;
+        let index: i64 = row.try_get(1)?;
+        hashes.insert(
+            (level as u32, index as u64),
+            hash32(row.try_get(2)?, "Merkle node")?,
+        );
     }
-    let hashes = levels
-        .iter()
-        .zip(&indexes)
-        .map(|(level, index)| {
-            let bytes = found.remove(&(*level, *index)).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
-                ))
-            })?;
-            hash32(bytes, "Merkle node")
-        })
-        .collect::<Result<Vec<Hash>>>()?;
-    Frontier::from_hashes(size, &hashes)
-        .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))
-}
-
-/// A tenant's stored nodes, for the proof functions of evident-core.
-struct StoredNodes<'d, 'a, C: GenericClient> {
-    db: RefCell<&'d mut Db<'a, C>>,
-    tenant_no: i64,
-}
-
-impl<C: GenericClient> Nodes for StoredNodes<'_, '_, C> {
-    type Error = StoreError;
-
-    fn node(&self, level: u32, index: u64) -> Result<Hash> {
-        let row = self.db.borrow_mut().query_opt(
-            "SELECT hash FROM merkle_nodes WHERE tenant_no = $1 AND level = $2 AND idx = $3",
-            &[&self.tenant_no, &i64::from(level), &(index as i64)],
-        )?;
-        let bytes: Vec<u8> = row
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "tenant {}: Merkle node ({level}, {index}) is missing",
-                    self.tenant_no
-                ))
-            })?
-            .try_get(0)?;
-        hash32(bytes, "Merkle node")
-    }
+    compute(&ProofNodes::Fetched { tenant_no, hashes })
 }
 
 /// The rows of one append, gathered column by column for `INSERT … SELECT FROM unnest`.
@@ -695,6 +838,10 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
     })
 }
 
+/// One single-tenant part of a page's query: its filter, and the part of its
+/// actor clause it reads, if split (see [`filter_sql::actor_split`]).
+type Branch<'f> = (std::borrow::Cow<'f, Filter>, Option<(usize, usize)>);
+
 /// The statement of one page (one more row than the page, to know whether
 /// another follows): one query per tenant of the scope (and per exact action
 /// of a filter that lists several), each read from an index in sort order,
@@ -709,18 +856,42 @@ fn page_sql(tenants: &ScopeTenants, query: &EventQuery) -> (String, Params) {
         _ => 0,
     };
     let limit = i64::from(query.limit);
-    let branches = action_branches(&query.filter)
-        .filter(|branches| branches.len() * tenants.numbers.len() <= MAX_BRANCHES);
-    let filters = branches
-        .as_deref()
-        .unwrap_or(std::slice::from_ref(&query.filter));
+    // A multi-action filter is read one action at a time, else an actor
+    // clause one part (id, email) at a time: each branch a range of an index in
+    // sort order.
+    let fits = |count: usize| count * tenants.numbers.len() <= MAX_BRANCHES;
+    let branches: Vec<Branch<'_>> = match action_branches(&query.filter)
+        .filter(|branches| fits(branches.len()))
+    {
+        Some(filters) => filters
+            .into_iter()
+            .map(|filter| (std::borrow::Cow::Owned(filter), None))
+            .collect(),
+        None => match filter_sql::actor_split(&query.filter).filter(|(_, parts)| fits(*parts)) {
+            Some((position, parts)) => (0..parts)
+                .map(|part| {
+                    (
+                        std::borrow::Cow::Borrowed(&query.filter),
+                        Some((position, part)),
+                    )
+                })
+                .collect(),
+            None => vec![(std::borrow::Cow::Borrowed(&query.filter), None)],
+        },
+    };
     let mut params = Params::default();
     let mut selects = Vec::new();
     for tenant_no in &tenants.numbers {
         let (tenant_id, _) = &tenants.by_no[tenant_no];
-        for filter in filters {
-            let mut condition =
-                filter_sql::build(*tenant_no, tenant_id, filter, query.now, &mut params);
+        for (filter, actor_part) in &branches {
+            let mut condition = filter_sql::build(
+                *tenant_no,
+                tenant_id,
+                filter,
+                query.now,
+                *actor_part,
+                &mut params,
+            );
             if let PageStart::After(cursor) = &query.start {
                 let (comparison, seq) = cursor_bound(cursor, *tenant_no, query.sort);
                 condition.push_str(&format!(
@@ -820,7 +991,8 @@ fn count_sql(tenants: &ScopeTenants, filter: &Filter, now: Timestamp) -> (String
         .iter()
         .map(|tenant_no| {
             let (tenant_id, _) = &tenants.by_no[tenant_no];
-            let condition = filter_sql::build(*tenant_no, tenant_id, filter, now, &mut params);
+            let condition =
+                filter_sql::build(*tenant_no, tenant_id, filter, now, None, &mut params);
             format!("(SELECT count(*) FROM events WHERE {condition})")
         })
         .collect();
@@ -845,50 +1017,66 @@ fn append_group(
         "SELECT id, no, next_seq FROM tenants WHERE id = ANY($1) ORDER BY no FOR UPDATE",
         &[&names],
     )?;
-    let mut tenants: HashMap<String, Appending> = HashMap::with_capacity(locked.len());
+    let mut sizes = Vec::with_capacity(locked.len());
+    let mut numbers = HashMap::with_capacity(locked.len());
     for row in &locked {
         let no: i64 = row.try_get(1)?;
-        let next_seq = row.try_get::<_, i64>(2)? as u64;
-        let frontier = load_frontier(db, no, next_seq)?;
+        sizes.push((no, row.try_get::<_, i64>(2)? as u64));
+        numbers.insert(row.try_get::<_, String>(0)?, no);
+    }
+    // Where every tenant's tree stands, and which of the group's idempotency
+    // keys were stored before: one statement each, whatever the group holds.
+    let mut frontiers = load_frontiers(db, &sizes)?;
+    let mut key_tenants = Vec::new();
+    let mut keys = Vec::new();
+    for batch in batches {
+        if let Some(no) = numbers.get(&batch.tenant) {
+            for key in batch
+                .events
+                .iter()
+                .filter_map(|event| event.idempotency_key.as_deref())
+            {
+                key_tenants.push(*no);
+                keys.push(key);
+            }
+        }
+    }
+    let mut seen: HashMap<i64, HashMap<String, Receipt>> = HashMap::new();
+    if !keys.is_empty() {
+        let rows = db.query(
+            "SELECT tenant_no, idempotency_key, id, seq, recorded_at FROM events
+             WHERE (tenant_no, idempotency_key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
+            &[&key_tenants, &keys],
+        )?;
+        for row in &rows {
+            seen.entry(row.try_get(0)?).or_default().insert(
+                row.try_get(1)?,
+                Receipt {
+                    id: row.try_get(2)?,
+                    seq: row.try_get::<_, i64>(3)? as u64,
+                    recorded_at: timestamp(row.try_get(4)?)?,
+                },
+            );
+        }
+    }
+    let mut tenants: HashMap<String, Appending> = HashMap::with_capacity(locked.len());
+    for (id, no) in numbers {
+        let next_seq = sizes
+            .iter()
+            .find(|(number, _)| *number == no)
+            .map_or(0, |(_, size)| *size);
+        let frontier = frontiers
+            .remove(&no)
+            .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))?;
         tenants.insert(
-            row.try_get(0)?,
+            id,
             Appending {
                 no,
                 next_seq,
                 frontier,
-                seen: HashMap::new(),
+                seen: seen.remove(&no).unwrap_or_default(),
             },
         );
-    }
-    // Keys stored before, each looked up once for the group.
-    for (tenant, appending) in &mut tenants {
-        let keys: Vec<&str> = batches
-            .iter()
-            .filter(|batch| &batch.tenant == tenant)
-            .flat_map(|batch| {
-                batch
-                    .events
-                    .iter()
-                    .filter_map(|event| event.idempotency_key.as_deref())
-            })
-            .collect();
-        if keys.is_empty() {
-            continue;
-        }
-        let rows = db.query(
-            "SELECT idempotency_key, id, seq, recorded_at FROM events WHERE tenant_no = $1 AND idempotency_key = ANY($2)",
-            &[&appending.no, &keys],
-        )?;
-        for row in &rows {
-            appending.seen.insert(
-                row.try_get(0)?,
-                Receipt {
-                    id: row.try_get(1)?,
-                    seq: row.try_get::<_, i64>(2)? as u64,
-                    recorded_at: timestamp(row.try_get(3)?)?,
-                },
-            );
-        }
     }
     let mut events = EventColumns::default();
     let mut targets = TargetColumns::default();
@@ -1391,15 +1579,12 @@ impl Store for PostgresStore {
                     "leaf {index} in a tree of {size} needs index < size <= {tree_size}, the log's size"
                 )));
             }
-            let stored = StoredNodes {
-                db: RefCell::new(db),
-                tenant_no,
-            };
-            let nodes = CachedNodes::new(&stored, PROOF_NODE_CACHE);
-            let proofs = indexes
-                .iter()
-                .map(|index| evident_core::log::merkle::inclusion_proof(&nodes, *index, size))
-                .collect::<Result<Vec<_>>>()?;
+                                    let proofs = with_proof_nodes(db, tenant_no, |nodes| {
+                indexes
+                    .iter()
+                    .map(|index| evident_core::log::merkle::inclusion_proof(nodes, *index, size))
+                    .collect::<Result<Vec<_>>>()
+            })?;
             Ok(Some(proofs))
         })
     }
@@ -1412,11 +1597,10 @@ impl Store for PostgresStore {
                     "a consistency proof needs 0 < from <= to <= {tree_size}, the log's size; got {from} and {to}"
                 )));
             }
-            let nodes = StoredNodes {
-                db: RefCell::new(db),
-                tenant_no,
-            };
-            Ok(Some(evident_core::log::merkle::consistency_proof(&nodes, from, to)?))
+                                    let proof = with_proof_nodes(db, tenant_no, |nodes| {
+                evident_core::log::merkle::consistency_proof(nodes, from, to)
+            })?;
+            Ok(Some(proof))
         })
     }
 

@@ -157,6 +157,17 @@ pub fn version(client: &mut impl GenericClient) -> Result<Option<i64>> {
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses one that is newer.
 pub fn migrate(client: &mut postgres::Client) -> Result<()> {
+    // A store already at this version is not written to (it may be a replica).
+    match version(client)? {
+        Some(SCHEMA_VERSION) => return Ok(()),
+        Some(found) if found > SCHEMA_VERSION => {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        _ => {}
+    }
     let mut transaction = client.transaction()?;
     transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     transaction
