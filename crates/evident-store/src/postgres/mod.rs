@@ -7,7 +7,8 @@
 //! (`SELECT … FOR UPDATE`, in tenant order, so two servers never deadlock),
 //! reads their `next_seq` and tree frontiers, and writes the events, their
 //! targets and Merkle nodes with one multi-row `INSERT … SELECT FROM unnest`
-//! each. A small pool of connections serves reads.
+//! each. Up to sixteen pooled connections serve reads; a read waits for a
+//! free one rather than opening another.
 
 mod filter_sql;
 mod schema;
