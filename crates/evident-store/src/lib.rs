@@ -71,14 +71,23 @@ pub enum StoreError {
     Corrupt(String),
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The error with its causes in its message (a PostgreSQL error's own
+    /// message is only its kind: "db error", "error connecting to server").
     #[cfg(feature = "postgres")]
-    #[error("PostgreSQL: {0}")]
-    Postgres(#[from] ::postgres::Error),
+    #[error("PostgreSQL: {}", postgres::describe(.0))]
+    Postgres(::postgres::Error),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(feature = "postgres")]
+impl From<::postgres::Error> for StoreError {
+    fn from(error: ::postgres::Error) -> Self {
+        StoreError::Postgres(error)
+    }
+}
 
 /// A tenant as stored.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -317,3 +317,29 @@ fn a_tenant_catalog_set_through_one_server_reaches_the_other() {
     let listed = second.get_json("/v1/tenants/northwind/events?query=action:user.token_created");
     assert_eq!(listed["events"][0]["display"], "Ada created a token");
 }
+
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "postgres://evident:hunter2@127.0.0.1:1/audit",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .env("EVIDENT_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("opening the store at postgres://evident:***@127.0.0.1:1/audit")
+            && stderr.matches("error connecting to server").count() == 1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

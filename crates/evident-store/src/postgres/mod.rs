@@ -70,6 +70,22 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// A PostgreSQL error with its causes, each once: "error connecting to
+/// server: Connection refused", "db error: FATAL: database \"x\" does not exist".
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// `url` naming the database `database` instead of its own.
 pub fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
