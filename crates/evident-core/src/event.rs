@@ -388,6 +388,36 @@ fn name_of(field: &str) -> &str {
 /// `index` is the event's position in a batch (None for a single-event
 /// request); `now` is the receipt time, the default for `occurred_at` and the
 /// reference for the future limit.
+/// The fields (`actor.id`, `targets[0].name`, `metadata.note`) whose string,
+/// or whose key, holds U+0000.
+fn nul_fields(value: &Value, path: &str, out: &mut Vec<String>) {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => out.push(path.to_owned()),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                nul_fields(item, &format!("{path}[{index}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let field = join(key);
+                if key.contains('\0') {
+                    out.push(field.clone());
+                }
+                nul_fields(item, &field, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 pub fn validate_event(
     value: &Value,
     index: Option<usize>,
@@ -401,6 +431,12 @@ pub fn validate_event(
     let Some(object) = check.object(value, "", EVENT_FIELDS) else {
         return Err(check.violations);
     };
+    // No store keeps U+0000 in text (PostgreSQL refuses it): refused everywhere, for every backend alike.
+    let mut with_nul = Vec::new();
+    nul_fields(value, "", &mut with_nul);
+    for field in with_nul {
+        check.fail(field, "nul", "must not contain the NUL character (U+0000)");
+    }
 
     let action = check.required_string(object, "", "action", ACTION_MAX);
     if let Some(action) = &action
@@ -668,6 +704,29 @@ mod tests {
                     .collect()
             }
         }
+    }
+
+    #[test]
+    fn the_nul_character_is_refused_in_every_string_and_key() {
+        let found = violations_of(valid(), |event| {
+            event["actor"]["id"] = json!("usr\u{0}1");
+            event["targets"][0]["id"] = json!("lic\u{0}");
+            event["metadata"] = json!({"note": ["ok", "a\u{0}b"], "k\u{0}": 1});
+        });
+        let nul: Vec<&str> = found
+            .iter()
+            .filter(|(_, rule)| rule == "nul")
+            .map(|(field, _)| field.as_str())
+            .collect();
+        assert_eq!(
+            nul,
+            [
+                "actor.id",
+                "targets[0].id",
+                "metadata.note[1]",
+                "metadata.k\u{0}"
+            ]
+        );
     }
 
     #[test]

@@ -343,3 +343,44 @@ fn an_unreachable_database_is_named_without_its_password() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn the_nul_character_is_refused_before_it_reaches_the_database() {
+    let database = scratch();
+    let server = TestServer::start_with(&["--store", database.url()], &[]);
+    server.create_tenant("acme", None);
+    let with_nul = json!({"action": "user.login", "actor": {"type": "user", "id": "usr\u{0}1"},
+                          "metadata": {"note": "a\u{0}b"}});
+    let problem = common::expect_problem(
+        server
+            .post("/v1/tenants/acme/events", ADMIN_KEY)
+            .json(&json!({"events": [event(1), with_nul]}))
+            .send()
+            .unwrap(),
+        422,
+    );
+    let fields: Vec<(&str, &str)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| {
+            (
+                error["field"].as_str().unwrap(),
+                error["rule"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(fields, [("actor.id", "nul"), ("metadata.note", "nul")]);
+    // The batch is all or nothing; a query asking for it is a 400 that says where.
+    assert!(server.all_events("acme").is_empty());
+    let problem = common::expect_problem(
+        server
+            .get("/v1/tenants/acme/events?query=actor:usr%001", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        400,
+    );
+    assert_eq!(problem["position"], 9, "{problem}");
+    // The server goes on taking events.
+    assert_eq!(server.ingest("acme", &[event(2)]).len(), 1);
+}

@@ -55,6 +55,7 @@ pub const KEYS: [&str; 10] = [
 
 /// Parses a query-language line.
 pub fn parse(input: &str) -> Result<Filter, QueryError> {
+    refuse_nul(input)?;
     let mut cursor = Cursor::new(input);
     let mut filter = Filter::default();
     while cursor.skip_space() {
@@ -66,12 +67,25 @@ pub fn parse(input: &str) -> Result<Filter, QueryError> {
 /// Parses free text only (the `q` parameter): bare words, quoted phrases,
 /// `-` to exclude. `action:x` here is just the word `action:x`.
 pub fn parse_text(input: &str) -> Result<Vec<Clause>, QueryError> {
+    refuse_nul(input)?;
     let mut cursor = Cursor::new(input);
     let mut clauses = Vec::new();
     while cursor.skip_space() {
         clauses.push(cursor.clause(false)?);
     }
     Ok(clauses)
+}
+
+/// No stored text holds U+0000 (events refuse it), so no query may ask for it.
+fn refuse_nul(input: &str) -> Result<(), QueryError> {
+    match input.chars().position(|character| character == '\0') {
+        Some(position) => Err(QueryError::new(
+            position,
+            "any character but NUL (U+0000)",
+            format!("the NUL character (U+0000) at {position} cannot match anything stored"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A position in the input, counted in characters.
@@ -644,6 +658,7 @@ mod tests {
             ("target:license:", 7, "type:id"),
             ("actor:*", 6, "text before *"),
             ("ab\"c", 2, "white space before a quoted phrase"),
+            ("actor:a\u{0}", 7, "any character but NUL (U+0000)"),
         ];
         for (input, position, expected) in cases {
             let error = parse(input).unwrap_err();
