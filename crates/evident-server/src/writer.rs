@@ -2,7 +2,8 @@
 //!
 //! Ingest requests send their validated batch here and wait. The thread takes
 //! every request that is waiting, stores them all in one `Store::append`
-//! (one transaction, one fsync), and answers each. Under load this turns
+//! (one transaction and fsync; on PostgreSQL one per write connection, each
+//! tenant's requests in one), and answers each. Under load this turns
 //! thousands of requests per second into a few hundred fsyncs.
 //!
 //! **Invariant:** a request is answered with receipts only after the

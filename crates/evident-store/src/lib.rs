@@ -11,8 +11,9 @@
 //! Every backend passes the one suite in `tests/contract.rs`, and both give
 //! the same answers to one table of queries (`tests/same_answers.rs`):
 //!
-//! - [`Store::append`] stores a group of batches in one durable transaction:
-//!   when it returns `Ok`, the events are on disk. Each batch is all or
+//! - [`Store::append`] stores a group of batches durably, in one transaction
+//!   (SQLite) or one per write connection with each tenant's batches in one
+//!   (PostgreSQL): when it returns `Ok`, the events are on disk. Each batch is all or
 //!   nothing on its own (a batch for an unknown tenant fails alone). Each
 //!   tenant's events get `seq` 0, 1, 2, … without gaps, assigned inside that
 //!   same transaction. An event whose `idempotency_key` the tenant has seen
@@ -199,6 +200,21 @@ pub struct Receipt {
 pub enum BatchError {
     #[error("tenant {0:?} does not exist")]
     TenantNotFound(String),
+    /// The transaction that held this batch failed; nothing of it was stored.
+    /// (A backend that commits one group in several transactions refuses only
+    /// the batches of the one that failed.)
+    #[error("storing failed: {0}")]
+    Failed(String),
+}
+
+/// A batch's refusal where a single batch was asked for (a copy's import).
+impl From<BatchError> for StoreError {
+    fn from(error: BatchError) -> Self {
+        match error {
+            BatchError::TenantNotFound(tenant) => StoreError::TenantNotFound(tenant),
+            BatchError::Failed(message) => StoreError::Io(std::io::Error::other(message)),
+        }
+    }
 }
 
 /// The tenants a query may see: one, or a tenant with its descendants.

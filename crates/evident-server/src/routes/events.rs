@@ -9,7 +9,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use evident_core::access::Scope;
 use evident_core::catalog::Catalog;
 use evident_core::{Event, Filter, NewEvent, Violation, event::validate_event, query};
-use evident_store::{AppendBatch, Cursor, EventQuery, PageStart, Receipt, SortOrder, TenantScope};
+use evident_store::{
+    AppendBatch, BatchError, Cursor, EventQuery, PageStart, Receipt, SortOrder, TenantScope,
+};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -215,7 +217,9 @@ pub async fn ingest(
         })
         .await
         .map_err(|error| match error {
-            WriteError::Batch(error) => Problem::not_found(error.to_string()),
+            WriteError::Batch(error @ BatchError::TenantNotFound(_)) => {
+                Problem::not_found(error.to_string())
+            }
             WriteError::Stopped => {
                 Problem::unavailable("the server is shutting down; nothing was stored")
             }

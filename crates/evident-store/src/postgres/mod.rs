@@ -47,6 +47,10 @@ const POOL_SIZE: usize = 16;
 /// Prepared statements a connection keeps before it starts over.
 const STATEMENT_CACHE: usize = 256;
 
+/// Write connections an append group is spread over, by tenant: each commits
+/// its tenants' batches in a transaction of its own, so that more than one of
+/// PostgreSQL's backends does the writing.
+const WRITERS: usize = 2;
 /// Most single-tenant queries one page unites (tenants × actions); past it,
 /// the actions of a filter are not split.
 const MAX_BRANCHES: usize = 64;
@@ -277,7 +281,9 @@ pub struct PostgresStore {
     config: postgres::Config,
     /// Opened for verification: every connection refuses writes.
     read_only: bool,
-    writer: Mutex<Option<Connection>>,
+    /// The write connections: the first takes every write but appends, and
+    /// an append group's tenants are spread over all of them.
+    writers: Vec<Mutex<Option<Connection>>>,
     readers: Mutex<Readers>,
     /// Signalled when a read connection is returned (or given up).
     reader_returned: std::sync::Condvar,
@@ -319,7 +325,9 @@ impl PostgresStore {
         Ok(PostgresStore {
             config,
             read_only: false,
-            writer: Mutex::new(Some(writer)),
+            writers: std::iter::once(Mutex::new(Some(writer)))
+                .chain((1..WRITERS).map(|_| Mutex::new(None)))
+                .collect(),
             readers: Mutex::new(Readers::default()),
             reader_returned: std::sync::Condvar::new(),
         })
@@ -342,7 +350,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             config,
             read_only: true,
-            writer: Mutex::new(None),
+            writers: vec![Mutex::new(None)],
             readers: Mutex::new(Readers {
                 idle: vec![connection],
                 open: 1,
@@ -376,8 +384,16 @@ impl PostgresStore {
     }
 
     fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut slot = self
-            .writer
+        self.write_on(0, work)
+    }
+
+    /// Runs `work` on write connection `number`, opening it when it is not open.
+    fn write_on<T>(
+        &self,
+        number: usize,
+        work: impl FnOnce(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        let mut slot = self.writers[number]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot
@@ -502,13 +518,17 @@ impl PostgresStore {
 /// last handle to the store: the connections are closed on a thread of their own.
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        let writer = self.writer.get_mut().map(Option::take).unwrap_or_default();
+        let writers: Vec<Option<Connection>> = self
+            .writers
+            .iter_mut()
+            .map(|slot| slot.get_mut().map(Option::take).unwrap_or_default())
+            .collect();
         let readers = self
             .readers
             .get_mut()
             .map(|readers| std::mem::take(&mut readers.idle))
             .unwrap_or_default();
-        let closing = std::thread::spawn(move || drop((writer, readers)));
+        let closing = std::thread::spawn(move || drop((writers, readers)));
         let _ = closing.join();
     }
 }
@@ -1016,12 +1036,57 @@ fn count_sql(tenants: &ScopeTenants, filter: &Filter, now: Timestamp) -> (String
     (format!("SELECT ({})::bigint", counts.join(" + ")), params)
 }
 
+/// What an append answers for each batch of its group.
+type GroupResults = Vec<Result<Vec<Receipt>, BatchError>>;
+
+/// The batches of a group split into at most `parts` lists (their indexes, in
+/// input order), each tenant's batches in one list, the lists balanced by
+/// events (largest tenant first). Never empty.
+fn split_by_tenant(batches: &[AppendBatch], parts: usize) -> Vec<Vec<usize>> {
+    let mut by_tenant: Vec<(&str, usize, Vec<usize>)> = Vec::new();
+    for (index, batch) in batches.iter().enumerate() {
+        match by_tenant
+            .iter_mut()
+            .find(|(tenant, _, _)| *tenant == batch.tenant)
+        {
+            Some((_, events, indexes)) => {
+                *events += batch.events.len();
+                indexes.push(index);
+            }
+            None => by_tenant.push((&batch.tenant, batch.events.len(), vec![index])),
+        }
+    }
+    by_tenant.sort_by_key(|(_, events, _)| std::cmp::Reverse(*events));
+    let mut lists: Vec<(usize, Vec<usize>)> =
+        vec![(0, Vec::new()); parts.clamp(1, by_tenant.len().max(1))];
+    for (_, events, indexes) in by_tenant {
+        let lightest = lists
+            .iter_mut()
+            .min_by_key(|(load, _)| *load)
+            .expect("at least one list");
+        lightest.0 += events;
+        lightest.1.extend(indexes);
+    }
+    let mut lists: Vec<Vec<usize>> = lists
+        .into_iter()
+        .map(|(_, mut indexes)| {
+            indexes.sort_unstable();
+            indexes
+        })
+        .collect();
+    if lists.iter().all(Vec::is_empty) {
+        return vec![Vec::new()];
+    }
+    lists.retain(|list| !list.is_empty());
+    lists
+}
+
 /// Appends a group of batches in the transaction `db` (see [`Store::append`]).
 /// With `copied` (the one batch's events as another store keeps them), each
 /// keeps its seq, id, recorded time and salt instead of getting new ones.
 fn append_group(
     db: &mut Db<'_, impl GenericClient>,
-    batches: &[AppendBatch],
+    batches: &[&AppendBatch],
     recorded_at: Timestamp,
     copied: Option<&[StoredEvent]>,
 ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
@@ -1520,11 +1585,61 @@ impl Store for PostgresStore {
         recorded_at: Timestamp,
     ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
         let recorded_at = evident_core::event::truncate_to_micros(recorded_at);
-        self.write(|connection| {
-            in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                append_group(db, batches, recorded_at, None)
+        let parts = split_by_tenant(batches, self.writers.len());
+        let append_part = |number: usize, part: &[usize]| {
+            let part: Vec<&AppendBatch> = part.iter().map(|index| &batches[*index]).collect();
+            self.write_on(number, |connection| {
+                in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
+                    append_group(db, &part, recorded_at, None)
+                })
             })
-        })
+        };
+        if parts.len() == 1 {
+            return append_part(0, &parts[0]);
+        }
+        let outcomes: Vec<Result<GroupResults>> = std::thread::scope(|scope| {
+            let running: Vec<_> = parts
+                .iter()
+                .enumerate()
+                .map(|(number, part)| scope.spawn(move || append_part(number, part)))
+                .collect();
+            running
+                .into_iter()
+                .map(|part| {
+                    part.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut results: Vec<Option<Result<Vec<Receipt>, BatchError>>> = vec![None; batches.len()];
+        let mut failure = None;
+        let mut stored_any = false;
+        for (part, outcome) in parts.iter().zip(outcomes) {
+            match outcome {
+                Ok(part_results) => {
+                    stored_any = true;
+                    for (index, result) in part.iter().zip(part_results) {
+                        results[*index] = Some(result);
+                    }
+                }
+                Err(error) => {
+                    // Only this part's transaction failed: its batches, and none other, are refused.
+                    for index in part {
+                        results[*index] = Some(Err(BatchError::Failed(error.to_string())));
+                    }
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        match failure {
+            Some(error) if !stored_any => Err(error),
+            _ => Ok(results
+                .into_iter()
+                .map(|result| {
+                    result.unwrap_or_else(|| Err(BatchError::Failed("not appended".to_owned())))
+                })
+                .collect()),
+        }
     }
 
     fn query(&self, query: &EventQuery) -> Result<EventPage> {
@@ -1887,17 +2002,8 @@ impl Store for PostgresStore {
         };
         self.write(|connection| {
             in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                match append_group(
-                    db,
-                    std::slice::from_ref(&batch),
-                    Timestamp::now(),
-                    Some(events),
-                )?
-                .pop()
-                {
-                    Some(Err(BatchError::TenantNotFound(tenant))) => {
-                        Err(StoreError::TenantNotFound(tenant))
-                    }
+                match append_group(db, &[&batch], Timestamp::now(), Some(events))?.pop() {
+                    Some(Err(error)) => Err(error.into()),
                     _ => Ok(()),
                 }
             })
@@ -1967,6 +2073,34 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/t1?sslmode=disable"
         );
         assert_eq!(with_database("postgres://db", "t1"), "postgres://db/t1");
+    }
+
+    #[test]
+    fn a_group_splits_by_tenant_into_balanced_parts_in_input_order() {
+        let batch = |tenant: &str, events: usize| AppendBatch {
+            tenant: tenant.into(),
+            events: vec![
+                evident_core::event::validate_event(
+                    &serde_json::json!({"action": "a", "actor": {"type": "system"}}),
+                    None,
+                    Timestamp::now(),
+                    &Default::default(),
+                )
+                .unwrap();
+                events
+            ],
+        };
+        let group = [
+            batch("a", 1000),
+            batch("b", 10),
+            batch("a", 5),
+            batch("c", 900),
+            batch("d", 50),
+        ];
+        assert_eq!(split_by_tenant(&group, 2), [vec![0, 2], vec![1, 3, 4]]);
+        assert_eq!(split_by_tenant(&group[..1], 2), [vec![0]]);
+        assert_eq!(split_by_tenant(&group, 1), [vec![0, 1, 2, 3, 4]]);
+        assert_eq!(split_by_tenant(&[], 2), [Vec::<usize>::new()]);
     }
 
     #[test]

@@ -1427,9 +1427,7 @@ impl Store for SqliteStore {
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             match append_batch(&transaction, &batch, Timestamp::now(), Some(events)) {
                 Ok(_) => {}
-                Err(BatchFailure::Batch(BatchError::TenantNotFound(tenant))) => {
-                    return Err(StoreError::TenantNotFound(tenant));
-                }
+                Err(BatchFailure::Batch(error)) => return Err(error.into()),
                 Err(BatchFailure::Store(error)) => return Err(error),
             }
             transaction.commit()?;
