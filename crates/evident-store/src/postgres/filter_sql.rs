@@ -180,19 +180,44 @@ pub(super) fn actor_split(filter: &Filter) -> Option<(usize, usize)> {
     (parts > 1).then_some((position, parts))
 }
 
+/// How a condition is shaped for one branch of a page.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Shape {
+    /// A clause's position and one of its parts (from [`actor_split`]): that
+    /// clause matches only that part and none before it, so that the parts'
+    /// pages are disjoint.
+    pub actor_part: Option<(usize, usize)>,
+    /// The free-text match written so that no index serves it: the page walks
+    /// the time index and checks each event, where the term is so common that
+    /// fetching every match and sorting them costs more.
+    pub text_walks: bool,
+}
+
+/// The `tsquery` of a filter's positive free-text terms for a tenant, if any.
+pub(super) fn positive_text(tenant_no: i64, filter: &Filter) -> Option<String> {
+    let terms: Vec<String> = filter
+        .clauses
+        .iter()
+        .filter(|clause| !clause.negated)
+        .filter_map(|clause| match &clause.condition {
+            Condition::Text(term) if has_words(term.text()) => Some(tsquery(tenant_no, term)),
+            _ => None,
+        })
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" & "))
+}
+
 /// The condition for `filter` on tenant `tenant_no` (whose id is `tenant_id`),
-/// with the tenant clause first; its parameters are added to `params`. With
-/// `actor_part` (a clause's position and one of its parts, from
-/// [`actor_split`]), that clause matches only that part and none before it, so
-/// that the parts' pages are disjoint.
+/// with the tenant clause first, shaped by `shape`; its parameters are added to `params`.
 pub(super) fn build(
     tenant_no: i64,
     tenant_id: &str,
     filter: &Filter,
     now: Timestamp,
-    actor_part: Option<(usize, usize)>,
+    shape: Shape,
     params: &mut Params,
 ) -> String {
+    let actor_part = shape.actor_part;
     let tenant = params.add(tenant_no);
     let mut parts = vec![format!("tenant_no = {tenant}")];
     let mut positive_text = Vec::new();
@@ -314,8 +339,12 @@ pub(super) fn build(
         }
     }
     if !positive_text.is_empty() {
-        let query = positive_text.join(" & ");
-        parts.push(format!("words @@ {}::text::tsquery", params.add(query)));
+        let query = params.add(positive_text.join(" & "));
+        parts.push(if shape.text_walks {
+            format!("coalesce(words @@ {query}::text::tsquery, false)")
+        } else {
+            format!("words @@ {query}::text::tsquery")
+        });
     }
     parts.join(" AND ")
 }

@@ -471,6 +471,8 @@ impl PostgresStore {
             if tenants.numbers.is_empty() {
                 return Err(StoreError::TenantNotFound(query.scope.tenants[0].clone()));
             }
+            // The page as it would run: with common free text walking the time index.
+            let walking = common_text_tenants(&mut db, &tenants, query)?;
             let mut plan = |(sql, params): (String, Params)| -> Result<String> {
                 let lines = db.query(&format!("EXPLAIN {sql}"), &params.refs())?;
                 let lines: Vec<String> = lines
@@ -479,7 +481,7 @@ impl PostgresStore {
                     .collect::<Result<_, _>>()?;
                 Ok(lines.join("\n"))
             };
-            let page = plan(page_sql(&tenants, query))?;
+            let page = plan(page_sql(&tenants, query, &walking))?;
             let count = plan(count_sql(&tenants, &query.filter, query.now))?;
             Ok((page, count))
         })
@@ -852,7 +854,8 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
             next_cursor: None,
         });
     }
-    let (sql, params) = page_sql(&tenants, query);
+    let walking = common_text_tenants(db, &tenants, query)?;
+    let (sql, params) = page_sql(&tenants, query, &walking);
     let rows = db.query(&sql, &params.refs())?;
     let limit = i64::from(query.limit);
     let several = query.scope.spans_several();
@@ -875,6 +878,55 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
     })
 }
 
+/// Tenants this small are searched through the text index whatever the term.
+const SMALL_TENANT: i64 = 5_000;
+
+/// The tenants of the scope where the filter's free text matches so many of
+/// their events that walking the time index (checking each event) reads less
+/// than fetching every match and sorting: walking costs about `size /
+/// matches × page` cheap index steps, fetching `matches` row reads at some ten
+/// times the cost each; they meet near `matches = sqrt(size × page / 10)`.
+/// Matches are counted only up to that bound, through the text index.
+fn common_text_tenants(
+    db: &mut Db<'_, impl GenericClient>,
+    tenants: &ScopeTenants,
+    query: &EventQuery,
+) -> Result<std::collections::HashSet<i64>> {
+    let mut walking = std::collections::HashSet::new();
+    if filter_sql::positive_text(0, &query.filter).is_none() {
+        return Ok(walking);
+    }
+    let offset = match &query.start {
+        PageStart::Offset(skip) => *skip as i64,
+        _ => 0,
+    };
+    let page = i64::from(query.limit) + 1 + offset;
+    let sizes = db.query(
+        "SELECT no, next_seq FROM tenants WHERE no = ANY($1)",
+        &[&tenants.numbers],
+    )?;
+    for row in &sizes {
+        let (tenant_no, size): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if size < SMALL_TENANT {
+            continue;
+        }
+        let Some(text) = filter_sql::positive_text(tenant_no, &query.filter) else {
+            continue;
+        };
+        let bound = ((size as f64 * page as f64 / 10.0).sqrt() as i64).max(page);
+        let matches: i64 = db
+            .query_one(
+                "SELECT count(*) FROM (SELECT 1 FROM events WHERE tenant_no = $1 AND words @@ $2::text::tsquery LIMIT $3) AS found",
+                &[&tenant_no, &text, &(bound + 1)],
+            )?
+            .try_get(0)?;
+        if matches > bound {
+            walking.insert(tenant_no);
+        }
+    }
+    Ok(walking)
+}
+
 /// One single-tenant part of a page's query: its filter, and the part of its
 /// actor clause it reads, if split (see [`filter_sql::actor_split`]).
 type Branch<'f> = (std::borrow::Cow<'f, Filter>, Option<(usize, usize)>);
@@ -883,7 +935,11 @@ type Branch<'f> = (std::borrow::Cow<'f, Filter>, Option<(usize, usize)>);
 /// another follows): one query per tenant of the scope (and per exact action
 /// of a filter that lists several), each read from an index in sort order,
 /// merged.
-fn page_sql(tenants: &ScopeTenants, query: &EventQuery) -> (String, Params) {
+fn page_sql(
+    tenants: &ScopeTenants,
+    query: &EventQuery,
+    walking: &std::collections::HashSet<i64>,
+) -> (String, Params) {
     let direction = match query.sort {
         SortOrder::Desc => "DESC",
         SortOrder::Asc => "ASC",
@@ -921,14 +977,12 @@ fn page_sql(tenants: &ScopeTenants, query: &EventQuery) -> (String, Params) {
     for tenant_no in &tenants.numbers {
         let (tenant_id, _) = &tenants.by_no[tenant_no];
         for (filter, actor_part) in &branches {
-            let mut condition = filter_sql::build(
-                *tenant_no,
-                tenant_id,
-                filter,
-                query.now,
-                *actor_part,
-                &mut params,
-            );
+            let shape = filter_sql::Shape {
+                actor_part: *actor_part,
+                text_walks: walking.contains(tenant_no),
+            };
+            let mut condition =
+                filter_sql::build(*tenant_no, tenant_id, filter, query.now, shape, &mut params);
             if let PageStart::After(cursor) = &query.start {
                 let (comparison, seq) = cursor_bound(cursor, *tenant_no, query.sort);
                 condition.push_str(&format!(
@@ -1028,8 +1082,14 @@ fn count_sql(tenants: &ScopeTenants, filter: &Filter, now: Timestamp) -> (String
         .iter()
         .map(|tenant_no| {
             let (tenant_id, _) = &tenants.by_no[tenant_no];
-            let condition =
-                filter_sql::build(*tenant_no, tenant_id, filter, now, None, &mut params);
+            let condition = filter_sql::build(
+                *tenant_no,
+                tenant_id,
+                filter,
+                now,
+                Default::default(),
+                &mut params,
+            );
             format!("(SELECT count(*) FROM events WHERE {condition})")
         })
         .collect();
