@@ -193,18 +193,25 @@ pub(super) struct Shape {
     pub text_walks: bool,
 }
 
-/// The `tsquery` of a filter's positive free-text terms for a tenant, if any.
-pub(super) fn positive_text(tenant_no: i64, filter: &Filter) -> Option<String> {
-    let terms: Vec<String> = filter
+/// The `tsquery` of a filter's free text for a tenant, when it is one
+/// positive term of one word: the only kind whose matches are worth counting
+/// before a page is read (see `common_text_tenants`). A phrase (`lic_93jd` is
+/// `lic` then `93jd`) is rare whenever one of its words is, and counting it
+/// would read the posting list of its commonest word, as the page does.
+pub(super) fn single_word_text(tenant_no: i64, filter: &Filter) -> Option<String> {
+    let mut terms = filter
         .clauses
         .iter()
         .filter(|clause| !clause.negated)
         .filter_map(|clause| match &clause.condition {
-            Condition::Text(term) if has_words(term.text()) => Some(tsquery(tenant_no, term)),
+            Condition::Text(term) if has_words(term.text()) => Some(term),
             _ => None,
-        })
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" & "))
+        });
+    let term = terms.next()?;
+    if terms.next().is_some() || words(term.text()).count() != 1 {
+        return None;
+    }
+    Some(tsquery(tenant_no, term))
 }
 
 /// The condition for `filter` on tenant `tenant_no` (whose id is `tenant_id`),
@@ -372,6 +379,19 @@ mod tests {
             tsquery(3, &TextTerm::Phrase("secret key".into())),
             "('3:secret' <-> '3:key')"
         );
+    }
+
+    #[test]
+    fn only_one_positive_word_is_counted_before_a_page() {
+        let text = |query: &str| single_word_text(4, &evident_core::query::parse(query).unwrap());
+        assert_eq!(
+            text("offboarding action:user.*").as_deref(),
+            Some("('4:offboarding':*)")
+        );
+        assert_eq!(text("-rotated Zoë").as_deref(), Some("('4:zoe':*)"));
+        assert_eq!(text("lic_93jd"), None);
+        assert_eq!(text("secret key"), None);
+        assert_eq!(text("action:user.login"), None);
     }
 
     #[test]

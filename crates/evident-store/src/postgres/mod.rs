@@ -881,7 +881,7 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
 /// Tenants this small are searched through the text index whatever the term.
 const SMALL_TENANT: i64 = 5_000;
 
-/// The tenants of the scope where the filter's free text matches so many of
+/// The tenants of the scope where the filter's one free-text word matches so many of
 /// their events that walking the time index (checking each event) reads less
 /// than fetching every match and sorting: walking costs about `size /
 /// matches × page` cheap index steps, fetching `matches` row reads at some ten
@@ -893,7 +893,7 @@ fn common_text_tenants(
     query: &EventQuery,
 ) -> Result<std::collections::HashSet<i64>> {
     let mut walking = std::collections::HashSet::new();
-    if filter_sql::positive_text(0, &query.filter).is_none() {
+    if filter_sql::single_word_text(0, &query.filter).is_none() {
         return Ok(walking);
     }
     let offset = match &query.start {
@@ -910,7 +910,7 @@ fn common_text_tenants(
         if size < SMALL_TENANT {
             continue;
         }
-        let Some(text) = filter_sql::positive_text(tenant_no, &query.filter) else {
+        let Some(text) = filter_sql::single_word_text(tenant_no, &query.filter) else {
             continue;
         };
         let bound = ((size as f64 * page as f64 / 10.0).sqrt() as i64).max(page);
