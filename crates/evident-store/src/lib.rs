@@ -488,39 +488,43 @@ pub trait Store: Send + Sync + 'static {
     fn tree_head(&self, tenant: &str) -> Result<Option<TreeHead>>;
     /// The inclusion proof of leaf `index` in the tenant's tree of `size` leaves (RFC 9162 order);
     /// None if the tenant does not exist.
-    fn inclusion_proof(&self, tenant: &str, index: u64, size: u64)
-    -> Result<Option<Vec<[u8; 32]>>>;
+    fn inclusion_proof(
+        &self,
+        tenant: &str,
+        index: u64,
+        size: u64,
+    ) -> Result<Option<Vec<[u8; 32]>>> {
+        Ok(self
+            .inclusion_proofs(tenant, &[index], size)?
+            .and_then(|mut proofs| proofs.pop()))
+    }
     /// The inclusion proofs of several leaves in the tree of `size` leaves, in
-    /// the order given (as [`Store::inclusion_proof`] gives each); None if the
-    /// tenant does not exist.
+    /// the order given (as [`Store::inclusion_proof`] gives each), read in one
+    /// snapshot; None if the tenant does not exist.
     fn inclusion_proofs(
         &self,
         tenant: &str,
         indexes: &[u64],
         size: u64,
-    ) -> Result<Option<Vec<Vec<[u8; 32]>>>> {
-        let mut proofs = Vec::with_capacity(indexes.len());
-        for index in indexes {
-            match self.inclusion_proof(tenant, *index, size)? {
-                Some(proof) => proofs.push(proof),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(proofs))
-    }
+    ) -> Result<Option<Vec<Vec<[u8; 32]>>>>;
     /// The consistency proof between the tenant's trees of `from` and `to` leaves.
     fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>>;
     /// The stored leaf hashes (level-0 nodes) of the tenant's tree, by index.
     fn leaf_hashes(&self, tenant: &str) -> Result<Vec<(u64, [u8; 32])>>;
-    /// At most `limit` leaves (leaf object and side-car) of the tenant's events from
-    /// `from_seq`, in seq order; from 0, also stored rows of the tenant that the
-    /// store did not write where it writes events (a verifier reports them), first.
+    /// At most `limit` leaves (leaf object and side-car) of the tenant's events
+    /// from `from_seq`, in seq order: those of [`Store::stored_events`].
     fn leaves(
         &self,
         tenant: &str,
         from_seq: u64,
         limit: u32,
-    ) -> Result<Vec<evident_core::log::leaf::Leaf>>;
+    ) -> Result<Vec<evident_core::log::leaf::Leaf>> {
+        Ok(self
+            .stored_events(tenant, from_seq, limit)?
+            .iter()
+            .map(|stored| evident_core::log::leaf::split(&stored.event, stored.salt))
+            .collect())
+    }
 
     /// The leaf hash recomputed from each of the events [`Store::leaves`] returns
     /// (same rows, same order), with its seq: what a verifier compares with the tree.
@@ -530,15 +534,18 @@ pub trait Store: Send + Sync + 'static {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<(u64, [u8; 32])>> {
-        self.leaves(tenant, from_seq, limit)?
-            .into_iter()
-            .map(|leaf| {
-                let seq = leaf.object["seq"]
-                    .as_u64()
-                    .ok_or_else(|| StoreError::Corrupt("a leaf without its seq".to_owned()))?;
-                Ok((seq, leaf.hash()))
+        use evident_core::log::leaf::{LeafSource, leaf_hash_of};
+        // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
+        Ok(self
+            .stored_events(tenant, from_seq, limit)?
+            .iter()
+            .map(|stored| {
+                (
+                    stored.event.seq,
+                    leaf_hash_of(&LeafSource::of(&stored.event), stored.salt),
+                )
             })
-            .collect()
+            .collect())
     }
 
     /// Keeps a signed checkpoint of the tenant's log (one per tree size; a second for the same size is ignored).
@@ -564,7 +571,9 @@ pub trait Store: Send + Sync + 'static {
     /// Writes another store's metadata into this one, which must hold no
     /// tenant yet, keeping every id, hash and time.
     fn import_metadata(&self, metadata: &StoreMetadata) -> Result<()>;
-    /// At most `limit` of a tenant's events from `from_seq`, in seq order, as kept.
+    /// At most `limit` of a tenant's events from `from_seq`, in seq order, as
+    /// kept; from 0, also stored rows of the tenant that the store did not
+    /// write where it writes events (a verifier reports them), first.
     fn stored_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>>;
     /// Appends events copied from another store with their own seq (which must
     /// continue this store's log of the tenant), id, times and salt, growing

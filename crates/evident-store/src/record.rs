@@ -97,6 +97,36 @@ pub(crate) fn timestamp(micros: i64) -> Result<Timestamp> {
         .map_err(|error| StoreError::Corrupt(format!("timestamp {micros}: {error}")))
 }
 
+/// Refuses inclusion proofs the tenant's log of `tree_size` leaves cannot give.
+pub(crate) fn check_inclusion(indexes: &[u64], size: u64, tree_size: u64) -> Result<()> {
+    match indexes
+        .iter()
+        .find(|index| size > tree_size || **index >= size)
+    {
+        Some(index) => Err(StoreError::OutOfRange(format!(
+            "leaf {index} in a tree of {size} needs index < size <= {tree_size}, the log's size"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a consistency proof the tenant's log of `tree_size` leaves cannot give.
+pub(crate) fn check_consistency(from: u64, to: u64, tree_size: u64) -> Result<()> {
+    if from == 0 || from > to || to > tree_size {
+        return Err(StoreError::OutOfRange(format!(
+            "a consistency proof needs 0 < from <= to <= {tree_size}, the log's size; got {from} and {to}"
+        )));
+    }
+    Ok(())
+}
+
+/// An event's personal-data salt as read: 16 bytes.
+pub(crate) fn salt16(bytes: &[u8], event: uuid::Uuid) -> Result<[u8; 16]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("event {event}: salt")))
+}
+
 /// A 32-byte hash as read.
 pub(crate) fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
     bytes

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use evident_core::log::leaf::{Leaf, LeafSource, leaf_hash_of, split};
+use evident_core::log::leaf::{LeafSource, leaf_hash_of};
 use evident_core::log::merkle::{Frontier, Hash, Node, Nodes};
 use evident_core::search::searchable_text;
 use evident_core::{Event, Filter};
@@ -28,8 +28,8 @@ use uuid::Uuid;
 
 use crate::record::{
     CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, ScopeTenants,
-    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches, hash32,
-    ip_bytes, position, scopes_text, timestamp,
+    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches,
+    check_consistency, check_inclusion, hash32, ip_bytes, position, salt16, scopes_text, timestamp,
 };
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
@@ -500,10 +500,7 @@ impl PostgresStore {
             rows.iter()
                 .map(|row| {
                                         let (event, _) = event_from_row(row, &tenants, false)?;
-                    let salt: Vec<u8> = row.try_get(12)?;
-                    let salt: [u8; 16] = salt
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
+                                        let salt = salt16(row.try_get(12)?, event.id)?;
                     Ok(StoredEvent {
                         event,
                         salt,
@@ -1747,17 +1744,6 @@ impl Store for PostgresStore {
         })
     }
 
-    fn inclusion_proof(
-        &self,
-        tenant: &str,
-        index: u64,
-        size: u64,
-    ) -> Result<Option<Vec<[u8; 32]>>> {
-        Ok(self
-            .inclusion_proofs(tenant, &[index], size)?
-            .and_then(|mut proofs| proofs.pop()))
-    }
-
     fn inclusion_proofs(
         &self,
         tenant: &str,
@@ -1765,13 +1751,11 @@ impl Store for PostgresStore {
         size: u64,
     ) -> Result<Option<Vec<Vec<[u8; 32]>>>> {
         self.read_snapshot(|db| {
-            let Some((tenant_no, tree_size)) = tenant_log(db, tenant)? else { return Ok(None) };
-            if let Some(index) = indexes.iter().find(|index| size > tree_size || **index >= size) {
-                return Err(StoreError::OutOfRange(format!(
-                    "leaf {index} in a tree of {size} needs index < size <= {tree_size}, the log's size"
-                )));
-            }
-                                    let proofs = with_proof_nodes(db, tenant_no, |nodes| {
+            let Some((tenant_no, tree_size)) = tenant_log(db, tenant)? else {
+                return Ok(None);
+            };
+            check_inclusion(indexes, size, tree_size)?;
+            let proofs = with_proof_nodes(db, tenant_no, |nodes| {
                 indexes
                     .iter()
                     .map(|index| evident_core::log::merkle::inclusion_proof(nodes, *index, size))
@@ -1783,13 +1767,11 @@ impl Store for PostgresStore {
 
     fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>> {
         self.read_snapshot(|db| {
-            let Some((tenant_no, tree_size)) = tenant_log(db, tenant)? else { return Ok(None) };
-            if from == 0 || from > to || to > tree_size {
-                return Err(StoreError::OutOfRange(format!(
-                    "a consistency proof needs 0 < from <= to <= {tree_size}, the log's size; got {from} and {to}"
-                )));
-            }
-                                    let proof = with_proof_nodes(db, tenant_no, |nodes| {
+            let Some((tenant_no, tree_size)) = tenant_log(db, tenant)? else {
+                return Ok(None);
+            };
+            check_consistency(from, to, tree_size)?;
+            let proof = with_proof_nodes(db, tenant_no, |nodes| {
                 evident_core::log::merkle::consistency_proof(nodes, from, to)
             })?;
             Ok(Some(proof))
@@ -1808,33 +1790,6 @@ impl Store for PostgresStore {
             .map(|row| Ok((row.try_get::<_, i64>(0)? as u64, hash32(row.try_get(1)?, "Merkle node")?)))
             .collect()
         })
-    }
-
-    fn leaves(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<Leaf>> {
-        Ok(self
-            .tenant_events(tenant, from_seq, limit)?
-            .iter()
-            .map(|stored| split(&stored.event, stored.salt))
-            .collect())
-    }
-
-    fn event_leaf_hashes(
-        &self,
-        tenant: &str,
-        from_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<(u64, [u8; 32])>> {
-        // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
-        Ok(self
-            .tenant_events(tenant, from_seq, limit)?
-            .iter()
-            .map(|stored| {
-                (
-                    stored.event.seq,
-                    leaf_hash_of(&LeafSource::of(&stored.event), stored.salt),
-                )
-            })
-            .collect())
     }
 
     fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()> {

@@ -59,10 +59,7 @@ pub(super) fn new_salt() -> [u8; 16] {
 
 /// The leaf of a stored event.
 pub(super) fn leaf_of(event: &Event, salt: &[u8]) -> Result<Leaf> {
-    let salt: [u8; 16] = salt
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
-    Ok(split(event, salt))
+    Ok(split(event, crate::record::salt16(salt, event.id)?))
 }
 
 /// The size and root of a tenant's tree.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use evident_core::log::leaf::{Leaf, LeafSource, leaf_hash_of};
+use evident_core::log::leaf::{LeafSource, leaf_hash_of};
 use evident_core::search::{searchable_text, stored_searchable_text};
 use evident_core::{Event, Filter};
 use jiff::Timestamp;
@@ -26,8 +26,8 @@ use crate::{
 
 use crate::record::{
     CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, ScopeTenants,
-    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches, hash32,
-    ip_bytes, scopes_text, timestamp,
+    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches,
+    check_consistency, check_inclusion, hash32, ip_bytes, salt16, scopes_text, timestamp,
 };
 pub use schema::SCHEMA_VERSION;
 use schema::{event_rowid, tenant_rowids};
@@ -246,16 +246,11 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Visits at most `limit` of a tenant's stored events from `from_seq` in seq
-    /// order, with their salts; from 0, first the rows naming the tenant outside
-    /// its rowid range (the store never writes those: a verifier reports them).
-    fn tenant_events(
-        &self,
-        tenant: &str,
-        from_seq: u64,
-        limit: u32,
-        mut visit: impl FnMut(Event, &[u8], Option<String>) -> Result<()>,
-    ) -> Result<()> {
+    /// At most `limit` of a tenant's stored events from `from_seq` in seq
+    /// order, as kept; from 0, first the rows naming the tenant outside its
+    /// rowid range (the store never writes those: a verifier reports them).
+    fn tenant_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let mut events = Vec::with_capacity(limit as usize);
         self.read(|connection| {
             let tenants = resolve_scope(connection, &TenantScope::single(tenant))?;
             let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(()) };
@@ -265,9 +260,14 @@ impl SqliteStore {
                 let mut rows = statement.query(rusqlite::params_from_iter(values))?;
                 let mut seen = 0;
                 while let Some(row) = rows.next()? {
-                    let (event, _) = event_from_row(row, &tenants, false)?;
+                                        let (event, _) = event_from_row(row, &tenants, false)?;
                     let salt: Option<Vec<u8>> = row.get(13)?;
-                    visit(event, salt.as_deref().unwrap_or_default(), row.get(14)?)?;
+                    let salt = salt16(salt.as_deref().unwrap_or_default(), event.id)?;
+                    events.push(StoredEvent {
+                        event,
+                        salt,
+                        idempotency_key: row.get(14)?,
+                    });
                     seen += 1;
                 }
                 Ok(seen)
@@ -283,10 +283,11 @@ impl SqliteStore {
             }
             read(
                 &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
-                &[first.saturating_add(from_seq as i64), last, tenant_no, i64::from(limit) - seen],
+                                &[first.saturating_add(from_seq as i64), last, tenant_no, i64::from(limit) - seen],
             )?;
             Ok(())
-        })
+        })?;
+        Ok(events)
     }
 }
 
@@ -1104,17 +1105,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn inclusion_proof(
-        &self,
-        tenant: &str,
-        index: u64,
-        size: u64,
-    ) -> Result<Option<Vec<[u8; 32]>>> {
-        Ok(self
-            .inclusion_proofs(tenant, &[index], size)?
-            .and_then(|mut proofs| proofs.pop()))
-    }
-
     fn inclusion_proofs(
         &self,
         tenant: &str,
@@ -1123,13 +1113,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<Vec<Vec<[u8; 32]>>>> {
         self.read(|connection| {
             let transaction = connection.unchecked_transaction()?;
-            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else { return Ok(None) };
-            if let Some(index) = indexes.iter().find(|index| size > tree_size || **index >= size) {
-                return Err(StoreError::OutOfRange(format!(
-                    "leaf {index} in a tree of {size} needs index < size <= {tree_size}, the log's size"
-                )));
-            }
-            let stored = log::StoredNodes { connection: &transaction, tenant_no };
+            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else {
+                return Ok(None);
+            };
+            check_inclusion(indexes, size, tree_size)?;
+            let stored = log::StoredNodes {
+                connection: &transaction,
+                tenant_no,
+            };
             let nodes = evident_core::log::merkle::CachedNodes::new(&stored, PROOF_NODE_CACHE);
             let proofs = indexes
                 .iter()
@@ -1143,13 +1134,14 @@ impl Store for SqliteStore {
     fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>> {
         self.read(|connection| {
             let transaction = connection.unchecked_transaction()?;
-            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else { return Ok(None) };
-            if from == 0 || from > to || to > tree_size {
-                return Err(StoreError::OutOfRange(format!(
-                    "a consistency proof needs 0 < from <= to <= {tree_size}, the log's size; got {from} and {to}"
-                )));
-            }
-            let nodes = log::StoredNodes { connection: &transaction, tenant_no };
+            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else {
+                return Ok(None);
+            };
+            check_consistency(from, to, tree_size)?;
+            let nodes = log::StoredNodes {
+                connection: &transaction,
+                tenant_no,
+            };
             let proof = evident_core::log::merkle::consistency_proof(&nodes, from, to)?;
             transaction.commit()?;
             Ok(Some(proof))
@@ -1168,33 +1160,6 @@ impl Store for SqliteStore {
             })
             .collect()
         })
-    }
-
-    fn leaves(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<Leaf>> {
-        let mut leaves = Vec::new();
-        self.tenant_events(tenant, from_seq, limit, |event, salt, _| {
-            leaves.push(log::leaf_of(&event, salt)?);
-            Ok(())
-        })?;
-        Ok(leaves)
-    }
-
-    fn event_leaf_hashes(
-        &self,
-        tenant: &str,
-        from_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<(u64, [u8; 32])>> {
-        let mut hashes = Vec::with_capacity(limit as usize);
-        self.tenant_events(tenant, from_seq, limit, |event, salt, _| {
-            let salt: [u8; 16] = salt
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
-            // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
-            hashes.push((event.seq, leaf_hash_of(&LeafSource::of(&event), salt)));
-            Ok(())
-        })?;
-        Ok(hashes)
     }
 
     fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()> {
@@ -1402,19 +1367,7 @@ impl Store for SqliteStore {
     }
 
     fn stored_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        let mut events = Vec::with_capacity(limit as usize);
-        self.tenant_events(tenant, from_seq, limit, |event, salt, idempotency_key| {
-            let salt: [u8; 16] = salt
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("event {}: salt", event.id)))?;
-            events.push(StoredEvent {
-                event,
-                salt,
-                idempotency_key,
-            });
-            Ok(())
-        })?;
-        Ok(events)
+        self.tenant_events(tenant, from_seq, limit)
     }
 
     fn import_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<()> {

@@ -299,6 +299,27 @@ pub fn event(n: usize) -> Value {
     })
 }
 
+/// `evident migrate` and `evident serve`, each with `store_args` (where the
+/// store is), both refuse a store of schema version `found`, naming it.
+pub fn assert_newer_schema_refused(store_args: &[&std::ffi::OsStr], found: i64) {
+    for command in [&["migrate"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+        let output = Command::new(binary())
+            .args(command)
+            .args(store_args)
+            .env("EVIDENT_LOG", "error")
+            .env("EVIDENT_ADMIN_KEY", ADMIN_KEY)
+            .output()
+            .expect("running evident");
+        assert!(!output.status.success(), "{command:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("schema version {found}"))
+                && stderr.contains("upgrade Evident"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
 /// Polls `check` until it returns Some, or panics after `seconds`.
 pub fn wait_for<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(seconds);
