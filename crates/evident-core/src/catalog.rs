@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::event::{Event, NewEvent, UNCATEGORIZED, Violation, is_valid_action};
+use crate::event::{NewEvent, UNCATEGORIZED, Violation, is_valid_action};
+use crate::view::{EventView, TargetView};
 
 /// What happens to an action the catalog does not list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,9 +339,9 @@ impl Catalog {
     }
 
     /// The event's display text from its event type's template, if it has one.
-    pub fn render(&self, event: &Event) -> Option<String> {
+    pub fn render(&self, event: &EventView<'_>) -> Option<String> {
         self.events
-            .get(&event.action)?
+            .get(event.action)?
             .display
             .as_ref()
             .map(|template| template.render(event))
@@ -411,89 +412,76 @@ impl Template {
         Ok(Template { parts })
     }
 
-    pub fn render(&self, event: &Event) -> String {
+    pub fn render(&self, event: &EventView<'_>) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Field(path) => out.push_str(&field(event, path)),
+                Part::Field(path) => write_field(event, path, &mut out),
             }
         }
         out
     }
 }
 
-fn actor_label(event: &Event) -> String {
-    let actor = &event.actor;
-    actor
-        .name
-        .clone()
-        .or_else(|| actor.email.clone())
-        .or_else(|| actor.id.clone())
-        .unwrap_or_else(|| "The system".to_owned())
-}
-
-fn target_label(target: &crate::event::Target) -> String {
+fn target_label<'a>(target: &'a TargetView<'_>) -> &'a str {
     target
         .name
-        .clone()
-        .or_else(|| target.email.clone())
-        .unwrap_or_else(|| target.id.clone())
+        .as_deref()
+        .or(target.email.as_deref())
+        .unwrap_or(&target.id)
 }
 
-fn scalar(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-fn field(event: &Event, path: &[String]) -> String {
+fn write_field(event: &EventView<'_>, path: &[String], out: &mut String) {
     let names: Vec<&str> = path.iter().map(String::as_str).collect();
     let first = event.targets.first();
+    let actor = &event.actor;
+    fn text<'a>(part: &'a Option<std::borrow::Cow<'_, str>>) -> &'a str {
+        part.as_deref().unwrap_or("")
+    }
     match names.as_slice() {
-        ["actor"] => actor_label(event),
-        ["actor", "name"] => event.actor.name.clone().unwrap_or_default(),
-        ["actor", "email"] => event.actor.email.clone().unwrap_or_default(),
-        ["actor", "id"] => event.actor.id.clone().unwrap_or_default(),
-        ["actor", "type"] => event.actor.actor_type.as_str().to_owned(),
-        ["target"] => first.map(target_label).unwrap_or_default(),
-        ["target", "name"] => first
-            .and_then(|target| target.name.clone())
-            .unwrap_or_default(),
-        ["target", "email"] => first
-            .and_then(|target| target.email.clone())
-            .unwrap_or_default(),
-        ["target", "id"] => first.map(|target| target.id.clone()).unwrap_or_default(),
-        ["target", "type"] => first
-            .map(|target| target.target_type.clone())
-            .unwrap_or_default(),
-        ["targets"] => event
-            .targets
-            .iter()
-            .map(target_label)
-            .collect::<Vec<_>>()
-            .join(", "),
-        ["action"] => event.action.clone(),
-        ["channel"] => event.channel.clone().unwrap_or_default(),
-        ["outcome"] => event.outcome.as_str().to_owned(),
-        ["metadata", rest @ ..] => {
-            let mut value = Value::Object(Map::clone(&event.metadata));
-            for key in rest {
-                value = value.get(*key).cloned().unwrap_or(Value::Null);
+        ["actor"] => out.push_str(
+            actor
+                .name
+                .as_deref()
+                .or(actor.email.as_deref())
+                .or(actor.id.as_deref())
+                .unwrap_or("The system"),
+        ),
+        ["actor", "name"] => out.push_str(text(&actor.name)),
+        ["actor", "email"] => out.push_str(text(&actor.email)),
+        ["actor", "id"] => out.push_str(text(&actor.id)),
+        ["actor", "type"] => out.push_str(actor.actor_type.as_str()),
+        ["target"] => out.push_str(first.map(target_label).unwrap_or("")),
+        ["target", "name"] => out.push_str(first.map_or("", |target| text(&target.name))),
+        ["target", "email"] => out.push_str(first.map_or("", |target| text(&target.email))),
+        ["target", "id"] => out.push_str(first.map_or("", |target| &target.id)),
+        ["target", "type"] => out.push_str(first.map_or("", |target| &target.target_type)),
+        ["targets"] => {
+            for (number, target) in event.targets.iter().enumerate() {
+                if number > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(target_label(target));
             }
-            scalar(&value)
         }
-        _ => String::new(),
+        ["action"] => out.push_str(event.action),
+        ["channel"] => out.push_str(event.channel.unwrap_or("")),
+        ["outcome"] => out.push_str(event.outcome.as_str()),
+        ["metadata", rest @ ..] => match event.metadata.lookup(rest) {
+            Value::String(text) => out.push_str(&text),
+            Value::Null => {}
+            other => out.push_str(&other.to_string()),
+        },
+        _ => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EventLimits;
     use crate::event::validate_event;
+    use crate::{Event, EventLimits};
     use serde_json::json;
 
     const CATALOG: &str = r#"
@@ -644,7 +632,7 @@ metadata = { type = "not-a-type" }
             display: None,
         };
         assert_eq!(
-            catalog.render(&stored).unwrap(),
+            catalog.render(&stored.view()).unwrap(),
             "Ada Lovelace revoked a license from it@globex.example (enterprise)"
         );
         assert!(Template::parse("{actor").is_err());

@@ -16,6 +16,7 @@ pub mod query;
 pub mod redact;
 pub mod search;
 pub mod ui;
+pub mod view;
 
 pub use event::{
     Actor, ActorType, Context, Event, EventLimits, NewEvent, Outcome, Target, Violation,

@@ -293,7 +293,7 @@ pub fn render_all(
                 catalog
             }
         };
-        event.display = catalog.render(event);
+        event.display = catalog.render(&event.view());
     }
     Ok(())
 }

@@ -34,6 +34,8 @@ pub mod copy;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
+
+pub use record::RawPage;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -449,11 +451,15 @@ pub trait Store: Send + Sync + 'static {
     fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)>;
     fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>>;
 
+    /// A page of [`Store::query`], its events as stored: read by exports,
+    /// which parse each event's document only as they write it.
+    fn raw_page(&self, query: &EventQuery) -> Result<RawPage>;
+
     /// Every event of the view in its sort order, as the pages of [`Store::query`]
     /// give them, handed to `each` a page at a time until it returns false.
     /// Each page is read on its own (no read transaction stays open for the
     /// whole export); the view's `sizes` keep later events out.
-    fn export(&self, view: &ExportView, each: &mut dyn FnMut(Vec<Event>) -> bool) -> Result<()> {
+    fn export(&self, view: &ExportView, each: &mut dyn FnMut(RawPage) -> bool) -> Result<()> {
         let mut query = EventQuery {
             scope: view.scope.clone(),
             filter: view.filter.clone(),
@@ -463,20 +469,13 @@ pub trait Store: Send + Sync + 'static {
             now: view.now,
         };
         loop {
-            let page = self.query(&query)?;
-            let events: Vec<Event> = page
-                .events
-                .into_iter()
-                .filter(|event| {
-                    view.sizes
-                        .get(&event.tenant)
-                        .is_some_and(|size| event.seq < *size)
-                })
-                .collect();
-            if !events.is_empty() && !each(events) {
+            let mut page = self.raw_page(&query)?;
+            let next = page.next_cursor;
+            page.retain(|tenant, seq| view.sizes.get(tenant).is_some_and(|size| seq < *size));
+            if !page.is_empty() && !each(page) {
                 return Ok(());
             }
-            match page.next_cursor {
+            match next {
                 Some(cursor) => query.start = PageStart::After(cursor),
                 None => return Ok(()),
             }

@@ -2,13 +2,16 @@
 //! document), rows as read before they are checked, and the few rules of
 //! layout that keep their answers the same.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
 use evident_core::access::Scope;
-use evident_core::{Actor, ActorType, Context, Event, Filter, Outcome, Target};
+use evident_core::view::{ActorView, ContextView, EventView, Metadata, TargetView, optional_text};
+use evident_core::{Actor, ActorType, Event, Filter, Outcome, Target};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -27,21 +30,8 @@ pub(crate) fn position(tenant_no: i64, seq: u64) -> i64 {
     (tenant_no << SEQ_BITS) | seq as i64
 }
 
-/// The part of an event kept as JSON rather than in columns (as read).
-#[derive(Deserialize)]
-pub(crate) struct Doc {
-    actor: Actor,
-    #[serde(default)]
-    targets: Vec<Target>,
-    #[serde(default)]
-    user_agent: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    metadata: Map<String, Value>,
-}
-
-/// [`Doc`] as written, borrowed from the event being stored.
+/// The part of an event kept as JSON rather than in columns, as written
+/// (borrowed from the event being stored); [`DocView`] reads it back.
 #[derive(Serialize)]
 pub(crate) struct DocRef<'a> {
     actor: &'a Actor,
@@ -247,76 +237,250 @@ pub(crate) struct ScopeTenants {
     pub numbers: Vec<i64>,
 }
 
-/// An `events` row as read, before it is checked and made an [`Event`].
-pub(crate) struct EventRow {
+/// An `events` row as read, borrowed from the driver's row, before it is checked.
+pub(crate) struct EventRow<'r> {
     /// Its place in the sort order's tie-break: [`position`] of its tenant and seq.
     pub position: i64,
     pub tenant_no: i64,
     pub seq: i64,
-    pub id: Vec<u8>,
+    pub id: Uuid,
     pub occurred_at: i64,
     pub recorded_at: i64,
-    pub action: String,
-    pub category: String,
-    pub actor_type: String,
-    pub ip: Option<Vec<u8>>,
-    pub channel: Option<String>,
-    pub outcome: String,
-    pub doc: String,
+    pub action: &'r str,
+    pub category: &'r str,
+    pub actor_type: &'r str,
+    pub ip: Option<&'r [u8]>,
+    pub channel: Option<&'r str>,
+    pub outcome: &'r str,
+    pub doc: &'r str,
 }
 
-impl EventRow {
-    /// The event, with its cursor; its tenant must be one of `tenants`.
-    pub(crate) fn into_event(
-        self,
+impl EventRow<'_> {
+    /// The owned event, with its cursor; its tenant must be one of `tenants`.
+    pub(crate) fn to_event(
+        &self,
         tenants: &ScopeTenants,
         with_tenant_name: bool,
     ) -> Result<(Event, Cursor)> {
-        let place = format!("event {} of tenant {}", self.seq, self.tenant_no);
-        let (tenant, tenant_name) = tenants
-            .by_no
-            .get(&self.tenant_no)
-            .ok_or_else(|| StoreError::Corrupt(format!("{place}: unknown tenant")))?;
-        let doc: Doc = serde_json::from_str(&self.doc)
-            .map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))?;
-        if ActorType::parse(&self.actor_type) != Some(doc.actor.actor_type) {
+        let mut page = RawPage::default();
+        let cursor = page.push(self, tenants, with_tenant_name)?;
+        Ok((page.event(0)?.to_event(), cursor))
+    }
+}
+
+/// [`DocRef`] as read, borrowing from the stored JSON.
+#[derive(Deserialize)]
+struct DocView<'a> {
+    #[serde(borrow)]
+    actor: ActorView<'a>,
+    #[serde(borrow, default)]
+    targets: Vec<TargetView<'a>>,
+    #[serde(borrow, default, deserialize_with = "optional_text")]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "optional_text")]
+    description: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+}
+
+/// A byte range of a [`RawPage`]'s text.
+#[derive(Debug, Clone, Copy)]
+struct Span(u32, u32);
+
+/// One event of a [`RawPage`]: its checked columns, its text as spans.
+#[derive(Debug, Clone, Copy)]
+struct RawRow {
+    /// Index into the page's tenants.
+    tenant: usize,
+    seq: u64,
+    id: Uuid,
+    occurred_at: Timestamp,
+    recorded_at: Timestamp,
+    action: Span,
+    category: Span,
+    actor_type: ActorType,
+    ip: Option<IpAddr>,
+    channel: Option<Span>,
+    outcome: Outcome,
+    doc: Span,
+}
+
+/// A page of events as stored: each event's columns, checked, and its JSON
+/// document, kept as read in one buffer and parsed only as each event is
+/// viewed ([`RawPage::event`]). An export writes millions of rows from these
+/// with a few allocations per page rather than some thirty per event.
+#[derive(Debug, Default)]
+pub struct RawPage {
+    text: String,
+    rows: Vec<RawRow>,
+    /// The tenants the rows belong to: id, and name when the view spans several.
+    tenants: Vec<(String, Option<String>)>,
+    tenant_index: HashMap<i64, usize>,
+    /// Present when more events follow.
+    pub next_cursor: Option<Cursor>,
+}
+
+impl RawPage {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The tenant and seq of event `index`.
+    pub fn place(&self, index: usize) -> (&str, u64) {
+        let row = &self.rows[index];
+        (&self.tenants[row.tenant].0, row.seq)
+    }
+
+    fn span(&self, span: Span) -> &str {
+        &self.text[span.0 as usize..span.1 as usize]
+    }
+
+    /// Event `index`, its document parsed as a borrowing view.
+    pub fn event(&self, index: usize) -> Result<EventView<'_>> {
+        let row = &self.rows[index];
+        let (tenant, tenant_name) = &self.tenants[row.tenant];
+        let doc: DocView = serde_json::from_str(self.span(row.doc)).map_err(|error| {
+            StoreError::Corrupt(format!("event {} of tenant {tenant}: {error}", row.seq))
+        })?;
+        if doc.actor.actor_type != row.actor_type {
             return Err(StoreError::Corrupt(format!(
-                "{place}: actor type {}",
-                self.actor_type
+                "event {} of tenant {tenant}: actor type {} in its column, {} in its document",
+                row.seq,
+                row.actor_type.as_str(),
+                doc.actor.actor_type.as_str()
             )));
         }
-        let seq = u64::try_from(self.seq)
-            .map_err(|_| StoreError::Corrupt(format!("{place}: negative seq")))?;
-        let event = Event {
-            id: Uuid::from_slice(&self.id)
-                .map_err(|error| StoreError::Corrupt(format!("{place} id: {error}")))?,
-            tenant: tenant.clone(),
-            tenant_name: with_tenant_name.then(|| tenant_name.clone()),
-            seq,
-            recorded_at: timestamp(self.recorded_at)?,
-            occurred_at: timestamp(self.occurred_at)?,
-            action: self.action,
-            category: self.category,
+        Ok(EventView {
+            id: row.id,
+            tenant,
+            tenant_name: tenant_name.as_deref(),
+            seq: row.seq,
+            recorded_at: row.recorded_at,
+            occurred_at: row.occurred_at,
+            action: self.span(row.action),
+            category: self.span(row.category),
             actor: doc.actor,
             targets: doc.targets,
-            context: Context {
-                ip: self.ip.as_deref().and_then(ip_from_bytes),
+            context: ContextView {
+                ip: row.ip,
                 user_agent: doc.user_agent,
             },
-            channel: self.channel,
-            outcome: Outcome::parse(&self.outcome)
-                .ok_or_else(|| StoreError::Corrupt(format!("{place}: outcome")))?,
+            channel: row.channel.map(|span| self.span(span)),
+            outcome: row.outcome,
             description: doc.description,
-            metadata: doc.metadata,
+            metadata: Metadata::Stored(doc.metadata),
             display: None,
+        })
+    }
+
+    /// Every event of the page, owned.
+    pub fn events(&self) -> Result<Vec<Event>> {
+        (0..self.len())
+            .map(|index| Ok(self.event(index)?.to_event()))
+            .collect()
+    }
+
+    /// Keeps the events for which `keep(tenant, seq)` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, u64) -> bool) {
+        let tenants = &self.tenants;
+        self.rows
+            .retain(|row| keep(&tenants[row.tenant].0, row.seq));
+    }
+
+    fn push_text(&mut self, text: &str) -> Span {
+        let start = self.text.len() as u32;
+        self.text.push_str(text);
+        Span(start, self.text.len() as u32)
+    }
+
+    /// Appends a row read from the store (its tenant one of `tenants`), and
+    /// gives its cursor.
+    pub(crate) fn push(
+        &mut self,
+        row: &EventRow<'_>,
+        tenants: &ScopeTenants,
+        with_tenant_name: bool,
+    ) -> Result<Cursor> {
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!(
+                "event {} of tenant {}: {what}",
+                row.seq, row.tenant_no
+            ))
         };
-        Ok((
-            event,
-            Cursor {
-                occurred_at_micros: self.occurred_at,
-                position: self.position,
-            },
-        ))
+        let tenant = match self.tenant_index.get(&row.tenant_no) {
+            Some(index) => *index,
+            None => {
+                let (id, name) = tenants
+                    .by_no
+                    .get(&row.tenant_no)
+                    .ok_or_else(|| corrupt("unknown tenant"))?;
+                self.tenants
+                    .push((id.clone(), with_tenant_name.then(|| name.clone())));
+                self.tenant_index
+                    .insert(row.tenant_no, self.tenants.len() - 1);
+                self.tenants.len() - 1
+            }
+        };
+        let checked = RawRow {
+            tenant,
+            seq: u64::try_from(row.seq).map_err(|_| corrupt("negative seq"))?,
+            id: row.id,
+            occurred_at: timestamp(row.occurred_at)?,
+            recorded_at: timestamp(row.recorded_at)?,
+            actor_type: ActorType::parse(row.actor_type)
+                .ok_or_else(|| corrupt(&format!("actor type {}", row.actor_type)))?,
+            ip: row.ip.and_then(ip_from_bytes),
+            outcome: Outcome::parse(row.outcome).ok_or_else(|| corrupt("outcome"))?,
+            action: self.push_text(row.action),
+            category: self.push_text(row.category),
+            channel: row.channel.map(|channel| self.push_text(channel)),
+            doc: self.push_text(row.doc),
+        };
+        self.rows.push(checked);
+        Ok(Cursor {
+            occurred_at_micros: row.occurred_at,
+            position: row.position,
+        })
+    }
+}
+
+/// Fills a [`RawPage`] of up to `limit` events from rows read one past it, so
+/// that the last row says whether more follow.
+pub(crate) struct PageBuilder<'t> {
+    page: RawPage,
+    last: Option<Cursor>,
+    limit: usize,
+    tenants: &'t ScopeTenants,
+    with_tenant_name: bool,
+}
+
+impl<'t> PageBuilder<'t> {
+    pub(crate) fn new(limit: u32, tenants: &'t ScopeTenants, with_tenant_name: bool) -> Self {
+        PageBuilder {
+            page: RawPage::default(),
+            last: None,
+            limit: limit as usize,
+            tenants,
+            with_tenant_name,
+        }
+    }
+
+    /// Takes the next row; false once the page is full (this row is past it).
+    pub(crate) fn offer(&mut self, row: &EventRow<'_>) -> Result<bool> {
+        if self.page.len() == self.limit {
+            self.page.next_cursor = self.last;
+            return Ok(false);
+        }
+        self.last = Some(self.page.push(row, self.tenants, self.with_tenant_name)?);
+        Ok(true)
+    }
+
+    pub(crate) fn finish(self) -> RawPage {
+        self.page
     }
 }
 

@@ -6,6 +6,7 @@
 //! bounded channel, so memory stays flat whatever the export's size and a
 //! slow client slows only its own export.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -13,11 +14,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use evident_core::Filter;
 use evident_core::access::Scope;
+use evident_core::catalog::Catalog;
 use evident_core::export::{Column, CsvLayout};
 use evident_core::log::bundle;
-use evident_core::{Event, Filter};
-use evident_store::{EXPORT_PAGE, ExportView, SortOrder, Store, StoreError, Tenant, TenantScope};
+use evident_core::view::EventView;
+use evident_store::{
+    EXPORT_PAGE, ExportView, RawPage, SortOrder, Store, StoreError, Tenant, TenantScope,
+};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -27,7 +32,7 @@ use utoipa::IntoParams;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::blocking;
-use crate::catalogs::{CatalogSet, render_all};
+use crate::catalogs::CatalogSet;
 use crate::problem::{Problem, ProblemDetails};
 use crate::routes::events::{
     PagingParams, ViewParams, filter_from_params, sort_from_params, view_scope,
@@ -371,19 +376,18 @@ impl RowsJob {
         out.flush(true);
         // One thread reads pages while this one formats and sends the last:
         // reading and formatting each take about half of an export's time.
-        let (pages, received) = std::sync::mpsc::sync_channel::<Vec<Event>>(PAGES_AHEAD);
+        let (pages, received) = std::sync::mpsc::sync_channel::<RawPage>(PAGES_AHEAD);
         let this = &self;
         std::thread::scope(|scope| {
             let reader = scope.spawn(move || {
                 this.store
-                    .export(&this.view, &mut |events| pages.send(events).is_ok())
+                    .export(&this.view, &mut |page| pages.send(page).is_ok())
             });
             let mut written = Ok(());
+            let mut catalogs = TenantCatalogs::default();
             // Leaving the loop drops the receiver, which stops the reader.
-            for mut events in received {
-                written = render_all(&this.catalogs, this.store.as_ref(), &mut events)
-                    .map_err(ExportError::from)
-                    .and_then(|()| this.write(&events, &mut out.buffer));
+            for page in received {
+                written = this.write(&page, &mut catalogs, &mut out.buffer);
                 if written.is_err() || !out.flush(false) {
                     break;
                 }
@@ -394,15 +398,28 @@ impl RowsJob {
         })
     }
 
-    fn write(&self, events: &[Event], buffer: &mut Vec<u8>) -> Result<(), ExportError> {
+    /// Writes a page's events, each with its catalog's display text.
+    fn write(
+        &self,
+        page: &RawPage,
+        catalogs: &mut TenantCatalogs,
+        buffer: &mut Vec<u8>,
+    ) -> Result<(), ExportError> {
+        let mut displayed = |index: usize| -> Result<EventView<'_>, ExportError> {
+            let mut event = page.event(index)?;
+            let catalog = catalogs.get(&self.catalogs, self.store.as_ref(), event.tenant)?;
+            event.display = catalog.render(&event).map(Cow::Owned);
+            Ok(event)
+        };
         match self.format {
             Format::Csv => {
                 let mut writer = csv::Writer::from_writer(buffer);
                 let mut scratch = String::new();
                 let mut failure = None;
-                for event in events {
+                for index in 0..page.len() {
+                    let event = displayed(index)?;
                     self.layout
-                        .cells(event, &self.company, &mut scratch, &mut |cell| {
+                        .cells(&event, &self.company, &mut scratch, &mut |cell| {
                             if let Err(error) = writer.write_field(cell) {
                                 failure.get_or_insert(error);
                             }
@@ -415,13 +432,32 @@ impl RowsJob {
                 writer.flush().map_err(csv::Error::from)?;
             }
             _ => {
-                for event in events {
-                    serde_json::to_writer(&mut *buffer, event)?;
+                for index in 0..page.len() {
+                    serde_json::to_writer(&mut *buffer, &displayed(index)?)?;
                     buffer.push(b'\n');
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Each tenant's catalog in force, looked up once per export.
+#[derive(Default)]
+struct TenantCatalogs(HashMap<String, Arc<Catalog>>);
+
+impl TenantCatalogs {
+    fn get(
+        &mut self,
+        set: &CatalogSet,
+        store: &dyn Store,
+        tenant: &str,
+    ) -> Result<&Catalog, ExportError> {
+        if !self.0.contains_key(tenant) {
+            self.0
+                .insert(tenant.to_owned(), set.effective(store, tenant)?);
+        }
+        Ok(&self.0[tenant])
     }
 }
 
@@ -463,8 +499,8 @@ impl BundleJob {
             now: self.now,
             sizes: HashMap::from([(self.tenant.clone(), self.tree_size)]),
         };
-        self.store.export(&view, &mut |events| {
-            seqs.extend(events.iter().map(|event| event.seq));
+        self.store.export(&view, &mut |page| {
+            seqs.extend((0..page.len()).map(|index| page.place(index).1));
             true
         })?;
         seqs.sort_unstable();

@@ -27,9 +27,10 @@ use postgres::{Client, GenericClient, IsolationLevel, NoTls, Row, Statement};
 use uuid::Uuid;
 
 use crate::record::{
-    CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, ScopeTenants,
-    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches,
-    check_consistency, check_inclusion, hash32, ip_bytes, position, salt16, scopes_text, timestamp,
+    CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, PageBuilder,
+    RawPage, ScopeTenants, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow,
+    action_branches, check_consistency, check_inclusion, hash32, ip_bytes, position, salt16,
+    scopes_text, timestamp,
 };
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
@@ -539,14 +540,18 @@ fn event_from_row(
     tenants: &ScopeTenants,
     with_tenant_name: bool,
 ) -> Result<(Event, Cursor)> {
+    event_row(row)?.to_event(tenants, with_tenant_name)
+}
+
+/// The columns of [`EVENT_COLUMNS`], borrowed from the row.
+fn event_row(row: &Row) -> Result<EventRow<'_>> {
     let tenant_no: i64 = row.try_get(0)?;
     let seq: i64 = row.try_get(1)?;
-    let id: Uuid = row.try_get(2)?;
-    EventRow {
+    Ok(EventRow {
         position: position(tenant_no, seq.max(0) as u64),
         tenant_no,
         seq,
-        id: id.as_bytes().to_vec(),
+        id: row.try_get(2)?,
         occurred_at: row.try_get(3)?,
         recorded_at: row.try_get(4)?,
         action: row.try_get(5)?,
@@ -556,8 +561,7 @@ fn event_from_row(
         channel: row.try_get(9)?,
         outcome: row.try_get(10)?,
         doc: row.try_get(11)?,
-    }
-    .into_event(tenants, with_tenant_name)
+    })
 }
 
 fn tenant_row(row: &Row) -> Result<TenantRow> {
@@ -844,35 +848,29 @@ struct Appending {
 
 /// One page of events for `query`.
 fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result<EventPage> {
+    let page = raw_page(db, query)?;
+    Ok(EventPage {
+        events: page.events()?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// One page of events for `query`, as stored.
+fn raw_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result<RawPage> {
     let tenants = resolve_scope(db, &query.scope)?;
     if tenants.numbers.is_empty() {
-        return Ok(EventPage {
-            events: Vec::new(),
-            next_cursor: None,
-        });
+        return Ok(RawPage::default());
     }
     let walking = common_text_tenants(db, &tenants, query)?;
     let (sql, params) = page_sql(&tenants, query, &walking);
     let rows = db.query(&sql, &params.refs())?;
-    let limit = i64::from(query.limit);
-    let several = query.scope.spans_several();
-    let mut events = Vec::with_capacity(rows.len());
-    let mut cursors = Vec::with_capacity(rows.len());
+    let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
     for row in &rows {
-        let (event, cursor) = event_from_row(row, &tenants, several)?;
-        events.push(event);
-        cursors.push(cursor);
+        if !page.offer(&event_row(row)?)? {
+            break;
+        }
     }
-    let next_cursor = if events.len() as i64 > limit {
-        events.truncate(limit as usize);
-        cursors.get(limit as usize - 1).copied()
-    } else {
-        None
-    };
-    Ok(EventPage {
-        events,
-        next_cursor,
-    })
+    Ok(page.finish())
 }
 
 /// Tenants this small are searched through the text index whatever the term.
@@ -1701,6 +1699,10 @@ impl Store for PostgresStore {
 
     fn query(&self, query: &EventQuery) -> Result<EventPage> {
         self.read(|connection| query_page(&mut connection.db(), query))
+    }
+
+    fn raw_page(&self, query: &EventQuery) -> Result<RawPage> {
+        self.read(|connection| raw_page(&mut connection.db(), query))
     }
 
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {

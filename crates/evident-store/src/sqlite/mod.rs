@@ -25,9 +25,10 @@ use crate::{
 };
 
 use crate::record::{
-    CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, ScopeTenants,
-    TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow, action_branches,
-    check_consistency, check_inclusion, hash32, ip_bytes, salt16, scopes_text, timestamp,
+    CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, PageBuilder,
+    RawPage, ScopeTenants, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow,
+    action_branches, check_consistency, check_inclusion, hash32, ip_bytes, salt16, scopes_text,
+    timestamp,
 };
 pub use schema::SCHEMA_VERSION;
 use schema::{event_rowid, tenant_rowids};
@@ -385,22 +386,36 @@ fn event_from_row(
     tenants: &ScopeTenants,
     with_tenant_name: bool,
 ) -> Result<(Event, Cursor)> {
-    EventRow {
-        position: row.get(0)?,
-        tenant_no: row.get(1)?,
-        seq: row.get(2)?,
-        id: row.get(3)?,
-        occurred_at: row.get(4)?,
-        recorded_at: row.get(5)?,
-        action: row.get(6)?,
-        category: row.get(7)?,
-        actor_type: row.get(8)?,
-        ip: row.get(9)?,
-        channel: row.get(10)?,
-        outcome: row.get(11)?,
-        doc: row.get(12)?,
-    }
-    .into_event(tenants, with_tenant_name)
+    event_row(row)?.to_event(tenants, with_tenant_name)
+}
+
+/// The columns of [`EVENT_COLUMNS`], borrowed from the row.
+fn event_row<'r>(row: &'r Row) -> Result<EventRow<'r>> {
+    let column =
+        |index: usize| -> Result<rusqlite::types::ValueRef<'r>> { Ok(row.get_ref(index)?) };
+    let failed = |index: usize| {
+        move |error: rusqlite::types::FromSqlError| -> StoreError {
+            StoreError::Corrupt(format!("events column {index}: {error}"))
+        }
+    };
+    let text = |index: usize| -> Result<&'r str> { column(index)?.as_str().map_err(failed(index)) };
+    let integer = |index: usize| -> Result<i64> { column(index)?.as_i64().map_err(failed(index)) };
+    Ok(EventRow {
+        position: integer(0)?,
+        tenant_no: integer(1)?,
+        seq: integer(2)?,
+        id: Uuid::from_slice(column(3)?.as_blob().map_err(failed(3))?)
+            .map_err(|error| StoreError::Corrupt(format!("events column 3: {error}")))?,
+        occurred_at: integer(4)?,
+        recorded_at: integer(5)?,
+        action: text(6)?,
+        category: text(7)?,
+        actor_type: text(8)?,
+        ip: column(9)?.as_blob_or_null().map_err(failed(9))?,
+        channel: column(10)?.as_str_or_null().map_err(failed(10))?,
+        outcome: text(11)?,
+        doc: text(12)?,
+    })
 }
 
 /// Why one batch of a group stopped: its own fault, or the store's.
@@ -605,12 +620,18 @@ fn tenant_log(connection: &Connection, tenant: &str) -> Result<Option<(i64, u64)
 
 /// One page of events for `query`.
 fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> {
+    let page = raw_page(connection, query)?;
+    Ok(EventPage {
+        events: page.events()?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// One page of events for `query`, as stored.
+fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
     let tenants = resolve_scope(connection, &query.scope)?;
     if tenants.numbers.is_empty() {
-        return Ok(EventPage {
-            events: Vec::new(),
-            next_cursor: None,
-        });
+        return Ok(RawPage::default());
     }
     let (direction, comparison) = match query.sort {
         SortOrder::Desc => ("DESC", "<"),
@@ -670,24 +691,13 @@ fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> 
     params.push(rusqlite::types::Value::Integer(offset));
     let mut statement = connection.prepare_cached(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-    let mut events = Vec::new();
-    let mut cursors = Vec::new();
-    let several = query.scope.spans_several();
+    let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
     while let Some(row) = rows.next()? {
-        let (event, cursor) = event_from_row(row, &tenants, several)?;
-        events.push(event);
-        cursors.push(cursor);
+        if !page.offer(&event_row(row)?)? {
+            break;
+        }
     }
-    let next_cursor = if events.len() as i64 > limit {
-        events.truncate(limit as usize);
-        cursors.get(limit as usize - 1).copied()
-    } else {
-        None
-    };
-    Ok(EventPage {
-        events,
-        next_cursor,
-    })
+    Ok(page.finish())
 }
 
 /// How many events the tenants hold: the sum of their logs' sizes.
@@ -1052,6 +1062,10 @@ impl Store for SqliteStore {
 
     fn query(&self, query: &EventQuery) -> Result<EventPage> {
         self.read(|connection| query_page(connection, query))
+    }
+
+    fn raw_page(&self, query: &EventQuery) -> Result<RawPage> {
+        self.read(|connection| raw_page(connection, query))
     }
 
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {
