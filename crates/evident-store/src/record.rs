@@ -262,9 +262,101 @@ impl EventRow<'_> {
         tenants: &ScopeTenants,
         with_tenant_name: bool,
     ) -> Result<(Event, Cursor)> {
-        let mut page = RawPage::default();
-        let cursor = page.push(self, tenants, with_tenant_name)?;
-        Ok((page.event(0)?.to_event(), cursor))
+        let (tenant, name) = tenants
+            .by_no
+            .get(&self.tenant_no)
+            .ok_or_else(|| self.corrupt("unknown tenant"))?;
+        let view = self.check()?.view(
+            tenant,
+            with_tenant_name.then_some(name.as_str()),
+            [self.action, self.category, self.doc],
+            self.channel,
+        )?;
+        Ok((view.to_event(), self.cursor()))
+    }
+
+    fn corrupt(&self, what: &str) -> StoreError {
+        StoreError::Corrupt(format!(
+            "event {} of tenant {}: {what}",
+            self.seq, self.tenant_no
+        ))
+    }
+
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            occurred_at_micros: self.occurred_at,
+            position: self.position,
+        }
+    }
+
+    /// The columns that are not text, checked.
+    fn check(&self) -> Result<Checked> {
+        Ok(Checked {
+            seq: u64::try_from(self.seq).map_err(|_| self.corrupt("negative seq"))?,
+            id: self.id,
+            occurred_at: timestamp(self.occurred_at)?,
+            recorded_at: timestamp(self.recorded_at)?,
+            actor_type: ActorType::parse(self.actor_type)
+                .ok_or_else(|| self.corrupt(&format!("actor type {}", self.actor_type)))?,
+            ip: self.ip.and_then(ip_from_bytes),
+            outcome: Outcome::parse(self.outcome).ok_or_else(|| self.corrupt("outcome"))?,
+        })
+    }
+}
+
+/// An event's columns other than its text, checked.
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    seq: u64,
+    id: Uuid,
+    occurred_at: Timestamp,
+    recorded_at: Timestamp,
+    actor_type: ActorType,
+    ip: Option<IpAddr>,
+    outcome: Outcome,
+}
+
+impl Checked {
+    /// The event, its document parsed in place; `text` is its action, category and document.
+    fn view<'a>(
+        &self,
+        tenant: &'a str,
+        tenant_name: Option<&'a str>,
+        [action, category, doc]: [&'a str; 3],
+        channel: Option<&'a str>,
+    ) -> Result<EventView<'a>> {
+        let place = || format!("event {} of tenant {tenant}", self.seq);
+        let doc: DocView = serde_json::from_str(doc)
+            .map_err(|error| StoreError::Corrupt(format!("{}: {error}", place())))?;
+        if doc.actor.actor_type != self.actor_type {
+            return Err(StoreError::Corrupt(format!(
+                "{}: actor type {} in its column, {} in its document",
+                place(),
+                self.actor_type.as_str(),
+                doc.actor.actor_type.as_str()
+            )));
+        }
+        Ok(EventView {
+            id: self.id,
+            tenant,
+            tenant_name,
+            seq: self.seq,
+            recorded_at: self.recorded_at,
+            occurred_at: self.occurred_at,
+            action,
+            category,
+            actor: doc.actor,
+            targets: doc.targets,
+            context: ContextView {
+                ip: self.ip,
+                user_agent: doc.user_agent,
+            },
+            channel,
+            outcome: self.outcome,
+            description: doc.description,
+            metadata: Metadata::Stored(doc.metadata),
+            display: None,
+        })
     }
 }
 
@@ -292,16 +384,10 @@ struct Span(u32, u32);
 struct RawRow {
     /// Index into the page's tenants.
     tenant: usize,
-    seq: u64,
-    id: Uuid,
-    occurred_at: Timestamp,
-    recorded_at: Timestamp,
+    columns: Checked,
     action: Span,
     category: Span,
-    actor_type: ActorType,
-    ip: Option<IpAddr>,
     channel: Option<Span>,
-    outcome: Outcome,
     doc: Span,
 }
 
@@ -332,7 +418,7 @@ impl RawPage {
     /// The tenant and seq of event `index`.
     pub fn place(&self, index: usize) -> (&str, u64) {
         let row = &self.rows[index];
-        (&self.tenants[row.tenant].0, row.seq)
+        (&self.tenants[row.tenant].0, row.columns.seq)
     }
 
     fn span(&self, span: Span) -> &str {
@@ -343,38 +429,12 @@ impl RawPage {
     pub fn event(&self, index: usize) -> Result<EventView<'_>> {
         let row = &self.rows[index];
         let (tenant, tenant_name) = &self.tenants[row.tenant];
-        let doc: DocView = serde_json::from_str(self.span(row.doc)).map_err(|error| {
-            StoreError::Corrupt(format!("event {} of tenant {tenant}: {error}", row.seq))
-        })?;
-        if doc.actor.actor_type != row.actor_type {
-            return Err(StoreError::Corrupt(format!(
-                "event {} of tenant {tenant}: actor type {} in its column, {} in its document",
-                row.seq,
-                row.actor_type.as_str(),
-                doc.actor.actor_type.as_str()
-            )));
-        }
-        Ok(EventView {
-            id: row.id,
+        row.columns.view(
             tenant,
-            tenant_name: tenant_name.as_deref(),
-            seq: row.seq,
-            recorded_at: row.recorded_at,
-            occurred_at: row.occurred_at,
-            action: self.span(row.action),
-            category: self.span(row.category),
-            actor: doc.actor,
-            targets: doc.targets,
-            context: ContextView {
-                ip: row.ip,
-                user_agent: doc.user_agent,
-            },
-            channel: row.channel.map(|span| self.span(span)),
-            outcome: row.outcome,
-            description: doc.description,
-            metadata: Metadata::Stored(doc.metadata),
-            display: None,
-        })
+            tenant_name.as_deref(),
+            [row.action, row.category, row.doc].map(|span| self.span(span)),
+            row.channel.map(|span| self.span(span)),
+        )
     }
 
     /// Every event of the page, owned.
@@ -388,7 +448,7 @@ impl RawPage {
     pub fn retain(&mut self, mut keep: impl FnMut(&str, u64) -> bool) {
         let tenants = &self.tenants;
         self.rows
-            .retain(|row| keep(&tenants[row.tenant].0, row.seq));
+            .retain(|row| keep(&tenants[row.tenant].0, row.columns.seq));
     }
 
     fn push_text(&mut self, text: &str) -> Span {
@@ -405,19 +465,13 @@ impl RawPage {
         tenants: &ScopeTenants,
         with_tenant_name: bool,
     ) -> Result<Cursor> {
-        let corrupt = |what: &str| {
-            StoreError::Corrupt(format!(
-                "event {} of tenant {}: {what}",
-                row.seq, row.tenant_no
-            ))
-        };
         let tenant = match self.tenant_index.get(&row.tenant_no) {
             Some(index) => *index,
             None => {
                 let (id, name) = tenants
                     .by_no
                     .get(&row.tenant_no)
-                    .ok_or_else(|| corrupt("unknown tenant"))?;
+                    .ok_or_else(|| row.corrupt("unknown tenant"))?;
                 self.tenants
                     .push((id.clone(), with_tenant_name.then(|| name.clone())));
                 self.tenant_index
@@ -427,24 +481,14 @@ impl RawPage {
         };
         let checked = RawRow {
             tenant,
-            seq: u64::try_from(row.seq).map_err(|_| corrupt("negative seq"))?,
-            id: row.id,
-            occurred_at: timestamp(row.occurred_at)?,
-            recorded_at: timestamp(row.recorded_at)?,
-            actor_type: ActorType::parse(row.actor_type)
-                .ok_or_else(|| corrupt(&format!("actor type {}", row.actor_type)))?,
-            ip: row.ip.and_then(ip_from_bytes),
-            outcome: Outcome::parse(row.outcome).ok_or_else(|| corrupt("outcome"))?,
+            columns: row.check()?,
             action: self.push_text(row.action),
             category: self.push_text(row.category),
             channel: row.channel.map(|channel| self.push_text(channel)),
             doc: self.push_text(row.doc),
         };
         self.rows.push(checked);
-        Ok(Cursor {
-            occurred_at_micros: row.occurred_at,
-            position: row.position,
-        })
+        Ok(row.cursor())
     }
 }
 
