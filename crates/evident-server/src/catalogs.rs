@@ -283,17 +283,30 @@ pub fn render_all(
     store: &dyn Store,
     events: &mut [Event],
 ) -> Result<(), CatalogLoadError> {
-    let mut by_tenant: HashMap<String, Arc<Catalog>> = HashMap::new();
+    let mut catalogs = TenantCatalogs::default();
     for event in events {
-        let catalog = match by_tenant.get(&event.tenant) {
-            Some(catalog) => catalog.clone(),
-            None => {
-                let catalog = set.effective(store, &event.tenant)?;
-                by_tenant.insert(event.tenant.clone(), catalog.clone());
-                catalog
-            }
-        };
-        event.display = catalog.render(&event.view());
+        event.display = catalogs
+            .get(set, store, &event.tenant)?
+            .render(&event.view());
     }
     Ok(())
+}
+
+/// Each tenant's catalog in force, looked up once per request or export.
+#[derive(Default)]
+pub struct TenantCatalogs(HashMap<String, Arc<Catalog>>);
+
+impl TenantCatalogs {
+    pub fn get(
+        &mut self,
+        set: &CatalogSet,
+        store: &dyn Store,
+        tenant: &str,
+    ) -> Result<&Catalog, CatalogLoadError> {
+        if !self.0.contains_key(tenant) {
+            self.0
+                .insert(tenant.to_owned(), set.effective(store, tenant)?);
+        }
+        Ok(&self.0[tenant])
+    }
 }

@@ -34,9 +34,9 @@ pub mod copy;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
+pub mod sqlite;
 
 pub use record::RawPage;
-pub mod sqlite;
 
 use std::collections::HashMap;
 

@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use evident_core::Filter;
 use evident_core::access::Scope;
-use evident_core::catalog::Catalog;
 use evident_core::export::{Column, CsvLayout};
 use evident_core::log::bundle;
 use evident_core::view::EventView;
@@ -32,7 +31,7 @@ use utoipa::IntoParams;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::blocking;
-use crate::catalogs::CatalogSet;
+use crate::catalogs::{CatalogSet, TenantCatalogs};
 use crate::problem::{Problem, ProblemDetails};
 use crate::routes::events::{
     PagingParams, ViewParams, filter_from_params, sort_from_params, view_scope,
@@ -439,25 +438,6 @@ impl RowsJob {
             }
         }
         Ok(())
-    }
-}
-
-/// Each tenant's catalog in force, looked up once per export.
-#[derive(Default)]
-struct TenantCatalogs(HashMap<String, Arc<Catalog>>);
-
-impl TenantCatalogs {
-    fn get(
-        &mut self,
-        set: &CatalogSet,
-        store: &dyn Store,
-        tenant: &str,
-    ) -> Result<&Catalog, ExportError> {
-        if !self.0.contains_key(tenant) {
-            self.0
-                .insert(tenant.to_owned(), set.effective(store, tenant)?);
-        }
-        Ok(&self.0[tenant])
     }
 }
 
