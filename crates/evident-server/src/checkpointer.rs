@@ -76,16 +76,15 @@ impl Checkpointer {
 
 /// Runs [`Checkpointer::sign_grown`] every `interval` until the task is dropped.
 pub async fn run(checkpointer: Arc<Checkpointer>, store: Arc<dyn Store>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let (checkpointer, store) = (checkpointer.clone(), store.clone());
-        match tokio::task::spawn_blocking(move || checkpointer.sign_grown(store.as_ref())).await {
+    crate::every(
+        interval,
+        move || checkpointer.sign_grown(store.as_ref()),
+        |outcome| match outcome {
             Ok(Ok(0)) => {}
             Ok(Ok(signed)) => tracing::debug!(signed, "checkpoints signed"),
             Ok(Err(error)) => tracing::error!(%error, "signing checkpoints failed"),
             Err(error) => tracing::error!(%error, "the checkpointer task failed"),
-        }
-    }
+        },
+    )
+    .await
 }

@@ -94,19 +94,36 @@ const CATALOG_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Takes in tenant catalogs that another server sharing the store changed.
 async fn refresh_catalogs(store: Arc<dyn Store>, catalogs: Arc<Catalogs>) {
-    let mut ticks = tokio::time::interval(CATALOG_REFRESH);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let (store, catalogs) = (store.clone(), catalogs.clone());
-        match tokio::task::spawn_blocking(move || catalogs.refresh_tenants(store.as_ref())).await {
+    every(
+        CATALOG_REFRESH,
+        move || catalogs.refresh_tenants(store.as_ref()),
+        |outcome| match outcome {
             Ok(Ok(true)) => tracing::info!("tenant catalogs changed in the store: taken in"),
             Ok(Ok(false)) => {}
             Ok(Err(error)) => {
                 tracing::warn!(%error, "tenant catalogs in the store could not be taken in; the catalogs in force are unchanged")
             }
             Err(error) => tracing::warn!(%error, "looking for changed tenant catalogs failed"),
-        }
+        },
+    )
+    .await
+}
+
+/// Runs `work` on a blocking thread every `interval` (a late tick waits, none
+/// is made up), until the task is dropped, handing each outcome to `report`
+/// (an `Err` when the blocking task itself failed).
+pub(crate) async fn every<T: Send + 'static>(
+    interval: std::time::Duration,
+    work: impl Fn() -> T + Send + Sync + 'static,
+    report: impl Fn(Result<T, tokio::task::JoinError>),
+) {
+    let work = Arc::new(work);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let work = work.clone();
+        report(tokio::task::spawn_blocking(move || work()).await);
     }
 }
 

@@ -374,7 +374,7 @@ impl RowsJob {
         // The first bytes leave before the first page is read.
         out.flush(true);
         // One thread reads pages while this one formats and sends the last:
-        // reading and formatting each take about half of an export's time.
+        // reading the store and formatting rows then run on both cores.
         let (pages, received) = std::sync::mpsc::sync_channel::<RawPage>(PAGES_AHEAD);
         let this = &self;
         std::thread::scope(|scope| {

@@ -247,6 +247,28 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// Reads the tenant's Merkle nodes, with its log's size, in one read
+    /// transaction (None for an unknown tenant).
+    fn in_tenant_log<T>(
+        &self,
+        tenant: &str,
+        work: impl FnOnce(&log::StoredNodes<'_>, u64) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.read(|connection| {
+            let transaction = connection.unchecked_transaction()?;
+            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else {
+                return Ok(None);
+            };
+            let nodes = log::StoredNodes {
+                connection: &transaction,
+                tenant_no,
+            };
+            let done = work(&nodes, tree_size)?;
+            transaction.commit()?;
+            Ok(Some(done))
+        })
+    }
+
     /// At most `limit` of a tenant's stored events from `from_seq` in seq
     /// order, as kept; from 0, first the rows naming the tenant outside its
     /// rowid range (the store never writes those: a verifier reports them).
@@ -1125,40 +1147,20 @@ impl Store for SqliteStore {
         indexes: &[u64],
         size: u64,
     ) -> Result<Option<Vec<Vec<[u8; 32]>>>> {
-        self.read(|connection| {
-            let transaction = connection.unchecked_transaction()?;
-            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else {
-                return Ok(None);
-            };
+        self.in_tenant_log(tenant, |stored, tree_size| {
             check_inclusion(indexes, size, tree_size)?;
-            let stored = log::StoredNodes {
-                connection: &transaction,
-                tenant_no,
-            };
-            let nodes = evident_core::log::merkle::CachedNodes::new(&stored, PROOF_NODE_CACHE);
-            let proofs = indexes
+            let nodes = evident_core::log::merkle::CachedNodes::new(stored, PROOF_NODE_CACHE);
+            indexes
                 .iter()
                 .map(|index| evident_core::log::merkle::inclusion_proof(&nodes, *index, size))
-                .collect::<Result<Vec<_>>>()?;
-            transaction.commit()?;
-            Ok(Some(proofs))
+                .collect::<Result<Vec<_>>>()
         })
     }
 
     fn consistency_proof(&self, tenant: &str, from: u64, to: u64) -> Result<Option<Vec<[u8; 32]>>> {
-        self.read(|connection| {
-            let transaction = connection.unchecked_transaction()?;
-            let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else {
-                return Ok(None);
-            };
+        self.in_tenant_log(tenant, |nodes, tree_size| {
             check_consistency(from, to, tree_size)?;
-            let nodes = log::StoredNodes {
-                connection: &transaction,
-                tenant_no,
-            };
-            let proof = evident_core::log::merkle::consistency_proof(&nodes, from, to)?;
-            transaction.commit()?;
-            Ok(Some(proof))
+            evident_core::log::merkle::consistency_proof(nodes, from, to)
         })
     }
 
