@@ -7,7 +7,15 @@
 //! `Number.prototype.toString` gives for them; any other number goes
 //! through `serde_json_canonicalizer` (a float or a larger integer
 //! becomes an IEEE 754 double there, as JCS requires).
+//!
+//! [`write_raw_object`] canonicalises JSON text (an object as stored) the
+//! same way, reading it into a tree that borrows its strings from the text.
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// Integers up to this magnitude are exact doubles, printed as plain integers.
@@ -41,10 +49,20 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// JCS's order of member names: by their UTF-16 code units (for ASCII
+/// names, their bytes).
+fn name_order(left: &str, right: &str) -> Ordering {
+    if left.is_ascii() && right.is_ascii() {
+        left.cmp(right)
+    } else {
+        left.encode_utf16().cmp(right.encode_utf16())
+    }
+}
+
 /// An object's members in JCS order: by their names' UTF-16 code units.
 pub fn write_object(out: &mut Vec<u8>, members: &Map<String, Value>) {
     let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-    sorted.sort_unstable_by(|left, right| left.0.encode_utf16().cmp(right.0.encode_utf16()));
+    sorted.sort_unstable_by(|left, right| name_order(left.0, right.0));
     out.push(b'{');
     for (position, (name, value)) in sorted.into_iter().enumerate() {
         if position > 0 {
@@ -59,17 +77,151 @@ pub fn write_object(out: &mut Vec<u8>, members: &Map<String, Value>) {
 
 fn write_number(out: &mut Vec<u8>, number: &Number) {
     if let Some(unsigned) = number.as_u64().filter(|value| *value <= EXACT_INTEGER) {
-        out.extend_from_slice(unsigned.to_string().as_bytes());
+        write_integer(out, unsigned);
     } else if let Some(signed) = number
         .as_i64()
         .filter(|value| value.unsigned_abs() <= EXACT_INTEGER)
     {
-        out.extend_from_slice(signed.to_string().as_bytes());
+        out.extend_from_slice(itoa::Buffer::new().format(signed).as_bytes());
     } else {
         // Serialising a number cannot fail; JCS's double formatting lives in the crate.
         let formatted =
             serde_json_canonicalizer::to_vec(&Value::Number(number.clone())).unwrap_or_default();
         out.extend_from_slice(&formatted);
+    }
+}
+
+/// A non-negative integer up to 2^53 (JCS prints it as its decimal digits).
+pub fn write_integer(out: &mut Vec<u8>, value: u64) {
+    debug_assert!(value <= EXACT_INTEGER, "{value} is not an exact double");
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Writes JSON text that holds an object in its canonical form: members
+/// sorted, a name given twice kept with its last value (as a parsed
+/// `serde_json` map keeps it). Text that is not an object writes `{}`, the
+/// map such text reads as; text that is not JSON is refused.
+pub fn write_raw_object(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    match serde_json::from_str::<Borrowed>(text)? {
+        object @ Borrowed::Object(_) => object.write(out),
+        _ => out.extend_from_slice(b"{}"),
+    }
+    Ok(())
+}
+
+/// A JSON value read from text, its strings borrowed from the text where
+/// they hold no escape: canonicalising stored JSON allocates a list per
+/// object and array rather than a string per member.
+enum Borrowed<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Text(Cow<'a, str>),
+    Array(Vec<Borrowed<'a>>),
+    Object(Vec<(Cow<'a, str>, Borrowed<'a>)>),
+}
+
+impl Borrowed<'_> {
+    fn write(self, out: &mut Vec<u8>) {
+        match self {
+            Borrowed::Null => out.extend_from_slice(b"null"),
+            Borrowed::Bool(true) => out.extend_from_slice(b"true"),
+            Borrowed::Bool(false) => out.extend_from_slice(b"false"),
+            Borrowed::Number(number) => write_number(out, &number),
+            Borrowed::Text(text) => write_str(out, &text),
+            Borrowed::Array(items) => {
+                out.push(b'[');
+                for (position, item) in items.into_iter().enumerate() {
+                    if position > 0 {
+                        out.push(b',');
+                    }
+                    item.write(out);
+                }
+                out.push(b']');
+            }
+            Borrowed::Object(mut members) => {
+                // Stable, so that of members with one name the last read stays last.
+                members.sort_by(|left, right| name_order(&left.0, &right.0));
+                out.push(b'{');
+                let mut first = true;
+                let mut members = members.into_iter().peekable();
+                while let Some((name, value)) = members.next() {
+                    if members.peek().is_some_and(|next| next.0 == name) {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    write_str(out, &name);
+                    out.push(b':');
+                    value.write(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+/// A member name, borrowed from the text unless it holds escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::view::text(deserializer).map(Name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Borrowed<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Reader;
+        impl<'de> Visitor<'de> for Reader {
+            type Value = Borrowed<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Borrowed::Null)
+            }
+            fn visit_bool<E>(self, value: bool) -> Result<Self::Value, E> {
+                Ok(Borrowed::Bool(value))
+            }
+            fn visit_u64<E>(self, value: u64) -> Result<Self::Value, E> {
+                Ok(Borrowed::Number(value.into()))
+            }
+            fn visit_i64<E>(self, value: i64) -> Result<Self::Value, E> {
+                Ok(Borrowed::Number(value.into()))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+                Number::from_f64(value)
+                    .map(Borrowed::Number)
+                    .ok_or_else(|| E::custom("a number that is not finite"))
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Borrowed::Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Borrowed::Text(Cow::Owned(text.to_owned())))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Borrowed::Text(Cow::Owned(text)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Borrowed::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((Name(name), value)) = map.next_entry()? {
+                    members.push((name, value));
+                }
+                Ok(Borrowed::Object(members))
+            }
+        }
+        deserializer.deserialize_any(Reader)
     }
 }
 
@@ -86,16 +238,48 @@ const NEEDS_ESCAPE: [bool; 256] = {
     table
 };
 
+/// Whether no byte is a control character, `"` or `\\`, tested a word at a
+/// time (short strings, most of a leaf's, never reach a vector loop).
+fn needs_no_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Exact as a whole: some byte is below `n` (n ≤ 0x80) iff this is non-zero.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGH;
+    let escapes = |word: u64| {
+        below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut found = 0;
+    for chunk in &mut chunks {
+        found |= escapes(u64::from_ne_bytes(chunk.try_into().expect("eight bytes")));
+    }
+    let rest = chunks.remainder();
+    let last = if bytes.len() >= 8 {
+        // The last eight bytes, overlapping the chunks already tested.
+        u64::from_ne_bytes(bytes[bytes.len() - 8..].try_into().expect("eight bytes"))
+    } else {
+        // Fewer than eight, in a word of clean bytes (built in registers: a
+        // copy through memory stalls the load that follows it).
+        rest.iter()
+            .enumerate()
+            .fold(ONES * u64::from(b'a'), |word, (at, &byte)| {
+                word & !(0xff << (8 * at)) | u64::from(byte) << (8 * at)
+            })
+    };
+    found |= escapes(last);
+    found == 0
+}
+
 /// A JSON string as JCS writes it: `"` and `\` escaped, control characters
 /// as `\b \t \n \f \r` or `\u00xx`, everything else as its UTF-8 bytes.
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = text.as_bytes();
-    // Most strings need no escape; this test vectorises, the loop below does not.
-    if bytes.iter().fold(true, |clean, &byte| {
-        clean & (byte >= 0x20) & (byte != b'"') & (byte != b'\\')
-    }) {
+    // Most strings need no escape: test eight bytes at a time, the loop below goes byte by byte.
+    if needs_no_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -175,10 +359,75 @@ mod tests {
         })
     }
 
+    fn raw(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_raw_object(&mut out, text).unwrap();
+        out
+    }
+
+    #[test]
+    fn raw_objects_read_as_a_parsed_map_does() {
+        for text in [
+            r#"{"b":1,"a":{"d":[1.0,1e300,"x"],"c":null}}"#,
+            r#"{"a":1,"b":2,"a":3}"#,
+            r#"{"esc\u00e9":"\n\u0001\"","\u00e9":true,"z":-0.0}"#,
+            r#"{"big":18446744073709551616,"n":-9007199254740993}"#,
+            "{}",
+            "[1,2]",
+            "7",
+            "null",
+        ] {
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            let expected = match parsed {
+                Value::Object(map) => to_vec(&Value::Object(map)),
+                _ => b"{}".to_vec(),
+            };
+            assert_eq!(raw(text), expected, "{text}");
+        }
+        assert!(write_raw_object(&mut Vec::new(), "{\"a\":").is_err());
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_position() {
+        for length in 0..20 {
+            for at in 0..length {
+                for byte in [0x00, 0x1f, b'"', b'\\'] {
+                    let mut text = vec![b'a'; length];
+                    text[at] = byte;
+                    assert!(!needs_no_escape(&text), "{text:?}");
+                }
+                for byte in [0x20, b'!', b'#', b'[', b']', 0x7f, 0xc3, 0xff] {
+                    let mut text = vec![b'a'; length];
+                    text[at] = byte;
+                    assert!(needs_no_escape(&text), "{text:?}");
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn any_value_matches_the_reference_implementation(value in json_value()) {
             prop_assert_eq!(to_vec(&value), reference(&value));
+        }
+
+        /// Stored text, written in any member order, with escapes or without,
+        /// canonicalises as the map it parses to.
+        #[test]
+        fn raw_text_matches_its_parsed_value(value in json_value(), pretty in any::<bool>(), ascii in any::<bool>()) {
+            let object = Value::Object([("m".to_owned(), value)].into_iter().collect());
+            let mut text = if pretty {
+                serde_json::to_string_pretty(&object).unwrap()
+            } else {
+                serde_json::to_string(&object).unwrap()
+            };
+            if ascii {
+                // Every non-ASCII character as a \u escape: the same value, other text.
+                text = text.chars().map(|c| if c.is_ascii() { c.to_string() } else {
+                    c.encode_utf16(&mut [0; 2]).iter().map(|unit| format!("\\u{unit:04x}")).collect()
+                }).collect();
+            }
+            prop_assert_eq!(raw(&text), to_vec(&object));
         }
     }
 }

@@ -136,6 +136,21 @@ impl Metadata<'_> {
         }
     }
 
+    /// The map's RFC 8785 form, as [`crate::canonical::write_object`] writes
+    /// it: stored text is canonicalised as read, without building the map.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        match self {
+            Metadata::Map(map) => crate::canonical::write_object(out, map),
+            Metadata::Stored(None) => out.extend_from_slice(b"{}"),
+            Metadata::Stored(Some(raw)) => {
+                if crate::canonical::write_raw_object(out, raw.get()).is_err() {
+                    // A RawValue is JSON: only a mistake of ours gets here.
+                    out.extend_from_slice(b"{}");
+                }
+            }
+        }
+    }
+
     /// The value at `path` (object keys), or null.
     pub fn lookup(&self, path: &[&str]) -> Value {
         fn walk(mut value: &Value, path: &[&str]) -> Value {
@@ -183,7 +198,7 @@ impl Serialize for Metadata<'_> {
 }
 
 /// A JSON string, borrowed from the input unless it holds escapes.
-fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'de, str>, D::Error> {
+pub(crate) fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'de, str>, D::Error> {
     struct Visitor;
     impl<'de> serde::de::Visitor<'de> for Visitor {
         type Value = Cow<'de, str>;
@@ -224,31 +239,76 @@ impl Event {
             occurred_at: self.occurred_at,
             action: &self.action,
             category: &self.category,
-            actor: ActorView {
-                actor_type: self.actor.actor_type,
-                id: self.actor.id.as_deref().map(Cow::Borrowed),
-                name: self.actor.name.as_deref().map(Cow::Borrowed),
-                email: self.actor.email.as_deref().map(Cow::Borrowed),
-            },
-            targets: self
-                .targets
-                .iter()
-                .map(|target| TargetView {
-                    target_type: Cow::Borrowed(&target.target_type),
-                    id: Cow::Borrowed(&target.id),
-                    name: target.name.as_deref().map(Cow::Borrowed),
-                    email: target.email.as_deref().map(Cow::Borrowed),
-                })
-                .collect(),
-            context: ContextView {
-                ip: self.context.ip,
-                user_agent: self.context.user_agent.as_deref().map(Cow::Borrowed),
-            },
+            actor: self.actor.view(),
+            targets: self.targets.iter().map(Target::view).collect(),
+            context: self.context.view(),
             channel: self.channel.as_deref(),
             outcome: self.outcome,
             description: self.description.as_deref().map(Cow::Borrowed),
             metadata: Metadata::Map(&self.metadata),
             display: self.display.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+impl crate::event::NewEvent {
+    /// This event as it is stored, with what the store assigns it: the view
+    /// its leaf is hashed from as it is appended.
+    pub fn view_as<'a>(
+        &'a self,
+        id: Uuid,
+        tenant: &'a str,
+        seq: u64,
+        recorded_at: Timestamp,
+    ) -> EventView<'a> {
+        EventView {
+            id,
+            tenant,
+            tenant_name: None,
+            seq,
+            recorded_at,
+            occurred_at: self.occurred_at,
+            action: &self.action,
+            category: &self.category,
+            actor: self.actor.view(),
+            targets: self.targets.iter().map(Target::view).collect(),
+            context: self.context.view(),
+            channel: self.channel.as_deref(),
+            outcome: self.outcome,
+            description: self.description.as_deref().map(Cow::Borrowed),
+            metadata: Metadata::Map(&self.metadata),
+            display: None,
+        }
+    }
+}
+
+impl Actor {
+    pub fn view(&self) -> ActorView<'_> {
+        ActorView {
+            actor_type: self.actor_type,
+            id: self.id.as_deref().map(Cow::Borrowed),
+            name: self.name.as_deref().map(Cow::Borrowed),
+            email: self.email.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+impl Target {
+    pub fn view(&self) -> TargetView<'_> {
+        TargetView {
+            target_type: Cow::Borrowed(&self.target_type),
+            id: Cow::Borrowed(&self.id),
+            name: self.name.as_deref().map(Cow::Borrowed),
+            email: self.email.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+impl Context {
+    pub fn view(&self) -> ContextView<'_> {
+        ContextView {
+            ip: self.ip,
+            user_agent: self.user_agent.as_deref().map(Cow::Borrowed),
         }
     }
 }

@@ -526,26 +526,14 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The leaf hash recomputed from each of the events [`Store::leaves`] returns
-    /// (same rows, same order), with its seq: what a verifier compares with the tree.
+    /// (same rows, same order), with its seq: what a verifier compares with the
+    /// tree. Each row is hashed from a view of it, without an owned event.
     fn event_leaf_hashes(
         &self,
         tenant: &str,
         from_seq: u64,
         limit: u32,
-    ) -> Result<Vec<(u64, [u8; 32])>> {
-        use evident_core::log::leaf::{LeafSource, leaf_hash_of};
-        // Straight from the fields, without the leaf's JSON trees (the same hash, tested in core).
-        Ok(self
-            .stored_events(tenant, from_seq, limit)?
-            .iter()
-            .map(|stored| {
-                (
-                    stored.event.seq,
-                    leaf_hash_of(&LeafSource::of(&stored.event), stored.salt),
-                )
-            })
-            .collect())
-    }
+    ) -> Result<Vec<(u64, [u8; 32])>>;
 
     /// Keeps a signed checkpoint of the tenant's log (one per tree size; a second for the same size is ignored).
     fn add_checkpoint(&self, tenant: &str, tree_size: u64, note: &str) -> Result<()>;

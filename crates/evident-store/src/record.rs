@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
 use evident_core::access::Scope;
+use evident_core::log::leaf::leaf_hash_of;
 use evident_core::view::{ActorView, ContextView, EventView, Metadata, TargetView, optional_text};
 use evident_core::{Actor, ActorType, Event, Filter, Outcome, Target};
 use jiff::Timestamp;
@@ -15,7 +16,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{ApiKey, Cursor, Result, StoreError, StoredCheckpoint, Tenant, ViewerLink};
+use crate::{
+    ApiKey, Cursor, Result, StoreError, StoredCheckpoint, StoredEvent, Tenant, ViewerLink,
+};
 
 /// Bits of an event's position that hold its seq; the tenant's number sits above them.
 pub(crate) const SEQ_BITS: u32 = 40;
@@ -118,7 +121,7 @@ pub(crate) fn salt16(bytes: &[u8], event: uuid::Uuid) -> Result<[u8; 16]> {
 }
 
 /// A 32-byte hash as read.
-pub(crate) fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
+pub(crate) fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Corrupt(format!("a {what} is not 32 bytes")))
@@ -301,6 +304,44 @@ impl EventRow<'_> {
             ip: self.ip.and_then(ip_from_bytes),
             outcome: Outcome::parse(self.outcome).ok_or_else(|| self.corrupt("outcome"))?,
         })
+    }
+}
+
+/// An `events` row with its salt and idempotency key, as a copy of the
+/// store or a verifier reads it.
+pub(crate) struct StoredRow<'r> {
+    pub row: EventRow<'r>,
+    pub salt: &'r [u8],
+    pub idempotency_key: Option<&'r str>,
+}
+
+impl StoredRow<'_> {
+    /// The owned event with its salt; its tenant must be one of `tenants`.
+    pub(crate) fn to_stored(&self, tenants: &ScopeTenants) -> Result<StoredEvent> {
+        let (event, _) = self.row.to_event(tenants, false)?;
+        Ok(StoredEvent {
+            salt: salt16(self.salt, event.id)?,
+            event,
+            idempotency_key: self.idempotency_key.map(str::to_owned),
+        })
+    }
+
+    /// Its seq and its leaf hash, recomputed from a view of the row (the same
+    /// hash as from [`StoredRow::to_stored`]'s event: the store contract checks it).
+    pub(crate) fn leaf_hash(&self, tenants: &ScopeTenants) -> Result<(u64, [u8; 32])> {
+        let row = &self.row;
+        let (tenant, _) = tenants
+            .by_no
+            .get(&row.tenant_no)
+            .ok_or_else(|| row.corrupt("unknown tenant"))?;
+        let checked = row.check()?;
+        let view = checked.view(
+            tenant,
+            None,
+            [row.action, row.category, row.doc],
+            row.channel,
+        )?;
+        Ok((checked.seq, leaf_hash_of(&view, salt16(self.salt, row.id)?)))
     }
 }
 

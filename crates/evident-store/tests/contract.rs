@@ -1391,6 +1391,24 @@ mod cases {
             assert_eq!(json, &serde_json::to_string(event).unwrap());
             assert_eq!(owned, event);
         }
+
+        // A verifier recomputes each leaf from a view of its row (the metadata
+        // canonicalised from its stored text): the hash the tree holds, and the
+        // one the owned event's leaf object gives.
+        let recomputed = store.event_leaf_hashes("acme", 0, 100).unwrap();
+        let owned: Vec<(u64, [u8; 32])> = store
+            .stored_events("acme", 0, 100)
+            .unwrap()
+            .iter()
+            .map(|stored| {
+                let leaf = evident_core::log::leaf::split(&stored.event, stored.salt);
+                (stored.event.seq, leaf.hash())
+            })
+            .collect();
+        assert_eq!(recomputed.len(), 3);
+        assert_eq!(recomputed, owned);
+        assert_eq!(recomputed, store.leaf_hashes("acme").unwrap());
+        assert_eq!(store.event_leaf_hashes("acme", 1, 1).unwrap(), owned[1..2]);
     }
 
     /// Free text and actors match many events or few; a backend may plan

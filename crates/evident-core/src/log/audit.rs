@@ -1,8 +1,6 @@
 //! Auditing a tenant's log offline: recompute every leaf from the events,
 //! compare with the stored tree, and check every signed checkpoint.
 
-use std::collections::BTreeMap;
-
 use super::checkpoint::Checkpoint;
 
 use super::merkle::{Hash, MemoryTree};
@@ -43,18 +41,42 @@ pub struct StoredLog<'a> {
     pub checkpoints: &'a [String],
 }
 
+/// Hashes by seq, in seq order, one per seq: of several with one seq the
+/// last given is kept, and `twice` is told of each one it replaces.
+fn by_seq(hashes: &[(u64, Hash)], mut twice: impl FnMut(u64)) -> Vec<(u64, Hash)> {
+    let mut sorted = hashes.to_vec();
+    // Stores give them in seq order, but for rows written where the store never writes.
+    if !sorted.is_sorted_by_key(|(seq, _)| *seq) {
+        sorted.sort_by_key(|(seq, _)| *seq);
+    }
+    let mut kept: Vec<(u64, Hash)> = Vec::with_capacity(sorted.len());
+    for (seq, hash) in sorted {
+        match kept.last_mut() {
+            Some(last) if last.0 == seq => {
+                twice(seq);
+                last.1 = hash;
+            }
+            _ => kept.push((seq, hash)),
+        }
+    }
+    kept
+}
+
 /// Audits one tenant's log.
 pub fn audit(log: &StoredLog<'_>, verifiers: &[Verifier]) -> AuditReport {
     let mut problems = Vec::new();
-    let mut recomputed: BTreeMap<u64, Hash> = BTreeMap::new();
-    for (seq, hash) in log.recomputed {
-        if recomputed.insert(*seq, *hash).is_some() {
-            problems.push(format!("seq {seq}: two events claim it"));
-        }
-    }
-    let stored: BTreeMap<u64, Hash> = log.leaf_hashes.iter().copied().collect();
+    let recomputed = by_seq(log.recomputed, |seq| {
+        problems.push(format!("seq {seq}: two events claim it"))
+    });
+    let stored = by_seq(log.leaf_hashes, |_| {});
+    // Both lists are in seq order now: walk them side by side.
+    let (mut events, mut nodes) = (recomputed.iter().peekable(), stored.iter().peekable());
+    let mut leaves: Vec<Hash> = Vec::with_capacity(recomputed.len().min(log.tree_size as usize));
+    let mut complete = true;
     for seq in 0..log.tree_size {
-        match (recomputed.get(&seq), stored.get(&seq)) {
+        let event = events.next_if(|(at, _)| *at == seq).map(|(_, hash)| hash);
+        let node = nodes.next_if(|(at, _)| *at == seq).map(|(_, hash)| hash);
+        match (event, node) {
             (Some(event), Some(node)) if event != node => {
                 problems.push(format!("seq {seq}: the event was altered"))
             }
@@ -64,26 +86,25 @@ pub fn audit(log: &StoredLog<'_>, verifiers: &[Verifier]) -> AuditReport {
                 problems.push(format!("seq {seq}: the event has no leaf in the tree"))
             }
         }
+        match event {
+            Some(hash) if complete => leaves.push(*hash),
+            Some(_) => {}
+            None => complete = false,
+        }
     }
-    for seq in recomputed.keys().filter(|seq| **seq >= log.tree_size) {
+    for (seq, _) in events {
         problems.push(format!(
             "seq {seq}: an event was inserted beyond the log's size {}",
             log.tree_size
         ));
     }
-    for seq in stored.keys().filter(|seq| **seq >= log.tree_size) {
+    for (seq, _) in nodes {
         problems.push(format!(
             "seq {seq}: the tree holds a leaf beyond the log's size {}",
             log.tree_size
         ));
     }
-    let complete = (0..log.tree_size).all(|seq| recomputed.contains_key(&seq));
-    let rebuilt = complete.then(|| {
-        let hashes: Vec<Hash> = (0..log.tree_size)
-            .filter_map(|seq| recomputed.get(&seq).copied())
-            .collect();
-        MemoryTree::new(&hashes)
-    });
+    let rebuilt = complete.then(|| MemoryTree::new(&leaves));
     let root = rebuilt.as_ref().map(|tree| tree.root(log.tree_size));
     if root.is_some_and(|root| root != log.stored_root) {
         problems.push(format!(

@@ -21,9 +21,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use std::io::Write as _;
+
 use super::merkle::{Hash, leaf_hash};
-use crate::canonical::{write_object, write_str};
-use crate::event::{Actor, Context, Event, Outcome, Target};
+use crate::canonical::write_str;
+use crate::event::Event;
+use crate::view::EventView;
 
 /// The version of the leaf layout.
 pub const LEAF_VERSION: u64 = 1;
@@ -121,71 +124,6 @@ pub fn split(event: &Event, salt: [u8; 16]) -> Leaf {
     }
 }
 
-/// What a leaf is made of, borrowed from a stored event or from one being appended.
-pub struct LeafSource<'a> {
-    pub id: uuid::Uuid,
-    pub tenant: &'a str,
-    pub seq: u64,
-    pub recorded_at: jiff::Timestamp,
-    pub occurred_at: jiff::Timestamp,
-    pub action: &'a str,
-    pub category: &'a str,
-    pub actor: &'a Actor,
-    pub targets: &'a [Target],
-    pub context: &'a Context,
-    pub channel: Option<&'a str>,
-    pub outcome: Outcome,
-    pub description: Option<&'a str>,
-    pub metadata: &'a Map<String, Value>,
-}
-
-impl<'a> LeafSource<'a> {
-    /// An event being appended, with what the store assigns it.
-    pub fn of_new(
-        event: &'a crate::event::NewEvent,
-        id: uuid::Uuid,
-        tenant: &'a str,
-        seq: u64,
-        recorded_at: jiff::Timestamp,
-    ) -> LeafSource<'a> {
-        LeafSource {
-            id,
-            tenant,
-            seq,
-            recorded_at,
-            occurred_at: event.occurred_at,
-            action: &event.action,
-            category: &event.category,
-            actor: &event.actor,
-            targets: &event.targets,
-            context: &event.context,
-            channel: event.channel.as_deref(),
-            outcome: event.outcome,
-            description: event.description.as_deref(),
-            metadata: &event.metadata,
-        }
-    }
-
-    pub fn of(event: &'a Event) -> LeafSource<'a> {
-        LeafSource {
-            id: event.id,
-            tenant: &event.tenant,
-            seq: event.seq,
-            recorded_at: event.recorded_at,
-            occurred_at: event.occurred_at,
-            action: &event.action,
-            category: &event.category,
-            actor: &event.actor,
-            targets: &event.targets,
-            context: &event.context,
-            channel: event.channel.as_deref(),
-            outcome: event.outcome,
-            description: event.description.as_deref(),
-            metadata: &event.metadata,
-        }
-    }
-}
-
 /// Writes `"name":value` members in the order given (callers give JCS order), skipping absent ones.
 struct Members<'o> {
     out: &'o mut Vec<u8>,
@@ -203,8 +141,14 @@ impl<'o> Members<'o> {
             self.out.push(b',');
         }
         self.first = false;
-        write_str(self.out, name);
-        self.out.push(b':');
+        // Names are the layout's own, none with a character to escape.
+        debug_assert!(
+            name.bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte == b'_')
+        );
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
         self.out
     }
 
@@ -222,37 +166,47 @@ impl<'o> Members<'o> {
 
 /// The leaf hash of an event, written straight from its fields: the same
 /// bytes as `canonical(&split(event, salt).object)` (a property test holds
-/// them equal), without building either JSON tree. This is the ingest path.
-pub fn leaf_hash_of(source: &LeafSource, salt: [u8; 16]) -> Hash {
-    let mut pii = Vec::with_capacity(256);
-    write_pii(&mut pii, source, salt);
-    let digest = BASE64.encode(Sha256::digest(&pii));
-    let mut out = pii;
+/// them equal), without building either JSON tree. Ingest hashes each event
+/// this way as it appends it, and `verify --store` each stored row, viewed
+/// in place (a stored event's metadata is canonicalised from its JSON text).
+pub fn leaf_hash_of(event: &EventView, salt: [u8; 16]) -> Hash {
+    let mut out = Vec::with_capacity(1024);
+    write_pii(&mut out, event, salt);
+    let mut digest = [0u8; 44];
+    let digest = base64_of(&Sha256::digest(&out), &mut digest);
     out.clear();
     let mut leaf = Members::open(&mut out);
-    leaf.text("action", Some(source.action));
+    leaf.text("action", Some(event.action));
     {
         let out = leaf.name("actor");
         let mut actor = Members::open(out);
-        actor.text("id", source.actor.id.as_deref());
-        actor.text("type", Some(source.actor.actor_type.as_str()));
+        actor.text("id", event.actor.id.as_deref());
+        actor.text("type", Some(event.actor.actor_type.as_str()));
         actor.close();
     }
-    leaf.text("category", Some(source.category));
-    leaf.text("channel", source.channel);
-    leaf.text("description", source.description);
-    leaf.text("id", Some(&source.id.to_string()));
-    write_object(leaf.name("metadata"), source.metadata);
-    leaf.text("occurred_at", Some(&micros_text(source.occurred_at)));
-    leaf.text("outcome", Some(source.outcome.as_str()));
-    leaf.text("pii_digest", Some(&digest));
-    leaf.text("recorded_at", Some(&micros_text(source.recorded_at)));
+    leaf.text("category", Some(event.category));
+    leaf.text("channel", event.channel);
+    leaf.text("description", event.description.as_deref());
+    leaf.text(
+        "id",
+        Some(
+            event
+                .id
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        ),
+    );
+    event.metadata.write_canonical(leaf.name("metadata"));
+    write_micros(leaf.name("occurred_at"), event.occurred_at);
+    leaf.text("outcome", Some(event.outcome.as_str()));
+    leaf.text("pii_digest", Some(digest));
+    write_micros(leaf.name("recorded_at"), event.recorded_at);
     // Through the number rule, so that a seq past 2^53 would print as JCS prints it.
-    crate::canonical::write_value(leaf.name("seq"), &Value::from(source.seq));
+    crate::canonical::write_value(leaf.name("seq"), &Value::from(event.seq));
     {
         let out = leaf.name("targets");
         out.push(b'[');
-        for (position, target) in source.targets.iter().enumerate() {
+        for (position, target) in event.targets.iter().enumerate() {
             if position > 0 {
                 out.push(b',');
             }
@@ -263,39 +217,59 @@ pub fn leaf_hash_of(source: &LeafSource, salt: [u8; 16]) -> Hash {
         }
         out.push(b']');
     }
-    leaf.text("tenant", Some(source.tenant));
-    leaf.name("v")
-        .extend_from_slice(LEAF_VERSION.to_string().as_bytes());
+    leaf.text("tenant", Some(event.tenant));
+    crate::canonical::write_integer(leaf.name("v"), LEAF_VERSION);
     leaf.close();
     leaf_hash(&out)
 }
 
+/// Base64 of a SHA-256 digest, in `buffer`.
+fn base64_of<'b>(digest: &[u8], buffer: &'b mut [u8; 44]) -> &'b str {
+    let written = BASE64
+        .encode_slice(digest, buffer)
+        .expect("44 bytes hold the base64 of 32");
+    std::str::from_utf8(&buffer[..written]).expect("base64 is ASCII")
+}
+
 /// The side-car's canonical bytes (members in JCS order: actor, context, salt, targets).
-fn write_pii(out: &mut Vec<u8>, source: &LeafSource, salt: [u8; 16]) {
+fn write_pii(out: &mut Vec<u8>, event: &EventView, salt: [u8; 16]) {
     let mut pii = Members::open(out);
-    let actor = source.actor;
+    let actor = &event.actor;
     if actor.name.is_some() || actor.email.is_some() {
         let mut personal = Members::open(pii.name("actor"));
         personal.text("email", actor.email.as_deref());
         personal.text("name", actor.name.as_deref());
         personal.close();
     }
-    let context = source.context;
+    let context = &event.context;
     if context.ip.is_some() || context.user_agent.is_some() {
         let mut personal = Members::open(pii.name("context"));
-        personal.text("ip", context.ip.map(|ip| ip.to_string()).as_deref());
+        if let Some(ip) = context.ip {
+            // An address's text needs no escape.
+            let out = personal.name("ip");
+            out.push(b'"');
+            write!(out, "{ip}").expect("writing to a Vec cannot fail");
+            out.push(b'"');
+        }
         personal.text("user_agent", context.user_agent.as_deref());
         personal.close();
     }
-    pii.text("salt", Some(&BASE64.encode(salt)));
-    if source
+    let mut encoded = [0u8; 24];
+    let written = BASE64
+        .encode_slice(salt, &mut encoded)
+        .expect("24 bytes hold the base64 of 16");
+    pii.text(
+        "salt",
+        Some(std::str::from_utf8(&encoded[..written]).expect("base64 is ASCII")),
+    );
+    if event
         .targets
         .iter()
         .any(|target| target.name.is_some() || target.email.is_some())
     {
         let out = pii.name("targets");
         out.push(b'[');
-        for (position, target) in source.targets.iter().enumerate() {
+        for (position, target) in event.targets.iter().enumerate() {
             if position > 0 {
                 out.push(b',');
             }
@@ -309,24 +283,48 @@ fn write_pii(out: &mut Vec<u8>, source: &LeafSource, salt: [u8; 16]) {
     pii.close();
 }
 
+/// A timestamp of a leaf as its JSON string: [`micros_text`], written in place.
+fn write_micros(out: &mut Vec<u8>, instant: jiff::Timestamp) {
+    match micros_digits(instant) {
+        Some(text) => {
+            out.push(b'"');
+            out.extend_from_slice(&text);
+            out.push(b'"');
+        }
+        None => write_str(out, &micros_text(instant)),
+    }
+}
+
 /// Timestamps in leaves: RFC 3339, UTC, always six fractional digits.
 fn micros_text(instant: jiff::Timestamp) -> String {
-    let civil = jiff::tz::Offset::UTC.to_datetime(instant);
-    if (0..=9999).contains(&civil.year()) {
-        // The common case, formatted by hand: strftime costs more than the hash.
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            civil.year(),
-            civil.month(),
-            civil.day(),
-            civil.hour(),
-            civil.minute(),
-            civil.second(),
-            civil.subsec_nanosecond() / 1000
-        )
-    } else {
-        instant.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+    match micros_digits(instant) {
+        Some(text) => text.iter().map(|&byte| char::from(byte)).collect(),
+        None => instant.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string(),
     }
+}
+
+/// [`micros_text`] of years 0–9999, the common case, written by hand:
+/// strftime costs more than the hash.
+fn micros_digits(instant: jiff::Timestamp) -> Option<[u8; 27]> {
+    let civil = jiff::tz::Offset::UTC.to_datetime(instant);
+    if !(0..=9999).contains(&civil.year()) {
+        return None;
+    }
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for index in (at..at + width).rev() {
+            text[index] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, civil.year() as u32);
+    put(5, 2, civil.month() as u32);
+    put(8, 2, civil.day() as u32);
+    put(11, 2, civil.hour() as u32);
+    put(14, 2, civil.minute() as u32);
+    put(17, 2, civil.second() as u32);
+    put(20, 6, (civil.subsec_nanosecond() / 1000) as u32);
+    Some(text)
 }
 
 impl Leaf {
@@ -566,21 +564,41 @@ mod tests {
             micros_text(ancient),
             ancient.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
         );
+        // Written in place, each is the JSON string of its text.
+        for micros in [0, 1_777_777_777_123_456, -377_705_023_201_000_000] {
+            let instant = jiff::Timestamp::from_microsecond(micros).unwrap();
+            let (mut written, mut expected) = (Vec::new(), Vec::new());
+            write_micros(&mut written, instant);
+            write_str(&mut expected, &micros_text(instant));
+            assert_eq!(written, expected);
+        }
     }
 
     #[test]
     fn the_direct_leaf_hash_equals_the_tree_built_one_for_the_fixed_event() {
         let event = event();
         assert_eq!(
-            leaf_hash_of(&LeafSource::of(&event), [3; 16]),
+            leaf_hash_of(&event.view(), [3; 16]),
             split(&event, [3; 16]).hash()
         );
+    }
+
+    /// A stored event's view keeps its metadata as the JSON text it was
+    /// stored as (members in the order they came in); its leaf is the same.
+    fn stored_leaf_hash(event: &Event, salt: [u8; 16]) -> Hash {
+        let text = serde_json::to_string(&event.metadata).unwrap();
+        let raw = serde_json::value::RawValue::from_string(text).unwrap();
+        let mut view = event.view();
+        view.metadata = crate::view::Metadata::Stored(Some(&raw));
+        leaf_hash_of(&view, salt)
     }
 
     proptest! {
         #[test]
         fn the_direct_leaf_hash_equals_the_tree_built_one(event in some_event(), salt in any::<[u8; 16]>()) {
-            prop_assert_eq!(leaf_hash_of(&LeafSource::of(&event), salt), split(&event, salt).hash());
+            let expected = split(&event, salt).hash();
+            prop_assert_eq!(leaf_hash_of(&event.view(), salt), expected);
+            prop_assert_eq!(stored_leaf_hash(&event, salt), expected);
         }
     }
 }

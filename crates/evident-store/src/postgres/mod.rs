@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use evident_core::log::leaf::{LeafSource, leaf_hash_of};
+use evident_core::log::leaf::leaf_hash_of;
 use evident_core::log::merkle::{Frontier, Hash, Node, Nodes};
 use evident_core::search::searchable_text;
 use evident_core::{Event, Filter};
@@ -28,8 +28,8 @@ use uuid::Uuid;
 
 use crate::record::{
     CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, PageBuilder,
-    RawPage, ScopeTenants, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow,
-    action_branches, check_consistency, check_inclusion, hash32, ip_bytes, position, salt16,
+    RawPage, ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS,
+    ViewerLinkRow, action_branches, check_consistency, check_inclusion, hash32, ip_bytes, position,
     scopes_text, timestamp,
 };
 use crate::{
@@ -488,25 +488,30 @@ impl PostgresStore {
         })
     }
 
-    /// At most `limit` of a tenant's events from `from_seq` in seq order, with their salts.
-    fn tenant_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+    /// `each` of at most `limit` of a tenant's rows from `from_seq`, in seq order, with their salts.
+    fn tenant_rows<T>(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+        mut each: impl FnMut(&StoredRow, &ScopeTenants) -> Result<T>,
+    ) -> Result<Vec<T>> {
         self.read(|connection| {
             let mut db = connection.db();
             let tenants = resolve_scope(&mut db, &TenantScope::single(tenant))?;
             let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(Vec::new()) };
             let rows = db.query(
-                                &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE tenant_no = $1 AND seq >= $2 ORDER BY seq LIMIT $3"),
+                &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE tenant_no = $1 AND seq >= $2 ORDER BY seq LIMIT $3"),
                 &[&tenant_no, &(from_seq as i64), &i64::from(limit)],
             )?;
             rows.iter()
                 .map(|row| {
-                                        let (event, _) = event_from_row(row, &tenants, false)?;
-                                        let salt = salt16(row.try_get(12)?, event.id)?;
-                    Ok(StoredEvent {
-                        event,
-                        salt,
+                    let stored = StoredRow {
+                        row: event_row(row)?,
+                        salt: row.try_get(12)?,
                         idempotency_key: row.try_get(13)?,
-                    })
+                    };
+                    each(&stored, &tenants)
                 })
                 .collect()
         })
@@ -712,7 +717,7 @@ fn load_frontiers(
                             "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
                         ))
                     })?;
-                hash32(bytes, "Merkle node")
+                hash32(&bytes, "Merkle node")
             })
             .collect::<Result<Vec<Hash>>>()?;
         let frontier = Frontier::from_hashes(*size, &hashes)
@@ -781,7 +786,7 @@ fn with_proof_nodes<T>(
         let index: i64 = row.try_get(1)?;
         hashes.insert(
             (level as u32, index as u64),
-            hash32(row.try_get(2)?, "Merkle node")?,
+            hash32(row.try_get::<_, &[u8]>(2)?, "Merkle node")?,
         );
     }
     compute(&ProofNodes::Fetched { tenant_no, hashes })
@@ -1251,7 +1256,7 @@ fn append_group(
                 None => (Uuid::now_v7(), rand::random(), recorded_at),
             };
             let occurred = event.occurred_at.as_microsecond();
-            let leaf = LeafSource::of_new(event, id, &batch.tenant, seq, recorded_at);
+            let leaf = event.view_as(id, &batch.tenant, seq, recorded_at);
             new_nodes.clear();
             appending
                 .frontier
@@ -1521,7 +1526,7 @@ impl Store for PostgresStore {
                 &[&hash.as_slice()],
             )?;
             let Some(row) = found else { return Ok(None) };
-            Ok(Some((key_row(&row)?.into_key()?, hash32(row.try_get(6)?, "key hash")?)))
+            Ok(Some((key_row(&row)?.into_key()?, hash32(row.try_get::<_, &[u8]>(6)?, "key hash")?)))
         })
     }
 
@@ -1789,7 +1794,7 @@ impl Store for PostgresStore {
                 &[&tenant_no],
             )?
             .iter()
-            .map(|row| Ok((row.try_get::<_, i64>(0)? as u64, hash32(row.try_get(1)?, "Merkle node")?)))
+            .map(|row| Ok((row.try_get::<_, i64>(0)? as u64, hash32(row.try_get::<_, &[u8]>(1)?, "Merkle node")?)))
             .collect()
         })
     }
@@ -1898,7 +1903,7 @@ impl Store for PostgresStore {
                 metadata.tenants.push(tenant_row(&row)?.into_tenant()?);
             }
             for row in db.query(&format!("SELECT {KEY_COLUMNS}, hash FROM api_keys ORDER BY created_at, id"), &[])? {
-                metadata.keys.push((key_row(&row)?.into_key()?, hash32(row.try_get(6)?, "key hash")?));
+                metadata.keys.push((key_row(&row)?.into_key()?, hash32(row.try_get::<_, &[u8]>(6)?, "key hash")?));
             }
             for row in db.query("SELECT tenant, body FROM tenant_catalogs ORDER BY tenant", &[])? {
                 metadata.catalogs.push((row.try_get(0)?, row.try_get(1)?));
@@ -1910,10 +1915,10 @@ impl Store for PostgresStore {
                 &format!("SELECT {VIEWER_LINK_COLUMNS}, token_hash FROM viewer_links ORDER BY created_at, id"),
                 &[],
             )? {
-                metadata.viewer_links.push((viewer_link_row(&row)?, hash32(row.try_get(10)?, "token hash")?));
+                metadata.viewer_links.push((viewer_link_row(&row)?, hash32(row.try_get::<_, &[u8]>(10)?, "token hash")?));
             }
             for row in db.query("SELECT token_hash, expires_at FROM ended_sessions", &[])? {
-                metadata.ended_sessions.push((hash32(row.try_get(0)?, "session hash")?, timestamp(row.try_get(1)?)?));
+                metadata.ended_sessions.push((hash32(row.try_get::<_, &[u8]>(0)?, "session hash")?, timestamp(row.try_get(1)?)?));
             }
             for row in db.query(
                 "SELECT tenants.id, tree_size, note, signed_at FROM checkpoints JOIN tenants ON tenants.no = checkpoints.tenant_no
@@ -2009,7 +2014,20 @@ impl Store for PostgresStore {
     }
 
     fn stored_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        self.tenant_events(tenant, from_seq, limit)
+        self.tenant_rows(tenant, from_seq, limit, |row, tenants| {
+            row.to_stored(tenants)
+        })
+    }
+
+    fn event_leaf_hashes(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, [u8; 32])>> {
+        self.tenant_rows(tenant, from_seq, limit, |row, tenants| {
+            row.leaf_hash(tenants)
+        })
     }
 
     fn import_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<()> {

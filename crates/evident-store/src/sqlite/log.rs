@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{Result, StoreError, TreeHead};
 
 fn hash_of(bytes: Vec<u8>) -> Result<Hash> {
-    crate::record::hash32(bytes, "Merkle node")
+    crate::record::hash32(&bytes, "Merkle node")
 }
 
 /// The right edge of a tenant's tree of `size` leaves, from its stored nodes.

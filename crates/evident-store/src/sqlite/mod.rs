@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use evident_core::log::leaf::{LeafSource, leaf_hash_of};
+use evident_core::log::leaf::leaf_hash_of;
 use evident_core::search::{searchable_text, stored_searchable_text};
 use evident_core::{Event, Filter};
 use jiff::Timestamp;
@@ -26,9 +26,9 @@ use crate::{
 
 use crate::record::{
     CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, PageBuilder,
-    RawPage, ScopeTenants, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow,
-    action_branches, check_consistency, check_inclusion, hash32, ip_bytes, salt16, scopes_text,
-    timestamp,
+    RawPage, ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS,
+    ViewerLinkRow, action_branches, check_consistency, check_inclusion, hash32, ip_bytes,
+    scopes_text, timestamp,
 };
 pub use schema::SCHEMA_VERSION;
 use schema::{event_rowid, tenant_rowids};
@@ -272,8 +272,17 @@ impl SqliteStore {
     /// At most `limit` of a tenant's stored events from `from_seq` in seq
     /// order, as kept; from 0, first the rows naming the tenant outside its
     /// rowid range (the store never writes those: a verifier reports them).
-    fn tenant_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        let mut events = Vec::with_capacity(limit as usize);
+    /// `each` of at most `limit` of a tenant's rows from `from_seq`, in seq
+    /// order, with their salts; from 0, rows of the tenant outside its rowid
+    /// range (which the store never writes) come first.
+    fn tenant_rows<T>(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+        mut each: impl FnMut(&StoredRow, &ScopeTenants) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(limit as usize);
         self.read(|connection| {
             let tenants = resolve_scope(connection, &TenantScope::single(tenant))?;
             let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(()) };
@@ -283,14 +292,15 @@ impl SqliteStore {
                 let mut rows = statement.query(rusqlite::params_from_iter(values))?;
                 let mut seen = 0;
                 while let Some(row) = rows.next()? {
-                                        let (event, _) = event_from_row(row, &tenants, false)?;
-                    let salt: Option<Vec<u8>> = row.get(13)?;
-                    let salt = salt16(salt.as_deref().unwrap_or_default(), event.id)?;
-                    events.push(StoredEvent {
-                        event,
-                        salt,
-                        idempotency_key: row.get(14)?,
-                    });
+                    let corrupt = |error: rusqlite::types::FromSqlError| {
+                        StoreError::Corrupt(format!("events salt or idempotency key: {error}"))
+                    };
+                    let stored = StoredRow {
+                        row: event_row(row)?,
+                        salt: row.get_ref(13)?.as_blob_or_null().map_err(corrupt)?.unwrap_or_default(),
+                        idempotency_key: row.get_ref(14)?.as_str_or_null().map_err(corrupt)?,
+                    };
+                    out.push(each(&stored, &tenants)?);
                     seen += 1;
                 }
                 Ok(seen)
@@ -306,11 +316,11 @@ impl SqliteStore {
             }
             read(
                 &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
-                                &[first.saturating_add(from_seq as i64), last, tenant_no, i64::from(limit) - seen],
+                &[first.saturating_add(from_seq as i64), last, tenant_no, i64::from(limit) - seen],
             )?;
             Ok(())
         })?;
-        Ok(events)
+        Ok(out)
     }
 }
 
@@ -556,7 +566,7 @@ fn append_batch(
             salt.as_slice(),
             rowid,
         ])?;
-        let leaf = LeafSource::of_new(event, id, &batch.tenant, next_seq as u64, recorded_at);
+        let leaf = event.view_as(id, &batch.tenant, next_seq as u64, recorded_at);
         frontier.push(leaf_hash_of(&leaf, salt), &mut nodes);
         for target in &event.targets {
             insert_target.execute(params![
@@ -942,7 +952,7 @@ impl Store for SqliteStore {
                 .query_row([hash.as_slice()], |row| Ok((KeyRow::read(row)?, row.get::<_, Vec<u8>>(6)?)))
                 .optional()?;
             let Some((row, stored)) = found else { return Ok(None) };
-            Ok(Some((row.into_key()?, hash32(stored, "key hash")?)))
+            Ok(Some((row.into_key()?, hash32(&stored, "key hash")?)))
         })
     }
 
@@ -1169,12 +1179,13 @@ impl Store for SqliteStore {
             let Some((tenant_no, _)) = tenant_log(connection, tenant)? else { return Ok(Vec::new()) };
             let mut statement = connection
                 .prepare_cached("SELECT idx, hash FROM merkle_nodes WHERE tenant_no = ?1 AND level = 0 ORDER BY idx")?;
-            let rows = statement.query_map([tenant_no], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
-            rows.map(|row| {
-                let (index, bytes) = row?;
-                Ok((index as u64, hash32(bytes, "Merkle node")?))
-            })
-            .collect()
+            let mut rows = statement.query([tenant_no])?;
+            let mut hashes = Vec::new();
+            while let Some(row) = rows.next()? {
+                let bytes = row.get_ref(1)?.as_blob().map_err(|error| StoreError::Corrupt(format!("a Merkle node: {error}")))?;
+                hashes.push((row.get::<_, i64>(0)? as u64, hash32(bytes, "Merkle node")?));
+            }
+            Ok(hashes)
         })
     }
 
@@ -1274,7 +1285,7 @@ impl Store for SqliteStore {
             let mut statement = transaction.prepare("SELECT token_hash, expires_at FROM ended_sessions")?;
             for row in statement.query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))? {
                 let (hash, expires_at) = row?;
-                metadata.ended_sessions.push((hash32(hash, "session hash")?, timestamp(expires_at)?));
+                metadata.ended_sessions.push((hash32(&hash, "session hash")?, timestamp(expires_at)?));
             }
             let mut statement = transaction.prepare(
                 "SELECT tenants.id, tree_size, note, signed_at FROM checkpoints JOIN tenants ON tenants.no = checkpoints.tenant_no
@@ -1290,7 +1301,7 @@ impl Store for SqliteStore {
             let keys = keys.query_map([], |row| Ok((KeyRow::read(row)?, row.get::<_, Vec<u8>>(6)?)))?;
             for key in keys {
                 let (row, hash) = key?;
-                metadata.keys.push((row.into_key()?, hash32(hash, "key hash")?));
+                metadata.keys.push((row.into_key()?, hash32(&hash, "key hash")?));
             }
             let mut links = transaction.prepare(&format!(
                 "SELECT {VIEWER_LINK_COLUMNS}, token_hash FROM viewer_links ORDER BY created_at, id"
@@ -1298,7 +1309,7 @@ impl Store for SqliteStore {
             let links = links.query_map([], |row| Ok((ViewerLinkRow::read(row)?, row.get::<_, Vec<u8>>(10)?)))?;
             for link in links {
                 let (row, hash) = link?;
-                metadata.viewer_links.push((row.into_link()?, hash32(hash, "token hash")?));
+                metadata.viewer_links.push((row.into_link()?, hash32(&hash, "token hash")?));
             }
             Ok(metadata)
         })
@@ -1383,7 +1394,20 @@ impl Store for SqliteStore {
     }
 
     fn stored_events(&self, tenant: &str, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        self.tenant_events(tenant, from_seq, limit)
+        self.tenant_rows(tenant, from_seq, limit, |row, tenants| {
+            row.to_stored(tenants)
+        })
+    }
+
+    fn event_leaf_hashes(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, [u8; 32])>> {
+        self.tenant_rows(tenant, from_seq, limit, |row, tenants| {
+            row.leaf_hash(tenants)
+        })
     }
 
     fn import_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<()> {

@@ -98,7 +98,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         tenants = vec![only.clone()];
     }
-    // Tenants are independent: audit them on every core, print them in order.
+    // Tenants are independent: audit them on every core, largest first (so
+    // that no large one is left to run alone at the end), print them in order.
+    let mut largest_first: Vec<(u64, usize)> = Vec::with_capacity(tenants.len());
+    for (index, tenant) in tenants.iter().enumerate() {
+        let size = store.tree_head(tenant)?.map_or(0, |head| head.tree_size);
+        largest_first.push((size, index));
+    }
+    largest_first.sort_by(|left, right| right.cmp(left));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let workers = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let mut reports: Vec<(usize, anyhow::Result<AuditReport>)> = std::thread::scope(|scope| {
@@ -107,10 +114,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 scope.spawn(|| {
                     let mut done = Vec::new();
                     loop {
-                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(tenant) = tenants.get(index) else {
+                        let next = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((_, index)) = largest_first.get(next).copied() else {
                             return done;
                         };
+                        let tenant = &tenants[index];
                         done.push((index, audit_tenant(store, tenant, &kept, &verifier)));
                     }
                 })
