@@ -47,8 +47,13 @@ const POOL_SIZE: usize = 8;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Page cache of each read connection, in KiB.
 const READER_CACHE_KIB: i64 = 8 * 1024;
-/// How much of the database file connections map into memory instead of reading it.
+/// How much of the database file connections map into memory instead of
+/// reading it: none in a server, whose RSS would grow with every page read.
 const MMAP_BYTES: i64 = 0;
+/// The same for a store opened read-only by a command (`verify --store`,
+/// `store copy`), which reads the file end to end and then exits: a mapped
+/// page is read without a copy and a system call (SQLite maps at most 2 GiB).
+const READ_ONLY_MMAP_BYTES: i64 = 1 << 31;
 
 /// After this many appended events the writer refreshes the planner's statistics.
 const EVENTS_BETWEEN_OPTIMIZE: u64 = 50_000;
@@ -59,6 +64,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// `mmap_size` of the read connections.
+    reader_mmap_bytes: i64,
     /// Events appended since the statistics were last refreshed.
     since_optimize: AtomicU64,
     /// Stops (and joins) the WAL checkpointer when the store is dropped.
@@ -157,6 +164,7 @@ impl SqliteStore {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            reader_mmap_bytes: MMAP_BYTES,
             since_optimize: AtomicU64::new(0),
             _checkpointer: Some(checkpointer),
         })
@@ -198,6 +206,7 @@ impl SqliteStore {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            reader_mmap_bytes: READ_ONLY_MMAP_BYTES,
             since_optimize: AtomicU64::new(0),
             _checkpointer: None,
         })
@@ -230,7 +239,7 @@ impl SqliteStore {
                 connection.busy_timeout(std::time::Duration::from_secs(10))?;
                 connection.set_prepared_statement_cache_capacity(64);
                 connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-                connection.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+                connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
                 connection
             }
         };

@@ -134,7 +134,13 @@ pub(super) fn parameters(
     (tenant, params)
 }
 
-/// Runs every query `runs` times each way.
+/// Unmeasured requests before each query's measured runs, each way: the
+/// first requests of a kind meet a new connection, statements not yet
+/// prepared and pages not yet cached, which the steady state measured here
+/// does not.
+const WARM_UP_RUNS: usize = 10;
+
+/// Runs every query `runs` times each way, after [`WARM_UP_RUNS`] unmeasured.
 pub fn run(
     url: &str,
     key: &str,
@@ -151,45 +157,43 @@ pub fn run(
         .build()?;
     let cookie = ui_session(&no_redirects, url, key)?;
     let mut rng = StdRng::seed_from_u64(7);
+    // Warm-up requests draw their own parameters, so the measured ones stay as they were.
+    let mut warm_up_rng = StdRng::seed_from_u64(8);
     let mut results = Vec::new();
     for kind in &QUERIES {
-        let timed = |numbered: bool, rng: &mut StdRng| -> anyhow::Result<(Latency, u64)> {
-            let mut samples = Vec::with_capacity(runs);
-            let mut total = 0;
-            for _ in 0..runs {
-                let (tenant, mut params) = parameters(kind.key, workload, rng);
-                if numbered {
-                    params.extend([("page", "1".to_owned()), ("per_page", "50".to_owned())]);
-                } else {
-                    params.push(("limit", "50".to_owned()));
-                }
-                let started = Instant::now();
-                let response = http
-                    .get(format!("{url}/v1/tenants/{tenant}/events"))
-                    .bearer_auth(key)
-                    .query(&params)
-                    .send()?;
-                let status = response.status();
-                let body = response.bytes()?;
-                samples.push(started.elapsed());
-                ensure!(
-                    status == 200,
-                    "{} answered {status}: {}",
-                    kind.key,
-                    String::from_utf8_lossy(&body)
-                );
-                if numbered {
-                    let page: serde_json::Value = serde_json::from_slice(&body)?;
-                    total = page["total"].as_u64().unwrap_or_default();
-                }
+        // One request of the API; its latency, and the total a numbered page gives.
+        let api = |numbered: bool, rng: &mut StdRng| -> anyhow::Result<(Duration, u64)> {
+            let (tenant, mut params) = parameters(kind.key, workload, rng);
+            if numbered {
+                params.extend([("page", "1".to_owned()), ("per_page", "50".to_owned())]);
+            } else {
+                params.push(("limit", "50".to_owned()));
             }
-            Ok((latency(samples), total))
+            let started = Instant::now();
+            let response = http
+                .get(format!("{url}/v1/tenants/{tenant}/events"))
+                .bearer_auth(key)
+                .query(&params)
+                .send()?;
+            let status = response.status();
+            let body = response.bytes()?;
+            let elapsed = started.elapsed();
+            ensure!(
+                status == 200,
+                "{} answered {status}: {}",
+                kind.key,
+                String::from_utf8_lossy(&body)
+            );
+            let mut total = 0;
+            if numbered {
+                let page: serde_json::Value = serde_json::from_slice(&body)?;
+                total = page["total"].as_u64().unwrap_or_default();
+            }
+            Ok((elapsed, total))
         };
-        let (page, _) = timed(false, &mut rng)?;
-        let (with_total, last_total) = timed(true, &mut rng)?;
-        let mut samples = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let (tenant, mut params) = parameters(kind.key, workload, &mut rng);
+        // One request of the audit log page.
+        let ui = |rng: &mut StdRng| -> anyhow::Result<Duration> {
+            let (tenant, mut params) = parameters(kind.key, workload, rng);
             params.push(("per_page", "50".to_owned()));
             let started = Instant::now();
             let response = no_redirects
@@ -199,13 +203,38 @@ pub fn run(
                 .send()?;
             let status = response.status();
             let body = response.text()?;
-            samples.push(started.elapsed());
+            let elapsed = started.elapsed();
             ensure!(
                 status == 200 && body.contains(" total)"),
                 "the page for {} answered {status}",
                 kind.key
             );
+            Ok(elapsed)
+        };
+        let timed = |numbered: bool,
+                     rng: &mut StdRng,
+                     warm_up_rng: &mut StdRng|
+         -> anyhow::Result<(Latency, u64)> {
+            for _ in 0..WARM_UP_RUNS {
+                api(numbered, warm_up_rng)?;
+            }
+            let mut samples = Vec::with_capacity(runs);
+            let mut total = 0;
+            for _ in 0..runs {
+                let (elapsed, last) = api(numbered, rng)?;
+                samples.push(elapsed);
+                total = last;
+            }
+            Ok((latency(samples), total))
+        };
+        let (page, _) = timed(false, &mut rng, &mut warm_up_rng)?;
+        let (with_total, last_total) = timed(true, &mut rng, &mut warm_up_rng)?;
+        for _ in 0..WARM_UP_RUNS {
+            ui(&mut warm_up_rng)?;
         }
+        let samples = (0..runs)
+            .map(|_| ui(&mut rng))
+            .collect::<anyhow::Result<Vec<Duration>>>()?;
         results.push(QueryResult {
             key: kind.key.to_owned(),
             label: kind.label.to_owned(),
