@@ -25,11 +25,20 @@ pub(super) struct Conditions {
 
 /// A clause that can drive a page: counting its matches, at most up to a bound.
 pub(super) struct Driver {
-    /// `SELECT count(*) FROM (… LIMIT ?)`: its parameters, then the bound.
-    pub(super) count_sql: String,
+    /// The subquery listing its matches, and its parameters.
+    subquery_sql: String,
     pub(super) params: Vec<SqlValue>,
     /// Counts the events the subquery lists, each once.
     pub(super) total_sql: String,
+}
+
+impl Driver {
+    /// Counts its matches up to `bound`. The bound is written into the
+    /// statement, not bound: SQLite plans with a bound LIMIT's value and
+    /// would prepare the statement again for every new binding of it.
+    pub(super) fn count_sql(&self, bound: i64) -> String {
+        format!("SELECT count(*) FROM ({} LIMIT {bound})", self.subquery_sql)
+    }
 }
 
 /// Stands for the `rowid` of driver N in a condition until [`Conditions::sql_driven_by`] renders it.
@@ -82,7 +91,7 @@ impl Conditions {
             .push(format!("{} IN ({subquery_sql})", driver_marker(number)));
         self.params.extend(params.iter().cloned());
         self.drivers.push(Driver {
-            count_sql: format!("SELECT count(*) FROM ({subquery_sql} LIMIT ?)"),
+            subquery_sql: subquery_sql.to_owned(),
             total_sql: if distinct {
                 format!("SELECT count(*) FROM ({subquery_sql})")
             } else {
