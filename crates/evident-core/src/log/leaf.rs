@@ -18,10 +18,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::io::Write as _;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-
-use std::io::Write as _;
 
 use super::merkle::{Hash, leaf_hash};
 use crate::canonical::write_str;
@@ -223,11 +223,11 @@ pub fn leaf_hash_of(event: &EventView, salt: [u8; 16]) -> Hash {
     leaf_hash(&out)
 }
 
-/// Base64 of a SHA-256 digest, in `buffer`.
-fn base64_of<'b>(digest: &[u8], buffer: &'b mut [u8; 44]) -> &'b str {
+/// Base64 of `bytes`, written into `buffer` (which must hold it).
+fn base64_of<'b>(bytes: &[u8], buffer: &'b mut [u8]) -> &'b str {
     let written = BASE64
-        .encode_slice(digest, buffer)
-        .expect("44 bytes hold the base64 of 32");
+        .encode_slice(bytes, buffer)
+        .expect("the buffer holds the base64 of the bytes");
     std::str::from_utf8(&buffer[..written]).expect("base64 is ASCII")
 }
 
@@ -254,14 +254,7 @@ fn write_pii(out: &mut Vec<u8>, event: &EventView, salt: [u8; 16]) {
         personal.text("user_agent", context.user_agent.as_deref());
         personal.close();
     }
-    let mut encoded = [0u8; 24];
-    let written = BASE64
-        .encode_slice(salt, &mut encoded)
-        .expect("24 bytes hold the base64 of 16");
-    pii.text(
-        "salt",
-        Some(std::str::from_utf8(&encoded[..written]).expect("base64 is ASCII")),
-    );
+    pii.text("salt", Some(base64_of(&salt, &mut [0u8; 24])));
     if event
         .targets
         .iter()
