@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::event::{ActorType, Event};
+use crate::time_text;
 use crate::view::{EventView, TargetView};
 
 /// One CSV column.
@@ -272,7 +273,7 @@ fn write_targets(targets: &[TargetView<'_>], out: &mut String) {
 fn write_time(time: Timestamp, zone: &TimeZone, out: &mut String) {
     let offset = zone.to_offset(time);
     let civil = offset.to_datetime(time);
-    if !(0..=9999).contains(&civil.year()) {
+    let Some(date_time) = time_text::date_time(civil) else {
         out.push_str(
             &time
                 .to_zoned(zone.clone())
@@ -280,19 +281,8 @@ fn write_time(time: Timestamp, zone: &TimeZone, out: &mut String) {
                 .to_string(),
         );
         return;
-    }
-    // By hand: strftime, or even `write!`, costs more than the rest of a row.
-    push_digits(out, civil.year() as u32, 4);
-    for (separator, value) in [
-        ('-', civil.month() as u32),
-        ('-', civil.day() as u32),
-        ('T', civil.hour() as u32),
-        (':', civil.minute() as u32),
-        (':', civil.second() as u32),
-    ] {
-        out.push(separator);
-        push_digits(out, value, 2);
-    }
+    };
+    out.push_str(std::str::from_utf8(&date_time).expect("digits are ASCII"));
     let micros = civil.subsec_nanosecond() as u32 / 1000;
     if micros != 0 {
         let mut digits = 6;
@@ -319,16 +309,8 @@ fn write_time(time: Timestamp, zone: &TimeZone, out: &mut String) {
 /// `value` in decimal, zero-padded to `width` digits (at most ten).
 fn push_digits(out: &mut String, value: u32, width: usize) {
     let mut digits = [b'0'; 10];
-    let mut rest = value;
-    let mut used = 0;
-    while rest > 0 || used < width {
-        digits[9 - used] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        used += 1;
-    }
-    for digit in &digits[10 - used..] {
-        out.push(char::from(*digit));
-    }
+    time_text::put_digits(&mut digits[..width], value);
+    out.push_str(std::str::from_utf8(&digits[..width]).expect("digits are ASCII"));
 }
 
 /// Whether a spreadsheet would read the cell as a formula: it starts with

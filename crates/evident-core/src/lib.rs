@@ -15,6 +15,7 @@ pub mod log;
 pub mod query;
 pub mod redact;
 pub mod search;
+mod time_text;
 pub mod ui;
 pub mod view;
 

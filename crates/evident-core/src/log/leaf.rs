@@ -296,27 +296,12 @@ fn micros_text(instant: jiff::Timestamp) -> String {
     }
 }
 
-/// [`micros_text`] of years 0–9999, the common case, written by hand:
-/// strftime costs more than the hash.
+/// [`micros_text`] of years 0–9999, the common case, written by hand.
 fn micros_digits(instant: jiff::Timestamp) -> Option<[u8; 27]> {
     let civil = jiff::tz::Offset::UTC.to_datetime(instant);
-    if !(0..=9999).contains(&civil.year()) {
-        return None;
-    }
     let mut text = *b"0000-00-00T00:00:00.000000Z";
-    let mut put = |at: usize, width: usize, mut value: u32| {
-        for index in (at..at + width).rev() {
-            text[index] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, 4, civil.year() as u32);
-    put(5, 2, civil.month() as u32);
-    put(8, 2, civil.day() as u32);
-    put(11, 2, civil.hour() as u32);
-    put(14, 2, civil.minute() as u32);
-    put(17, 2, civil.second() as u32);
-    put(20, 6, (civil.subsec_nanosecond() / 1000) as u32);
+    text[..19].copy_from_slice(&crate::time_text::date_time(civil)?);
+    crate::time_text::put_digits(&mut text[20..26], (civil.subsec_nanosecond() / 1000) as u32);
     Some(text)
 }
 

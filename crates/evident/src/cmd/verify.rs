@@ -100,6 +100,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     // Tenants are independent: audit them on every core, largest first (so
     // that no large one is left to run alone at the end), print them in order.
+    // The sizes only order the work: each audit reads its tenant's head again
+    // just before its rows, so that a live store's appends meanwhile are not
+    // taken for rows beyond the log.
     let mut largest_first: Vec<(u64, usize)> = Vec::with_capacity(tenants.len());
     for (index, tenant) in tenants.iter().enumerate() {
         let size = store.tree_head(tenant)?.map_or(0, |head| head.tree_size);

@@ -134,6 +134,19 @@ pub(super) fn parameters(
     (tenant, params)
 }
 
+/// Sends a request and reads its whole body: its status, the body, and the
+/// time from sending to the body's last byte.
+fn fetch(
+    request: reqwest::blocking::RequestBuilder,
+) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>, Duration)> {
+    let started = Instant::now();
+    let response = request.send()?;
+    let status = response.status();
+    let body = response.bytes()?;
+    let elapsed = started.elapsed();
+    Ok((status, body.to_vec(), elapsed))
+}
+
 /// Unmeasured requests before each query's measured runs, each way: the
 /// first requests of a kind meet a new connection, statements not yet
 /// prepared and pages not yet cached, which the steady state measured here
@@ -169,15 +182,11 @@ pub fn run(
             } else {
                 params.push(("limit", "50".to_owned()));
             }
-            let started = Instant::now();
-            let response = http
-                .get(format!("{url}/v1/tenants/{tenant}/events"))
-                .bearer_auth(key)
-                .query(&params)
-                .send()?;
-            let status = response.status();
-            let body = response.bytes()?;
-            let elapsed = started.elapsed();
+            let (status, body, elapsed) = fetch(
+                http.get(format!("{url}/v1/tenants/{tenant}/events"))
+                    .bearer_auth(key)
+                    .query(&params),
+            )?;
             ensure!(
                 status == 200,
                 "{} answered {status}: {}",
@@ -195,17 +204,14 @@ pub fn run(
         let ui = |rng: &mut StdRng| -> anyhow::Result<Duration> {
             let (tenant, mut params) = parameters(kind.key, workload, rng);
             params.push(("per_page", "50".to_owned()));
-            let started = Instant::now();
-            let response = no_redirects
-                .get(format!("{url}/ui/t/{tenant}"))
-                .header("cookie", &cookie)
-                .query(&params)
-                .send()?;
-            let status = response.status();
-            let body = response.text()?;
-            let elapsed = started.elapsed();
+            let (status, body, elapsed) = fetch(
+                no_redirects
+                    .get(format!("{url}/ui/t/{tenant}"))
+                    .header("cookie", &cookie)
+                    .query(&params),
+            )?;
             ensure!(
-                status == 200 && body.contains(" total)"),
+                status == 200 && String::from_utf8_lossy(&body).contains(" total)"),
                 "the page for {} answered {status}",
                 kind.key
             );
