@@ -93,6 +93,7 @@ macro_rules! every_case {
                 the_log_grows_with_every_append,
                 checkpoints_are_kept_per_size,
                 dense_and_sparse_matches_page_alike,
+                events_matching_twice_are_listed_once,
                 exports_read_a_snapshot_of_the_view_in_page_order,
                 viewer_links_start_one_session_until_expired_or_revoked,
                 tenant_ui_settings_are_replaced_whole,
@@ -1459,6 +1460,49 @@ mod cases {
                 }),
             ),
             (
+                "target:license:t_2",
+                Box::new(|event: &Event| {
+                    event.targets[0].target_type == "license" && event.targets[0].id == "t_2"
+                }),
+            ),
+            (
+                "target:license:t_2,keyset:t_3 -outcome:failure",
+                Box::new(|event: &Event| {
+                    let target = (
+                        event.targets[0].target_type.as_str(),
+                        event.targets[0].id.as_str(),
+                    );
+                    (target == ("license", "t_2") || target == ("keyset", "t_3"))
+                        && event.outcome == Outcome::Success
+                }),
+            ),
+            (
+                "action:user.login,license.revoked actor:usr_ada,grace@acme.example",
+                Box::new(|event: &Event| {
+                    (event.action == "user.login" || event.action == "license.revoked")
+                        && (event.actor.id.as_deref() == Some("usr_ada")
+                            || event.actor.id.as_deref() == Some("usr_grace"))
+                }),
+            ),
+            (
+                // More alternatives than one statement unites arm by arm.
+                "action:user.login,license.revoked actor:usr_ada,grace@acme.example,u1,u2,u3,u4,u5,u6,u7,u8",
+                Box::new(|event: &Event| {
+                    (event.action == "user.login" || event.action == "license.revoked")
+                        && (event.actor.id.as_deref() == Some("usr_ada")
+                            || event.actor.id.as_deref() == Some("usr_grace"))
+                }),
+            ),
+            (
+                "actor:ADA@acme.example target:license:t_0 rotated",
+                Box::new(|event: &Event| {
+                    event.actor.id.as_deref() == Some("usr_ada")
+                        && event.targets[0].target_type == "license"
+                        && event.targets[0].id == "t_0"
+                        && event.description.as_deref() == Some("rotated the secret key")
+                }),
+            ),
+            (
                 "-rotated actor:usr_grace",
                 Box::new(|event: &Event| {
                     event.actor.id.as_deref() == Some("usr_grace")
@@ -1514,10 +1558,107 @@ mod cases {
                     "{text} in {scope:?}: the total"
                 );
                 let walked = matching(store, scope, &filter);
+                expected.reverse();
                 assert_eq!(
-                    walked.len(),
-                    expected.len(),
-                    "{text} in {scope:?}: paging 7 at a time"
+                    ids(&walked.iter().collect::<Vec<_>>()),
+                    ids(&expected),
+                    "{text} in {scope:?}: paging 7 at a time, oldest first"
+                );
+                // A numbered page skips what the pages before it held.
+                let numbered = store
+                    .query(&query(
+                        scope,
+                        filter.clone(),
+                        SortOrder::Asc,
+                        PageStart::Offset(7),
+                        7,
+                    ))
+                    .unwrap();
+                assert_eq!(
+                    ids(&numbered.events.iter().collect::<Vec<_>>()),
+                    ids(&expected[expected.len().min(7)..expected.len().min(14)]),
+                    "{text} in {scope:?}: the second numbered page"
+                );
+            }
+        }
+    }
+
+    /// An event can match one clause twice: its actor id is also its email,
+    /// or it has two of the targets asked for. It is listed, paged and counted once.
+    pub fn events_matching_twice_are_listed_once(store: &dyn Store) {
+        tenant(store, "acme", None);
+        tenant(store, "acme-sub", Some("acme"));
+        let twice = |n: usize| {
+            let mut event = sample(n);
+            event.actor.id = Some("ops@acme.example".into());
+            event.actor.email = Some("ops@acme.example".into());
+            event.targets = vec![
+                Target {
+                    target_type: "license".into(),
+                    id: "lic_1".into(),
+                    name: None,
+                    email: None,
+                },
+                Target {
+                    target_type: "keyset".into(),
+                    id: "ks_1".into(),
+                    name: None,
+                    email: None,
+                },
+            ];
+            event
+        };
+        append(
+            store,
+            "acme",
+            (0..15)
+                .map(|n| if n % 3 == 0 { twice(n) } else { sample(n) })
+                .collect(),
+        );
+        append(store, "acme-sub", (15..20).map(twice).collect());
+        for scope in [&["acme"][..], &["acme", "acme-sub"][..]] {
+            let all = everything(store, scope);
+            let want: Vec<_> = all
+                .iter()
+                .filter(|event| event.actor.id.as_deref() == Some("ops@acme.example"))
+                .map(|event| event.id)
+                .collect();
+            for text in [
+                "actor:ops@acme.example",
+                "target:license:lic_1,keyset:ks_1",
+                "actor:ops@acme.example target:license:lic_1,keyset:ks_1",
+            ] {
+                let filter = evident_core::query::parse(text).unwrap();
+                let walked: Vec<_> = matching(store, scope, &filter)
+                    .iter()
+                    .map(|event| event.id)
+                    .collect();
+                assert_eq!(walked, want, "{text} in {scope:?}");
+                let second = store
+                    .query(&query(
+                        scope,
+                        filter.clone(),
+                        SortOrder::Asc,
+                        PageStart::Offset(2),
+                        3,
+                    ))
+                    .unwrap();
+                assert_eq!(
+                    second
+                        .events
+                        .iter()
+                        .map(|event| event.id)
+                        .collect::<Vec<_>>(),
+                    want[2..5],
+                    "{text} in {scope:?}: a numbered page"
+                );
+                let scope_of = TenantScope {
+                    tenants: scope.iter().map(|t| t.to_string()).collect(),
+                };
+                assert_eq!(
+                    store.count(&scope_of, &filter, now()).unwrap(),
+                    want.len() as u64,
+                    "{text} in {scope:?}: the total"
                 );
             }
         }

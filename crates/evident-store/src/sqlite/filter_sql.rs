@@ -12,7 +12,7 @@ use crate::Result;
 use crate::record::ip_range;
 
 /// A SQL condition with its positional parameters.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Conditions {
     parts: Vec<String>,
     params: Vec<SqlValue>,
@@ -24,6 +24,7 @@ pub(super) struct Conditions {
 }
 
 /// A clause that can drive a page: counting its matches, at most up to a bound.
+#[derive(Clone)]
 pub(super) struct Driver {
     /// The subquery listing its matches, and its parameters.
     subquery_sql: String,
@@ -142,6 +143,118 @@ fn fts_expression(term: &TextTerm) -> String {
         TextTerm::Word(_) => format!("{quoted} *"),
         TextTerm::Phrase(_) => quoted,
     }
+}
+
+/// One source of a page's rows that can yield them already in sort order
+/// (time, then position), with the condition its rows must meet. A page is
+/// the sorted union of its arms, which SQLite merges lazily: each arm reads
+/// only as far down its index as the page needs.
+pub(super) struct Arm {
+    /// The `FROM` clause, its parameters bound before the condition's.
+    pub(super) source: String,
+    pub(super) source_params: Vec<SqlValue>,
+    /// The sort key of its rows: the event's time and position.
+    pub(super) time: &'static str,
+    pub(super) position: &'static str,
+    pub(super) conditions: Conditions,
+}
+
+impl Arm {
+    fn events(conditions: Conditions) -> Arm {
+        Arm {
+            source: "events".to_owned(),
+            source_params: Vec::new(),
+            time: "occurred_at",
+            position: "rowid",
+            conditions,
+        }
+    }
+}
+
+/// The arms of a page of `tenants` and `filter`. A positive clause on exact
+/// actors or typed targets becomes one arm per index range it reads (an
+/// actor's id and its email, each target), each in time order within one
+/// tenant; one `actor_id = ? OR actor_email = ?` would instead read every
+/// match and sort them, or walk the time index until enough turn up. The
+/// arms may overlap (an event with two of the targets): their union is
+/// deduplicated. Any other filter is one arm over the events.
+pub(super) fn arms(
+    tenants: &[i64],
+    tenant_ids: &HashMap<i64, (String, String)>,
+    filter: &Filter,
+    now: Timestamp,
+) -> Result<Vec<Arm>> {
+    let ordered = filter.clauses.iter().position(|clause| {
+        !clause.negated
+            && match &clause.condition {
+                Condition::Actor(matches) => matches
+                    .iter()
+                    .all(|actor| matches!(actor, ActorMatch::Exact(_))),
+                Condition::Target(targets) => {
+                    targets.iter().all(|target| target.target_type.is_some())
+                }
+                _ => false,
+            }
+    });
+    let Some(position) = ordered else {
+        return Ok(vec![Arm::events(build(tenants, tenant_ids, filter, now)?)]);
+    };
+    let mut rest = filter.clone();
+    let clause = rest.clauses.remove(position);
+    let base = build(tenants, tenant_ids, &rest, now)?;
+    let mut arms = Vec::new();
+    match &clause.condition {
+        Condition::Actor(matches) => {
+            for actor in matches {
+                let ActorMatch::Exact(value) = actor else {
+                    continue;
+                };
+                for (sql, value) in [
+                    ("actor_id = ?", value.clone()),
+                    ("actor_email = ?", value.to_lowercase()),
+                ] {
+                    let mut conditions = base.clone();
+                    conditions.push_sql(sql);
+                    conditions.push_param(value);
+                    arms.push(Arm::events(conditions));
+                }
+            }
+        }
+        Condition::Target(targets) => {
+            for target in targets {
+                let mut source_params: Vec<SqlValue> = tenants
+                    .iter()
+                    .map(|tenant| SqlValue::Integer(*tenant))
+                    .collect();
+                source_params.push(SqlValue::Text(target.id.clone()));
+                source_params.push(SqlValue::Text(
+                    target.target_type.clone().unwrap_or_default(),
+                ));
+                arms.push(Arm {
+                    // Only the subquery's own names are visible outside it,
+                    // so the condition's unqualified names are the event's.
+                    source: format!(
+                        "(SELECT event_rowid AS target_event, occurred_at AS target_time FROM event_targets \
+                         WHERE tenant_no IN ({}) AND target_id = ? AND target_type = ?) \
+                         JOIN events ON events.rowid = target_event",
+                        placeholders(tenants.len())
+                    ),
+                    source_params,
+                    time: "target_time",
+                    position: "target_event",
+                    conditions: base.clone(),
+                });
+            }
+        }
+        _ => {}
+    }
+    if arms.is_empty() {
+        // No alternative at all: the clause matches nothing.
+        let mut conditions = base;
+        conditions.push_sql("0");
+        arms.push(Arm::events(conditions));
+    }
+    Ok(arms)
 }
 
 /// The condition for `tenants` (non-empty, tenant numbers) and `filter`.

@@ -687,50 +687,51 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
     let filters = branches
         .as_deref()
         .unwrap_or(std::slice::from_ref(&query.filter));
+    // Each tenant on its own: an index range of one tenant is in time order,
+    // one over several is not. Past MAX_ARMS, one arm spans the tenants and
+    // SQLite sorts what it reads.
+    let each_tenant: Vec<Vec<i64>> = tenants.numbers.iter().map(|no| vec![*no]).collect();
+    let all_together = [tenants.numbers.clone()];
+    let mut arms = page_arms(&each_tenant, filters, &tenants, query.now)?;
+    if arms.len() > MAX_ARMS {
+        arms = page_arms(&all_together, filters, &tenants, query.now)?;
+    }
     let mut selects = Vec::new();
     let mut params = Vec::new();
-    for filter in filters {
-        let mut conditions =
-            filter_sql::build(&tenants.numbers, &tenants.by_no, filter, query.now)?;
+    let mut choices = DriverChoices::default();
+    for (group, mut arm) in arms {
         if let PageStart::After(cursor) = &query.start {
-            conditions.push_sql(&format!("(occurred_at, rowid) {comparison} (?, ?)"));
-            conditions.push_param(cursor.occurred_at_micros);
-            conditions.push_param(cursor.position);
+            arm.conditions.push_sql(&format!(
+                "({}, {}) {comparison} (?, ?)",
+                arm.time, arm.position
+            ));
+            arm.conditions.push_param(cursor.occurred_at_micros);
+            arm.conditions.push_param(cursor.position);
         }
-        let driver = choose_driver(
-            connection,
-            &tenants.numbers,
-            &conditions,
-            query.limit,
-            offset,
-        )?;
-        selects.push(conditions.sql_driven_by(driver));
-        params.extend(conditions.params().iter().cloned());
+        let driver = choices.choose(connection, group, &arm.conditions, query.limit, offset)?;
+        selects.push(format!(
+            "SELECT {EVENT_COLUMNS}, {} AS sort_time, {} AS sort_position FROM {} WHERE {}",
+            arm.time,
+            arm.position,
+            arm.source,
+            arm.conditions.sql_driven_by(driver)
+        ));
+        params.extend(arm.source_params);
+        params.extend(arm.conditions.params().iter().cloned());
     }
-    // The limits are written into the statement, not bound: SQLite plans with
+    // The limit is written into the statement, not bound: SQLite plans with
     // a bound LIMIT's value, so every new binding of one would prepare the
     // statement again (a seventh of a page's CPU), where a written one keeps
-    // the statement cached for every page of that size.
-    let page_limit = limit + 1;
-    // Each branch needs no more than the page and what it skips.
-    let branch_limit = page_limit + offset;
-    let sql = if branches.is_some() {
-        let united: Vec<String> = selects
-            .iter()
-            .map(|condition| format!(
-                "SELECT * FROM (SELECT {EVENT_COLUMNS}, occurred_at AS sort_time, rowid AS sort_position FROM events WHERE {condition} ORDER BY occurred_at {direction}, rowid {direction} LIMIT {branch_limit})"
-            ))
-            .collect();
-        format!(
-            "{} ORDER BY sort_time {direction}, sort_position {direction} LIMIT {page_limit} OFFSET ?",
-            united.join(" UNION ALL ")
-        )
-    } else {
-        format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at {direction}, rowid {direction} LIMIT {page_limit} OFFSET ?",
-            selects[0]
-        )
-    };
+    // the statement cached for every page of that size. SQLite merges the
+    // arms (each read in the ORDER BY's order when an index gives it) and
+    // stops reading once the page is full; UNION drops an event that two
+    // arms both yield.
+    let compound = if selects.len() > 1 { " UNION " } else { "" };
+    let sql = format!(
+        "{} ORDER BY sort_time {direction}, sort_position {direction} LIMIT {} OFFSET ?",
+        selects.join(compound),
+        limit + 1
+    );
     params.push(rusqlite::types::Value::Integer(offset));
     let mut statement = connection.prepare_cached(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
@@ -753,35 +754,77 @@ fn scope_size(connection: &Connection, tenants: &[i64]) -> Result<i64> {
         .query_row(rusqlite::params_from_iter(tenants), |row| row.get(0))?)
 }
 
-/// Which clause should drive a page, if any: the one with the fewest matches,
-/// when they are few enough that fetching them all and sorting them costs less
-/// than walking the time index until the page is full. Walking costs about
-/// `scope / matches × page` cheap index steps, fetching about `matches` row
-/// reads at some ten times the cost each: they meet near
-/// `matches = sqrt(scope × page / 10)`.
-fn choose_driver(
-    connection: &Connection,
-    tenants: &[i64],
-    conditions: &filter_sql::Conditions,
-    limit: u32,
-    offset: i64,
-) -> Result<Option<usize>> {
-    if conditions.drivers.is_empty() {
-        return Ok(None);
-    }
-    let scope = scope_size(connection, tenants)?;
-    let page = i64::from(limit) + 1 + offset;
-    let bound = ((scope as f64 * page as f64 / 10.0).sqrt() as i64).max(page);
-    let mut best: Option<(usize, i64)> = None;
-    for (number, driver) in conditions.drivers.iter().enumerate() {
-        let matches: i64 = connection
-            .prepare_cached(&driver.count_sql(bound + 1))?
-            .query_row(rusqlite::params_from_iter(&driver.params), |row| row.get(0))?;
-        if matches <= bound && best.is_none_or(|(_, fewest)| matches < fewest) {
-            best = Some((number, matches));
+/// Most arms a page's statement unites, tenants times alternatives.
+const MAX_ARMS: usize = 64;
+
+/// The arms of a page over `groups` of tenants (each group read as one scope)
+/// and the action `filters` it unites, each with the group it reads.
+fn page_arms<'g>(
+    groups: &'g [Vec<i64>],
+    filters: &[Filter],
+    tenants: &ScopeTenants,
+    now: Timestamp,
+) -> Result<Vec<(&'g [i64], filter_sql::Arm)>> {
+    let mut arms = Vec::new();
+    for filter in filters {
+        for group in groups {
+            for arm in filter_sql::arms(group, &tenants.by_no, filter, now)? {
+                arms.push((group.as_slice(), arm));
+            }
         }
     }
-    Ok(best.map(|(number, _)| number))
+    Ok(arms)
+}
+
+/// Which clause should drive each arm of a page, remembering what it counted:
+/// the arms of one tenant share their free-text clause, and its matches are
+/// counted once.
+#[derive(Default)]
+struct DriverChoices {
+    matches: HashMap<String, i64>,
+}
+
+impl DriverChoices {
+    /// The clause with the fewest matches, when they are few enough that
+    /// fetching them all and sorting them costs less than walking the arm's
+    /// index in order until the page is full. Walking costs about
+    /// `scope / matches × page` cheap index steps, fetching about `matches`
+    /// row reads at some ten times the cost each: they meet near
+    /// `matches = sqrt(scope × page / 10)`.
+    fn choose(
+        &mut self,
+        connection: &Connection,
+        tenants: &[i64],
+        conditions: &filter_sql::Conditions,
+        limit: u32,
+        offset: i64,
+    ) -> Result<Option<usize>> {
+        if conditions.drivers.is_empty() {
+            return Ok(None);
+        }
+        let scope = scope_size(connection, tenants)?;
+        let page = i64::from(limit) + 1 + offset;
+        let bound = ((scope as f64 * page as f64 / 10.0).sqrt() as i64).max(page);
+        let mut best: Option<(usize, i64)> = None;
+        for (number, driver) in conditions.drivers.iter().enumerate() {
+            let sql = driver.count_sql(bound + 1);
+            let key = format!("{sql}\n{:?}", driver.params);
+            let matches = match self.matches.get(&key) {
+                Some(matches) => *matches,
+                None => {
+                    let matches: i64 = connection
+                        .prepare_cached(&sql)?
+                        .query_row(rusqlite::params_from_iter(&driver.params), |row| row.get(0))?;
+                    self.matches.insert(key, matches);
+                    matches
+                }
+            };
+            if matches <= bound && best.is_none_or(|(_, fewest)| matches < fewest) {
+                best = Some((number, matches));
+            }
+        }
+        Ok(best.map(|(number, _)| number))
+    }
 }
 
 /// The number of events in `scope` that match `filter`.
