@@ -4,14 +4,16 @@
 //! **Invariant:** a request works with one [`CatalogSet`] from start to end;
 //! a reload builds a whole new set and swaps it in at once, or changes nothing.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use evident_core::catalog::{Catalog, CatalogError, CatalogFile};
 use evident_core::redact::Redactor;
+use evident_core::view::EventView;
 use evident_core::{Event, NewEvent, Violation};
-use evident_store::{Store, StoreError};
+use evident_store::{RawPage, Store, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -308,5 +310,21 @@ impl TenantCatalogs {
                 .insert(tenant.to_owned(), set.effective(store, tenant)?);
         }
         Ok(&self.0[tenant])
+    }
+
+    /// Event `index` of `page`, viewed as stored, with its catalog's display text.
+    pub fn displayed<'p>(
+        &mut self,
+        set: &CatalogSet,
+        store: &dyn Store,
+        page: &'p RawPage,
+        index: usize,
+    ) -> Result<EventView<'p>, CatalogLoadError> {
+        let mut event = page.event(index)?;
+        event.display = self
+            .get(set, store, event.tenant)?
+            .render(&event)
+            .map(Cow::Owned);
+        Ok(event)
     }
 }

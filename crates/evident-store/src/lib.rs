@@ -446,9 +446,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>>;
     fn query(&self, query: &EventQuery) -> Result<EventPage>;
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64>;
-    /// A page and the exact total of the same filter, read from one snapshot
-    /// so that they agree even while events are being appended.
-    fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)>;
+    /// A page (as stored, like [`Store::raw_page`]) and the exact total of the
+    /// same filter, read from one snapshot so that they agree even while
+    /// events are being appended.
+    fn query_with_total(&self, query: &EventQuery) -> Result<(RawPage, u64)>;
     fn get(&self, scope: &TenantScope, id: Uuid) -> Result<Option<Event>>;
 
     /// A page of [`Store::query`], its events as stored: read by exports,

@@ -197,10 +197,11 @@ fn answers(store: &dyn Store, scope: &[&str], text: &str) -> Vec<String> {
         let mut start = PageStart::First;
         loop {
             let (page, total) = store.query_with_total(&query(start)).unwrap();
-            let rows: Vec<String> = page
-                .events
-                .iter()
-                .map(|event| format!("{}/{}", event.tenant, event.seq))
+            let rows: Vec<String> = (0..page.len())
+                .map(|index| {
+                    let (tenant, seq) = page.place(index);
+                    format!("{tenant}/{seq}")
+                })
                 .collect();
             out.push(format!("{sort:?} total {total}: {}", rows.join(" ")));
             match page.next_cursor {

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -10,7 +10,8 @@ use evident_core::access::Scope;
 use evident_core::catalog::Catalog;
 use evident_core::{Event, Filter, NewEvent, Violation, event::validate_event, query};
 use evident_store::{
-    AppendBatch, BatchError, Cursor, EventQuery, PageStart, Receipt, SortOrder, TenantScope,
+    AppendBatch, BatchError, Cursor, EventQuery, PageStart, RawPage, Receipt, SortOrder, Store,
+    TenantScope,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::blocking;
 use crate::body::read_json;
-use crate::catalogs::{CatalogLoadError, prepare, render_all};
+use crate::catalogs::{CatalogLoadError, CatalogSet, TenantCatalogs, prepare, render_all};
 use crate::problem::{Problem, ProblemDetails};
 use crate::writer::WriteError;
 
@@ -293,9 +294,10 @@ impl PagingParams {
 }
 
 /// A page of events.
+// Owned events for the page's HTML; the API writes views of the stored rows.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventList {
-    pub events: Vec<Event>,
+pub struct EventList<E = Event> {
+    pub events: Vec<E>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -438,7 +440,7 @@ pub async fn list(
     Path(tenant): Path<String>,
     Query(view): Query<ViewParams>,
     Query(params): Query<PagingParams>,
-) -> Result<Json<EventList>, Problem> {
+) -> Result<Response, Problem> {
     let tenant = caller.tenant_with(&state, &tenant, Scope::Read).await?;
     let filter = filter_from_params(&view)?;
     let sort = sort_from_params(&view)?;
@@ -451,8 +453,7 @@ pub async fn list(
         ));
     }
     let now = Timestamp::now();
-    let store = state.store.clone();
-    if numbered {
+    let (query, number) = if numbered {
         let per_page = page_size("per_page", &params.per_page)?;
         let page = match &params.page {
             None => 1,
@@ -464,40 +465,94 @@ pub async fn list(
                     Problem::bad_parameter("page", "page must be a whole number from 1")
                 })?,
         };
-        return Ok(Json(
-            numbered_page(&state, scope, filter, sort, page, per_page, now).await?,
-        ));
-    }
-    let limit = page_size("limit", &params.limit)?;
-    let start = match &params.cursor {
-        None => PageStart::First,
-        Some(text) => PageStart::After(Cursor::decode(text).map_err(|_| {
-            Problem::bad_parameter("cursor", "the cursor is not one this server issued")
-        })?),
+        (
+            numbered_query(scope, filter, sort, page, per_page, now),
+            Some(page),
+        )
+    } else {
+        let start = match &params.cursor {
+            None => PageStart::First,
+            Some(text) => PageStart::After(Cursor::decode(text).map_err(|_| {
+                Problem::bad_parameter("cursor", "the cursor is not one this server issued")
+            })?),
+        };
+        let query = EventQuery {
+            scope,
+            filter,
+            sort,
+            start,
+            limit: page_size("limit", &params.limit)?,
+            now,
+        };
+        (query, None)
     };
-    let query = EventQuery {
+    let per_page = query.limit;
+    let body = read_page(
+        &state,
+        query,
+        number.is_some(),
+        move |set, store, found, total| {
+            // Written from views of the stored rows, as exports are: the same JSON
+            // as an `EventList`, without an owned event per row.
+            let mut catalogs = TenantCatalogs::default();
+            let events = (0..found.len())
+                .map(|index| catalogs.displayed(set, store, &found, index))
+                .collect::<Result<Vec<_>, _>>()?;
+            let list = EventList {
+                events,
+                next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
+                page: number,
+                per_page: number.map(|_| per_page),
+                pages: total.map(|total| total.div_ceil(u64::from(per_page))),
+                total,
+            };
+            serde_json::to_vec(&list).map_err(Problem::internal)
+        },
+    )
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The query of page `page` (from 1) of `per_page` events.
+fn numbered_query(
+    scope: TenantScope,
+    filter: Filter,
+    sort: SortOrder,
+    page: u64,
+    per_page: u32,
+    now: Timestamp,
+) -> EventQuery {
+    EventQuery {
         scope,
         filter,
         sort,
-        start,
-        limit,
+        start: PageStart::Offset((page - 1).saturating_mul(u64::from(per_page))),
+        limit: per_page,
         now,
-    };
-    let set = state.catalogs.snapshot();
-    let found = blocking(move || {
-        let mut found = store.query(&query)?;
-        render_all(&set, store.as_ref(), &mut found.events)?;
-        Ok::<_, CatalogLoadError>(found)
+    }
+}
+
+/// Reads a page of `query` as stored, with the exact total of its filter
+/// when `with_total`, and hands it to `finish`, all on the blocking pool.
+async fn read_page<T: Send + 'static>(
+    state: &AppState,
+    query: EventQuery,
+    with_total: bool,
+    finish: impl FnOnce(&CatalogSet, &dyn Store, RawPage, Option<u64>) -> Result<T, Problem>
+    + Send
+    + 'static,
+) -> Result<T, Problem> {
+    let (set, store) = (state.catalogs.snapshot(), state.store.clone());
+    blocking(move || {
+        let (found, total) = if with_total {
+            let (found, total) = store.query_with_total(&query)?;
+            (found, Some(total))
+        } else {
+            (store.raw_page(&query)?, None)
+        };
+        finish(&set, store.as_ref(), found, total)
     })
-    .await?;
-    Ok(Json(EventList {
-        events: found.events,
-        next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
-        page: None,
-        per_page: None,
-        pages: None,
-        total: None,
-    }))
+    .await
 }
 
 /// Page `page` (from 1) of a view whose access has been checked, with its exact total.
@@ -510,29 +565,21 @@ pub async fn numbered_page(
     per_page: u32,
     now: Timestamp,
 ) -> Result<EventList, Problem> {
-    let query = EventQuery {
-        scope,
-        filter,
-        sort,
-        start: PageStart::Offset((page - 1).saturating_mul(u64::from(per_page))),
-        limit: per_page,
-        now,
-    };
-    let (set, store) = (state.catalogs.snapshot(), state.store.clone());
-    let (found, total) = blocking(move || {
-        let (mut found, total) = store.query_with_total(&query)?;
-        render_all(&set, store.as_ref(), &mut found.events)?;
-        Ok::<_, CatalogLoadError>((found, total))
+    let query = numbered_query(scope, filter, sort, page, per_page, now);
+    read_page(state, query, true, move |set, store, found, total| {
+        let mut events = found.events()?;
+        render_all(set, store, &mut events)?;
+        let total = total.unwrap_or_default();
+        Ok(EventList {
+            events,
+            next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
+            page: Some(page),
+            per_page: Some(per_page),
+            pages: Some(total.div_ceil(u64::from(per_page))),
+            total: Some(total),
+        })
     })
-    .await?;
-    Ok(EventList {
-        events: found.events,
-        next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
-        page: Some(page),
-        per_page: Some(per_page),
-        pages: Some(total.div_ceil(u64::from(per_page))),
-        total: Some(total),
-    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

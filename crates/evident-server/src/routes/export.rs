@@ -6,7 +6,6 @@
 //! bounded channel, so memory stays flat whatever the export's size and a
 //! slow client slows only its own export.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -405,10 +404,7 @@ impl RowsJob {
         buffer: &mut Vec<u8>,
     ) -> Result<(), ExportError> {
         let mut displayed = |index: usize| -> Result<EventView<'_>, ExportError> {
-            let mut event = page.event(index)?;
-            let catalog = catalogs.get(&self.catalogs, self.store.as_ref(), event.tenant)?;
-            event.display = catalog.render(&event).map(Cow::Owned);
-            Ok(event)
+            Ok(catalogs.displayed(&self.catalogs, self.store.as_ref(), page, index)?)
         };
         match self.format {
             Format::Csv => {

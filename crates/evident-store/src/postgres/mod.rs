@@ -1714,11 +1714,11 @@ impl Store for PostgresStore {
         self.read(|connection| count_events(&mut connection.db(), scope, filter, now))
     }
 
-    fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)> {
+    fn query_with_total(&self, query: &EventQuery) -> Result<(RawPage, u64)> {
         // One snapshot: the total and the page agree.
         self.read_snapshot(|db| {
             let total = count_events(db, &query.scope, &query.filter, query.now)?;
-            Ok((query_page(db, query)?, total))
+            Ok((raw_page(db, query)?, total))
         })
     }
 

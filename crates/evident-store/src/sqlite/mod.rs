@@ -1156,12 +1156,12 @@ impl Store for SqliteStore {
         self.read(|connection| count_events(connection, scope, filter, now))
     }
 
-    fn query_with_total(&self, query: &EventQuery) -> Result<(EventPage, u64)> {
+    fn query_with_total(&self, query: &EventQuery) -> Result<(RawPage, u64)> {
         self.read(|connection| {
             // One read transaction: the total and the page see the same snapshot.
             let transaction = connection.unchecked_transaction()?;
             let total = count_events(&transaction, &query.scope, &query.filter, query.now)?;
-            let page = query_page(&transaction, query)?;
+            let page = raw_page(&transaction, query)?;
             transaction.commit()?;
             Ok((page, total))
         })
