@@ -574,9 +574,10 @@ const MAX_ACTION_BRANCHES: usize = 8;
 
 /// A filter whose one positive action clause lists several exact actions,
 /// split into one filter per action. Each branch then reads its own range of
-/// the action index in sort order, so a page costs a page per action however
-/// rare the actions are, where one `action IN (…)` walks the time index until
-/// enough of them turn up (or fetches every one of them and sorts).
+/// the action index in sort order and the branches are merged, so a page
+/// costs about a page however rare the actions are, where one `action IN (…)`
+/// walks the time index until enough of them turn up (or fetches every one
+/// of them and sorts).
 pub(crate) fn action_branches(filter: &Filter) -> Option<Vec<Filter>> {
     let mut actions = filter.clauses.iter().enumerate().filter(|(_, clause)| {
         !clause.negated && matches!(clause.condition, evident_core::Condition::Action(_))
