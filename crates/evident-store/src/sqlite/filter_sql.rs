@@ -21,6 +21,20 @@ pub(super) struct Conditions {
     /// it (the time index drives, the list is checked): which is cheaper
     /// depends on how many events match, which SQLite's planner cannot see.
     pub(super) drivers: Vec<Driver>,
+    /// The positive free-text driver, if any: its number among the drivers,
+    /// and for each tenant the place in `params` of the first rowid its
+    /// search reads (the last follows it), which a page may narrow.
+    pub(super) text: Option<TextRanges>,
+}
+
+/// Where a free-text driver's rowid ranges sit in its condition's parameters.
+#[derive(Clone)]
+pub(super) struct TextRanges {
+    pub(super) driver: usize,
+    /// (tenant, index of its range's first rowid in the parameters).
+    pub(super) firsts: Vec<(i64, usize)>,
+    /// The same places in the driver's own parameters.
+    pub(super) driver_firsts: Vec<(i64, usize)>,
 }
 
 /// A clause that can drive a page: counting its matches, at most up to a bound.
@@ -392,7 +406,16 @@ pub(super) fn build(
     }
     if !positive_text.is_empty() {
         let mut params = Vec::new();
-        let searches = text_searches(tenants, &positive_text.join(" AND "), &mut params);
+        let (searches, firsts) = text_searches(tenants, &positive_text.join(" AND "), &mut params);
+        let start = conditions.params.len();
+        conditions.text = Some(TextRanges {
+            driver: conditions.drivers.len(),
+            firsts: firsts
+                .iter()
+                .map(|(tenant, index)| (*tenant, start + index))
+                .collect(),
+            driver_firsts: firsts,
+        });
         // One search per tenant over its own rowid range: each event at most once.
         conditions.push_driver(&searches, params, true);
     }
@@ -403,22 +426,32 @@ pub(super) fn build(
 /// rowid range: FTS5 seeks into the matches of that range, so a common word
 /// costs what it costs in the tenants asked for, not across the whole store.
 fn text_match(tenants: &[i64], expression: &str, params: &mut Vec<SqlValue>) -> String {
-    format!("rowid IN ({})", text_searches(tenants, expression, params))
+    format!(
+        "rowid IN ({})",
+        text_searches(tenants, expression, params).0
+    )
 }
 
-/// The subquery of [`text_match`]: the matching rowids, one search per tenant.
-fn text_searches(tenants: &[i64], expression: &str, params: &mut Vec<SqlValue>) -> String {
+/// The subquery of [`text_match`]: the matching rowids, one search per tenant
+/// over its rowid range; and where in `params` each tenant's first rowid went.
+fn text_searches(
+    tenants: &[i64],
+    expression: &str,
+    params: &mut Vec<SqlValue>,
+) -> (String, Vec<(i64, usize)>) {
+    let mut firsts = Vec::new();
     let searches: Vec<&str> = tenants
         .iter()
         .map(|tenant| {
             let (first, last) = super::schema::tenant_rowids(*tenant);
             params.push(SqlValue::Text(expression.to_owned()));
+            firsts.push((*tenant, params.len()));
             params.push(SqlValue::Integer(first));
             params.push(SqlValue::Integer(last));
             "SELECT rowid FROM events_fts WHERE events_fts MATCH ? AND rowid BETWEEN ? AND ?"
         })
         .collect();
-    searches.join(" UNION ALL ")
+    (searches.join(" UNION ALL "), firsts)
 }
 
 /// The rowids of events by any of `matches`, one index search each: the

@@ -699,6 +699,12 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
     let mut selects = Vec::new();
     let mut params = Vec::new();
     let mut choices = DriverChoices::default();
+    let ascending = query.sort == SortOrder::Asc;
+    // Free text that does not drive its arm is searched first within a
+    // window of each tenant's newest events (oldest, for oldest first):
+    // where in `params` each tenant's range starts.
+    let mut windows = TextWindows::new(connection, &tenants.numbers)?;
+    let mut window_ends: Vec<(i64, usize)> = Vec::new();
     for (group, mut arm) in arms {
         if let PageStart::After(cursor) = &query.start {
             arm.conditions.push_sql(&format!(
@@ -708,7 +714,14 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
             arm.conditions.push_param(cursor.occurred_at_micros);
             arm.conditions.push_param(cursor.position);
         }
-        let driver = choices.choose(connection, group, &arm.conditions, query.limit, offset)?;
+        let driver = choices.choose(
+            connection,
+            group,
+            &arm.conditions,
+            query.limit,
+            offset,
+            (&windows, ascending),
+        )?;
         selects.push(format!(
             "SELECT {EVENT_COLUMNS}, {} AS sort_time, {} AS sort_position FROM {} WHERE {}",
             arm.time,
@@ -717,6 +730,18 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
             arm.conditions.sql_driven_by(driver)
         ));
         params.extend(arm.source_params);
+        if let Some(text) = arm
+            .conditions
+            .text
+            .as_ref()
+            .filter(|text| driver != Some(text.driver))
+        {
+            let start = params.len();
+            for (tenant, first) in &text.firsts {
+                windows.open(*tenant);
+                window_ends.push((*tenant, start + first));
+            }
+        }
         params.extend(arm.conditions.params().iter().cloned());
     }
     // The limit is written into the statement, not bound: SQLite plans with
@@ -733,15 +758,221 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
         limit + 1
     );
     params.push(rusqlite::types::Value::Integer(offset));
-    let mut statement = connection.prepare_cached(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-    let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
-    while let Some(row) = rows.next()? {
-        if !page.offer(&event_row(row)?)? {
-            break;
+    let cursor = match &query.start {
+        PageStart::After(cursor) => Some(cursor),
+        _ => None,
+    };
+    loop {
+        windows.apply(&window_ends, ascending, &mut params);
+        let mut statement = connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
+        let (mut read, mut last) = (0, None);
+        while let Some(row) = rows.next()? {
+            let row = event_row(row)?;
+            read += 1;
+            last = Some((row.occurred_at, row.position));
+            if !page.offer(&row)? {
+                break;
+            }
+        }
+        // A page read through windows is the page when it is full and no
+        // event outside a window sorts before its last row.
+        let full = read > limit;
+        if !windows.widen(
+            connection,
+            full.then_some(last).flatten(),
+            cursor,
+            ascending,
+        )? {
+            return Ok(page.finish());
         }
     }
-    Ok(page.finish())
+}
+
+/// Each tenant's window of free-text search: how many of its newest (or
+/// oldest) events a page searches first. Most pages of a common term fill
+/// from the newest few thousand events, where a search of the whole tenant
+/// reads every match; a page that does not fill, or that an event outside a
+/// window might precede, is read again with the windows that fall short
+/// eight times as wide, up to the whole tenant.
+struct TextWindows {
+    /// The number of events of each tenant of the page's scope.
+    sizes: HashMap<i64, i64>,
+    /// Each windowed tenant's window, in events; a tenant whose window holds
+    /// all its events is not listed.
+    spans: HashMap<i64, i64>,
+}
+
+/// The first window of free-text search, in events.
+const FIRST_TEXT_WINDOW: i64 = if cfg!(test) { 16 } else { 8192 };
+
+impl TextWindows {
+    fn new(connection: &Connection, tenants: &[i64]) -> Result<TextWindows> {
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT no, next_seq FROM tenants WHERE no IN ({})",
+            vec!["?"; tenants.len()].join(", ")
+        ))?;
+        let sizes = statement
+            .query_map(rusqlite::params_from_iter(tenants), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(TextWindows {
+            sizes,
+            spans: HashMap::new(),
+        })
+    }
+
+    /// Starts a first window for `tenant`, if it holds more events than one.
+    fn open(&mut self, tenant: i64) {
+        if self
+            .sizes
+            .get(&tenant)
+            .is_some_and(|size| *size > FIRST_TEXT_WINDOW)
+        {
+            self.spans.entry(tenant).or_insert(FIRST_TEXT_WINDOW);
+        }
+    }
+
+    /// The rowid a window of `tenant` of `span` events ends at (its first
+    /// one, newest first; its last one, oldest first), or the tenant's own end.
+    fn end_of(&self, tenant: i64, span: Option<i64>, ascending: bool) -> i64 {
+        let (first, last) = schema::tenant_rowids(tenant);
+        let size = self.sizes.get(&tenant).copied().unwrap_or(0);
+        match (span.filter(|span| *span < size), ascending) {
+            (None, false) => first,
+            (None, true) => last,
+            (Some(span), false) => first + size - span,
+            (Some(span), true) => first + span - 1,
+        }
+    }
+
+    fn end(&self, tenant: i64, ascending: bool) -> i64 {
+        self.end_of(tenant, self.spans.get(&tenant).copied(), ascending)
+    }
+
+    /// Writes each window's end into the parameters at `ends` (tenant, index
+    /// of the tenant's first rowid; oldest first, its last follows it).
+    fn apply(&self, ends: &[(i64, usize)], ascending: bool, params: &mut [rusqlite::types::Value]) {
+        for (tenant, index) in ends {
+            params[*index + usize::from(ascending)] =
+                rusqlite::types::Value::Integer(self.end(*tenant, ascending));
+        }
+    }
+
+    /// `params` with each tenant's range at `ends` cut to a first window.
+    fn first_windows(
+        &self,
+        ends: &[(i64, usize)],
+        ascending: bool,
+        params: &[rusqlite::types::Value],
+    ) -> Vec<rusqlite::types::Value> {
+        let mut params = params.to_vec();
+        for (tenant, index) in ends {
+            params[*index + usize::from(ascending)] = rusqlite::types::Value::Integer(self.end_of(
+                *tenant,
+                Some(FIRST_TEXT_WINDOW),
+                ascending,
+            ));
+        }
+        params
+    }
+
+    /// How many times its first windows the tenants at `ends` hold.
+    fn scale(&self, ends: &[(i64, usize)]) -> f64 {
+        let (mut all, mut windowed) = (0, 0);
+        for (tenant, _) in ends {
+            let size = self.sizes.get(tenant).copied().unwrap_or(0);
+            all += size;
+            windowed += size.min(FIRST_TEXT_WINDOW);
+        }
+        if windowed == 0 {
+            1.0
+        } else {
+            all as f64 / windowed as f64
+        }
+    }
+
+    /// Widens the windows that fall short of a page whose last row is `last`
+    /// (None: the page did not fill); false when none does.
+    fn widen(
+        &mut self,
+        connection: &Connection,
+        last: Option<(i64, i64)>,
+        cursor: Option<&Cursor>,
+        ascending: bool,
+    ) -> Result<bool> {
+        let mut short = Vec::new();
+        for tenant in self.spans.keys() {
+            let precedes = match last {
+                None => true,
+                Some(last) => outside_precedes(
+                    connection,
+                    *tenant,
+                    self.end(*tenant, ascending),
+                    last,
+                    cursor,
+                    ascending,
+                )?,
+            };
+            if precedes {
+                short.push(*tenant);
+            }
+        }
+        for tenant in &short {
+            let size = self.sizes.get(tenant).copied().unwrap_or(0);
+            let wider = self
+                .spans
+                .get(tenant)
+                .copied()
+                .unwrap_or(size)
+                .saturating_mul(8);
+            if wider >= size {
+                self.spans.remove(tenant);
+            } else {
+                self.spans.insert(*tenant, wider);
+            }
+        }
+        Ok(!short.is_empty())
+    }
+}
+
+/// Whether an event of `tenant` beyond `end` (before it, newest first; after
+/// it, oldest first) would sort before `last` and after the cursor. Any
+/// event counts, matching or not: the answer errs only towards a wider window.
+fn outside_precedes(
+    connection: &Connection,
+    tenant: i64,
+    end: i64,
+    (time, position): (i64, i64),
+    cursor: Option<&Cursor>,
+    ascending: bool,
+) -> Result<bool> {
+    let bound = cursor.map(|cursor| (cursor.occurred_at_micros, cursor.position));
+    let sql = match (ascending, bound.is_some()) {
+        (false, false) => {
+            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY events_time WHERE tenant_no = ?1 AND (occurred_at, rowid) > (?2, ?3) AND rowid < ?4)"
+        }
+        (false, true) => {
+            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY events_time WHERE tenant_no = ?1 AND (occurred_at, rowid) > (?2, ?3) AND rowid < ?4 AND (occurred_at, rowid) < (?5, ?6))"
+        }
+        (true, false) => {
+            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY events_time WHERE tenant_no = ?1 AND (occurred_at, rowid) < (?2, ?3) AND rowid > ?4)"
+        }
+        (true, true) => {
+            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY events_time WHERE tenant_no = ?1 AND (occurred_at, rowid) < (?2, ?3) AND rowid > ?4 AND (occurred_at, rowid) > (?5, ?6))"
+        }
+    };
+    let mut statement = connection.prepare_cached(sql)?;
+    let found: bool = match bound {
+        None => statement.query_row(params![tenant, time, position, end], |row| row.get(0))?,
+        Some((cursor_time, cursor_position)) => statement.query_row(
+            params![tenant, time, position, end, cursor_time, cursor_position],
+            |row| row.get(0),
+        )?,
+    };
+    Ok(found)
 }
 
 /// How many events the tenants hold: the sum of their logs' sizes.
@@ -798,6 +1029,7 @@ impl DriverChoices {
         conditions: &filter_sql::Conditions,
         limit: u32,
         offset: i64,
+        (windows, ascending): (&TextWindows, bool),
     ) -> Result<Option<usize>> {
         if conditions.drivers.is_empty() {
             return Ok(None);
@@ -808,16 +1040,39 @@ impl DriverChoices {
         let mut best: Option<(usize, i64)> = None;
         for (number, driver) in conditions.drivers.iter().enumerate() {
             let sql = driver.count_sql(bound + 1);
-            let key = format!("{sql}\n{:?}", driver.params);
-            let matches = match self.matches.get(&key) {
-                Some(matches) => *matches,
-                None => {
-                    let matches: i64 = connection
-                        .prepare_cached(&sql)?
-                        .query_row(rusqlite::params_from_iter(&driver.params), |row| row.get(0))?;
-                    self.matches.insert(key, matches);
-                    matches
+            let mut count = |params: &[rusqlite::types::Value]| -> Result<i64> {
+                let key = format!("{sql}\n{params:?}");
+                if let Some(matches) = self.matches.get(&key) {
+                    return Ok(*matches);
                 }
+                let matches: i64 = connection
+                    .prepare_cached(&sql)?
+                    .query_row(rusqlite::params_from_iter(params), |row| row.get(0))?;
+                self.matches.insert(key, matches);
+                Ok(matches)
+            };
+            // Free text is counted within first windows before its whole
+            // range, and the count scaled to the whole: a common word is
+            // known to be common there already, where counting the whole
+            // range would read every match. (Either choice gives the same
+            // page; the count only says which is cheaper.)
+            let windowed = conditions
+                .text
+                .as_ref()
+                .filter(|text| text.driver == number)
+                .map(|text| {
+                    (
+                        windows.first_windows(&text.driver_firsts, ascending, &driver.params),
+                        windows.scale(&text.driver_firsts),
+                    )
+                });
+            let estimate = match windowed {
+                Some((params, scale)) if scale > 1.0 => Some(count(&params)? as f64 * scale),
+                _ => None,
+            };
+            let matches = match estimate {
+                Some(estimate) if estimate > bound as f64 => estimate as i64,
+                _ => count(&driver.params)?,
             };
             if matches <= bound && best.is_none_or(|(_, fewest)| matches < fewest) {
                 best = Some((number, matches));
@@ -1720,5 +1975,147 @@ mod migration_tests {
             .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
             .unwrap();
         assert_eq!(stored, 0);
+    }
+}
+
+#[cfg(test)]
+mod text_window_tests {
+    use super::*;
+    use crate::TenantScope;
+    use evident_core::{Event, Outcome};
+
+    /// Event `n`: most arrive in time order, some late (long after their
+    /// time) and some early (timed after the events that follow them).
+    fn event(n: i64, now: Timestamp) -> evident_core::NewEvent {
+        let mut at = now.as_second() - 100 * 86_400 + n * 60;
+        if n % 17 == 0 {
+            at -= 10 * 86_400;
+        }
+        if n % 29 == 0 {
+            at += 5 * 86_400;
+        }
+        let description = if n % 3 == 0 {
+            "rotated the key"
+        } else {
+            "routine change"
+        };
+        evident_core::event::validate_event(
+            &serde_json::json!({
+                "action": if n % 2 == 0 { "key.changed" } else { "user.login" },
+                "actor": {"type": "user", "id": format!("usr_{}", n % 4)},
+                "occurred_at": Timestamp::from_second(at).unwrap().to_string(),
+                "description": description,
+                "outcome": if n % 5 == 0 { "failure" } else { "success" },
+            }),
+            None,
+            now,
+            &Default::default(),
+        )
+        .unwrap()
+    }
+
+    fn query(scope: &[&str], text: &str, sort: SortOrder, start: PageStart) -> EventQuery {
+        EventQuery {
+            scope: TenantScope {
+                tenants: scope.iter().map(|tenant| tenant.to_string()).collect(),
+            },
+            filter: evident_core::query::parse(text).unwrap(),
+            sort,
+            start,
+            limit: 5,
+            now: Timestamp::now(),
+        }
+    }
+
+    fn walk(store: &SqliteStore, scope: &[&str], text: &str, sort: SortOrder) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut start = PageStart::First;
+        loop {
+            let page = store.query(&query(scope, text, sort, start)).unwrap();
+            events.extend(page.events);
+            match page.next_cursor {
+                Some(cursor) => start = PageStart::After(cursor),
+                None => return events,
+            }
+        }
+    }
+
+    /// Free text searched within windows of the newest (or oldest) events
+    /// gives the pages a search of every event gives, whatever order the
+    /// events arrived in.
+    #[test]
+    fn windowed_free_text_pages_are_the_whole_search_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let now = Timestamp::now();
+        for (tenant, parent) in [("acme", None), ("acme-sub", Some("acme"))] {
+            store
+                .create_tenant(&crate::NewTenant {
+                    id: tenant.into(),
+                    name: tenant.into(),
+                    parent: parent.map(str::to_owned),
+                })
+                .unwrap();
+        }
+        for (tenant, range) in [("acme", 0..400), ("acme-sub", 400..520)] {
+            let events: Vec<_> = range.map(|n| event(n, now)).collect();
+            for chunk in events.chunks(50) {
+                store
+                    .append(
+                        &[AppendBatch {
+                            tenant: tenant.into(),
+                            events: chunk.to_vec(),
+                        }],
+                        now,
+                    )
+                    .unwrap()
+                    .remove(0)
+                    .unwrap();
+            }
+        }
+        let rotated = |event: &Event| event.description.as_deref() == Some("rotated the key");
+        type Keep = Box<dyn Fn(&Event) -> bool>;
+        let cases: [(&str, Keep); 3] = [
+            ("rotated", Box::new(rotated)),
+            (
+                "rotated -outcome:failure",
+                Box::new(move |event: &Event| rotated(event) && event.outcome == Outcome::Success),
+            ),
+            (
+                "rotated actor:usr_2",
+                Box::new(move |event: &Event| {
+                    rotated(event) && event.actor.id.as_deref() == Some("usr_2")
+                }),
+            ),
+        ];
+        for scope in [&["acme"][..], &["acme", "acme-sub"][..]] {
+            for sort in [SortOrder::Desc, SortOrder::Asc] {
+                let all = walk(&store, scope, "", sort);
+                for (text, keep) in &cases {
+                    let want: Vec<Uuid> = all
+                        .iter()
+                        .filter(|event| keep(event))
+                        .map(|event| event.id)
+                        .collect();
+                    assert!(want.len() > 20, "{text}: too few matches to test");
+                    let got: Vec<Uuid> = walk(&store, scope, text, sort)
+                        .iter()
+                        .map(|event| event.id)
+                        .collect();
+                    assert_eq!(got, want, "{text} in {scope:?}, {sort:?}");
+                    for skip in [0, 5, want.len() as u64 / 2, want.len() as u64 - 3] {
+                        let page = store
+                            .query(&query(scope, text, sort, PageStart::Offset(skip)))
+                            .unwrap();
+                        let skip = skip as usize;
+                        assert_eq!(
+                            page.events.iter().map(|event| event.id).collect::<Vec<_>>(),
+                            want[skip..(skip + 5).min(want.len())],
+                            "{text} in {scope:?}, {sort:?}, from {skip}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
