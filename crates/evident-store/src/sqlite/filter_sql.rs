@@ -33,8 +33,6 @@ pub(super) struct TextRanges {
     pub(super) driver: usize,
     /// (tenant, index of its range's first rowid in the parameters).
     pub(super) firsts: Vec<(i64, usize)>,
-    /// The same places in the driver's own parameters.
-    pub(super) driver_firsts: Vec<(i64, usize)>,
 }
 
 /// A clause that can drive a page: counting its matches, at most up to a bound.
@@ -411,10 +409,9 @@ pub(super) fn build(
         conditions.text = Some(TextRanges {
             driver: conditions.drivers.len(),
             firsts: firsts
-                .iter()
-                .map(|(tenant, index)| (*tenant, start + index))
+                .into_iter()
+                .map(|(tenant, index)| (tenant, start + index))
                 .collect(),
-            driver_firsts: firsts,
         });
         // One search per tenant over its own rowid range: each event at most once.
         conditions.push_driver(&searches, params, true);

@@ -703,7 +703,8 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
     // Free text that does not drive its arm is searched first within a
     // window of each tenant's newest events (oldest, for oldest first):
     // where in `params` each tenant's range starts.
-    let mut windows = TextWindows::new(connection, &tenants.numbers)?;
+    let searched = arms.iter().any(|(_, arm)| arm.conditions.text.is_some());
+    let mut windows = TextWindows::new(connection, if searched { &tenants.numbers } else { &[] })?;
     let mut window_ends: Vec<(i64, usize)> = Vec::new();
     for (group, mut arm) in arms {
         if let PageStart::After(cursor) = &query.start {
@@ -714,14 +715,7 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
             arm.conditions.push_param(cursor.occurred_at_micros);
             arm.conditions.push_param(cursor.position);
         }
-        let driver = choices.choose(
-            connection,
-            group,
-            &arm.conditions,
-            query.limit,
-            offset,
-            (&windows, ascending),
-        )?;
+        let driver = choices.choose(connection, group, &arm.conditions, query.limit, offset)?;
         selects.push(format!(
             "SELECT {EVENT_COLUMNS}, {} AS sort_time, {} AS sort_position FROM {} WHERE {}",
             arm.time,
@@ -809,6 +803,12 @@ const FIRST_TEXT_WINDOW: i64 = if cfg!(test) { 16 } else { 8192 };
 
 impl TextWindows {
     fn new(connection: &Connection, tenants: &[i64]) -> Result<TextWindows> {
+        if tenants.is_empty() {
+            return Ok(TextWindows {
+                sizes: HashMap::new(),
+                spans: HashMap::new(),
+            });
+        }
         let mut statement = connection.prepare_cached(&format!(
             "SELECT no, next_seq FROM tenants WHERE no IN ({})",
             vec!["?"; tenants.len()].join(", ")
@@ -835,21 +835,17 @@ impl TextWindows {
         }
     }
 
-    /// The rowid a window of `tenant` of `span` events ends at (its first
-    /// one, newest first; its last one, oldest first), or the tenant's own end.
-    fn end_of(&self, tenant: i64, span: Option<i64>, ascending: bool) -> i64 {
+    /// The rowid the window of `tenant` ends at (its first one, newest
+    /// first; its last one, oldest first), or the tenant's own end.
+    fn end(&self, tenant: i64, ascending: bool) -> i64 {
         let (first, last) = schema::tenant_rowids(tenant);
         let size = self.sizes.get(&tenant).copied().unwrap_or(0);
-        match (span.filter(|span| *span < size), ascending) {
+        match (self.spans.get(&tenant), ascending) {
             (None, false) => first,
             (None, true) => last,
             (Some(span), false) => first + size - span,
             (Some(span), true) => first + span - 1,
         }
-    }
-
-    fn end(&self, tenant: i64, ascending: bool) -> i64 {
-        self.end_of(tenant, self.spans.get(&tenant).copied(), ascending)
     }
 
     /// Writes each window's end into the parameters at `ends` (tenant, index
@@ -858,39 +854,6 @@ impl TextWindows {
         for (tenant, index) in ends {
             params[*index + usize::from(ascending)] =
                 rusqlite::types::Value::Integer(self.end(*tenant, ascending));
-        }
-    }
-
-    /// `params` with each tenant's range at `ends` cut to a first window.
-    fn first_windows(
-        &self,
-        ends: &[(i64, usize)],
-        ascending: bool,
-        params: &[rusqlite::types::Value],
-    ) -> Vec<rusqlite::types::Value> {
-        let mut params = params.to_vec();
-        for (tenant, index) in ends {
-            params[*index + usize::from(ascending)] = rusqlite::types::Value::Integer(self.end_of(
-                *tenant,
-                Some(FIRST_TEXT_WINDOW),
-                ascending,
-            ));
-        }
-        params
-    }
-
-    /// How many times its first windows the tenants at `ends` hold.
-    fn scale(&self, ends: &[(i64, usize)]) -> f64 {
-        let (mut all, mut windowed) = (0, 0);
-        for (tenant, _) in ends {
-            let size = self.sizes.get(tenant).copied().unwrap_or(0);
-            all += size;
-            windowed += size.min(FIRST_TEXT_WINDOW);
-        }
-        if windowed == 0 {
-            1.0
-        } else {
-            all as f64 / windowed as f64
         }
     }
 
@@ -1029,7 +992,6 @@ impl DriverChoices {
         conditions: &filter_sql::Conditions,
         limit: u32,
         offset: i64,
-        (windows, ascending): (&TextWindows, bool),
     ) -> Result<Option<usize>> {
         if conditions.drivers.is_empty() {
             return Ok(None);
@@ -1040,39 +1002,16 @@ impl DriverChoices {
         let mut best: Option<(usize, i64)> = None;
         for (number, driver) in conditions.drivers.iter().enumerate() {
             let sql = driver.count_sql(bound + 1);
-            let mut count = |params: &[rusqlite::types::Value]| -> Result<i64> {
-                let key = format!("{sql}\n{params:?}");
-                if let Some(matches) = self.matches.get(&key) {
-                    return Ok(*matches);
+            let key = format!("{sql}\n{:?}", driver.params);
+            let matches = match self.matches.get(&key) {
+                Some(matches) => *matches,
+                None => {
+                    let matches: i64 = connection
+                        .prepare_cached(&sql)?
+                        .query_row(rusqlite::params_from_iter(&driver.params), |row| row.get(0))?;
+                    self.matches.insert(key, matches);
+                    matches
                 }
-                let matches: i64 = connection
-                    .prepare_cached(&sql)?
-                    .query_row(rusqlite::params_from_iter(params), |row| row.get(0))?;
-                self.matches.insert(key, matches);
-                Ok(matches)
-            };
-            // Free text is counted within first windows before its whole
-            // range, and the count scaled to the whole: a common word is
-            // known to be common there already, where counting the whole
-            // range would read every match. (Either choice gives the same
-            // page; the count only says which is cheaper.)
-            let windowed = conditions
-                .text
-                .as_ref()
-                .filter(|text| text.driver == number)
-                .map(|text| {
-                    (
-                        windows.first_windows(&text.driver_firsts, ascending, &driver.params),
-                        windows.scale(&text.driver_firsts),
-                    )
-                });
-            let estimate = match windowed {
-                Some((params, scale)) if scale > 1.0 => Some(count(&params)? as f64 * scale),
-                _ => None,
-            };
-            let matches = match estimate {
-                Some(estimate) if estimate > bound as f64 => estimate as i64,
-                _ => count(&driver.params)?,
             };
             if matches <= bound && best.is_none_or(|(_, fewest)| matches < fewest) {
                 best = Some((number, matches));
