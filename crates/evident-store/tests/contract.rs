@@ -302,6 +302,26 @@ mod cases {
         }
     }
 
+    /// The events of a numbered page, oldest first: `limit` of them after the first `skip`.
+    fn numbered(
+        store: &dyn Store,
+        scope: &[&str],
+        filter: &Filter,
+        skip: u64,
+        limit: u32,
+    ) -> Vec<Event> {
+        store
+            .query(&query(
+                scope,
+                filter.clone(),
+                SortOrder::Asc,
+                PageStart::Offset(skip),
+                limit,
+            ))
+            .unwrap()
+            .events
+    }
+
     pub fn everything(store: &dyn Store, scope: &[&str]) -> Vec<Event> {
         matching(store, scope, &Filter::default())
     }
@@ -1565,17 +1585,10 @@ mod cases {
                     "{text} in {scope:?}: paging 7 at a time, oldest first"
                 );
                 // A numbered page skips what the pages before it held.
-                let numbered = store
-                    .query(&query(
-                        scope,
-                        filter.clone(),
-                        SortOrder::Asc,
-                        PageStart::Offset(7),
-                        7,
-                    ))
-                    .unwrap();
                 assert_eq!(
-                    ids(&numbered.events.iter().collect::<Vec<_>>()),
+                    ids(&numbered(store, scope, &filter, 7, 7)
+                        .iter()
+                        .collect::<Vec<_>>()),
                     ids(&expected[expected.len().min(7)..expected.len().min(14)]),
                     "{text} in {scope:?}: the second numbered page"
                 );
@@ -1634,18 +1647,8 @@ mod cases {
                     .map(|event| event.id)
                     .collect();
                 assert_eq!(walked, want, "{text} in {scope:?}");
-                let second = store
-                    .query(&query(
-                        scope,
-                        filter.clone(),
-                        SortOrder::Asc,
-                        PageStart::Offset(2),
-                        3,
-                    ))
-                    .unwrap();
                 assert_eq!(
-                    second
-                        .events
+                    numbered(store, scope, &filter, 2, 3)
                         .iter()
                         .map(|event| event.id)
                         .collect::<Vec<_>>(),

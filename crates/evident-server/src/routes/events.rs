@@ -311,6 +311,27 @@ pub struct EventList<E = Event> {
     pub total: Option<u64>,
 }
 
+impl<E> EventList<E> {
+    /// A page of `events` (page `number` of `per_page`, with the exact `total`,
+    /// when asked for by number).
+    fn new(
+        events: Vec<E>,
+        next_cursor: Option<Cursor>,
+        number: Option<u64>,
+        per_page: u32,
+        total: Option<u64>,
+    ) -> Self {
+        EventList {
+            events,
+            next_cursor: next_cursor.map(|cursor| cursor.encode()),
+            page: number,
+            per_page: number.map(|_| per_page),
+            pages: total.map(|total| total.div_ceil(u64::from(per_page))),
+            total,
+        }
+    }
+}
+
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 1000;
 
@@ -498,14 +519,7 @@ pub async fn list(
             let events = (0..found.len())
                 .map(|index| catalogs.displayed(set, store, &found, index))
                 .collect::<Result<Vec<_>, _>>()?;
-            let list = EventList {
-                events,
-                next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
-                page: number,
-                per_page: number.map(|_| per_page),
-                pages: total.map(|total| total.div_ceil(u64::from(per_page))),
-                total,
-            };
+            let list = EventList::new(events, found.next_cursor, number, per_page, total);
             serde_json::to_vec(&list).map_err(Problem::internal)
         },
     )
@@ -514,7 +528,7 @@ pub async fn list(
 }
 
 /// The query of page `page` (from 1) of `per_page` events.
-fn numbered_query(
+pub fn numbered_query(
     scope: TenantScope,
     filter: Filter,
     sort: SortOrder,
@@ -555,29 +569,24 @@ async fn read_page<T: Send + 'static>(
     .await
 }
 
-/// Page `page` (from 1) of a view whose access has been checked, with its exact total.
+/// Page `page` (from 1) of a view whose access has been checked, with its
+/// exact total: `query` is [`numbered_query`]'s.
 pub async fn numbered_page(
     state: &AppState,
-    scope: TenantScope,
-    filter: Filter,
-    sort: SortOrder,
+    query: EventQuery,
     page: u64,
-    per_page: u32,
-    now: Timestamp,
 ) -> Result<EventList, Problem> {
-    let query = numbered_query(scope, filter, sort, page, per_page, now);
+    let per_page = query.limit;
     read_page(state, query, true, move |set, store, found, total| {
         let mut events = found.events()?;
         render_all(set, store, &mut events)?;
-        let total = total.unwrap_or_default();
-        Ok(EventList {
+        Ok(EventList::new(
             events,
-            next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
-            page: Some(page),
-            per_page: Some(per_page),
-            pages: Some(total.div_ceil(u64::from(per_page))),
-            total: Some(total),
-        })
+            found.next_cursor,
+            Some(page),
+            per_page,
+            total,
+        ))
     })
     .await
 }

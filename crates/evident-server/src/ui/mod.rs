@@ -32,7 +32,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, authenticate, hash_key};
 use crate::blocking;
 use crate::problem::Problem;
-use crate::routes::events::{event_with_proof, find_event, numbered_page, scope};
+use crate::routes::events::{event_with_proof, find_event, numbered_page, numbered_query, scope};
 use crate::routes::export::{Format, csv_layout, stream_export};
 use session::{KEY_SESSION, Principal, SessionKey};
 pub use view::PageView;
@@ -585,16 +585,15 @@ async fn log_page(
     let mut full = viewer.fixed_filter()?;
     full.clauses.extend(filter.clauses);
     let scope = scope(&state, &tenant.id, descendants).await?;
-    let list = numbered_page(
-        &state,
+    let query = numbered_query(
         scope,
         full,
         view.sort,
         view.page,
         view.per_page,
         Timestamp::now(),
-    )
-    .await?;
+    );
+    let list = numbered_page(&state, query, view.page).await?;
     let pages = list.pages.unwrap_or(0);
     if list.events.is_empty() && pages > 0 && view.page > pages {
         // Past the last page (an old link, or fewer events now): the last page.
