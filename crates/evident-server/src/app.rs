@@ -25,6 +25,8 @@ use crate::writer::WriterHandle;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Keys and tenant ancestries known from earlier requests.
+    pub access: Arc<crate::access_cache::AccessCache>,
     pub catalogs: Arc<Catalogs>,
     pub checkpointer: Arc<Checkpointer>,
     pub writer: WriterHandle,

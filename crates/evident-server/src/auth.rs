@@ -1,5 +1,7 @@
 //! API keys: minting, hashing, and the `Caller` extractor that checks them.
 
+use std::time::Instant;
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -115,15 +117,24 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The active key a presented secret belongs to, if any.
+/// The active key a presented secret belongs to, if any: from the access
+/// cache when it was read lately (`access_cache`), else from the store.
 pub async fn authenticate(state: &AppState, presented: &str) -> Result<Option<ApiKey>, Problem> {
     let hash = hash_key(presented);
+    let now = Instant::now();
+    if let Some(key) = state.access.key(&hash, now) {
+        return Ok(Some(key));
+    }
     let store = state.store.clone();
     let found = blocking(move || store.active_key_by_hash(&hash)).await?;
     // The lookup is by hash; the constant-time comparison guards the final decision.
-    Ok(found
+    let key = found
         .filter(|(_, stored)| bool::from(stored.ct_eq(&hash)))
-        .map(|(key, _)| key))
+        .map(|(key, _)| key);
+    if let Some(key) = &key {
+        state.access.remember_key(hash, key.clone(), now);
+    }
+    Ok(key)
 }
 
 impl Caller {
@@ -151,20 +162,38 @@ impl Caller {
         Ok(Some(blocking(move || store.subtree(&own)).await?))
     }
 
-    /// The tenant named in a path, if this key may see it: 404 otherwise, so
-    /// that another tenant's existence does not leak.
-    pub async fn tenant(&self, state: &AppState, id: &str) -> Result<Tenant, Problem> {
-        let not_found = || Problem::not_found(format!("tenant {id:?} does not exist"));
-        if let Some(visible) = self.visible_tenants(state).await?
-            && !visible.iter().any(|tenant| tenant == id)
-        {
-            return Err(not_found());
+    /// Checks that the tenant named in a path exists and that this key may
+    /// see it (it is the key's tenant or a descendant): 404 otherwise, so
+    /// that another tenant's existence does not leak. Reads the store only
+    /// for a tenant this server has not seen before.
+    pub async fn reach(&self, state: &AppState, id: &str) -> Result<(), Problem> {
+        let ancestry = match state.access.known_ancestry(id) {
+            Some(known) => Some(known),
+            None => {
+                let (store, access, owned) =
+                    (state.store.clone(), state.access.clone(), id.to_owned());
+                blocking(move || access.ancestry(store.as_ref(), &owned)).await?
+            }
+        };
+        let visible = ancestry.is_some_and(|ancestry| match &self.key.tenant {
+            None => true,
+            Some(own) => ancestry.contains(own),
+        });
+        if visible {
+            Ok(())
+        } else {
+            Err(Problem::not_found(format!("tenant {id:?} does not exist")))
         }
+    }
+
+    /// [`Caller::reach`], and the tenant as stored now.
+    pub async fn tenant(&self, state: &AppState, id: &str) -> Result<Tenant, Problem> {
+        self.reach(state, id).await?;
         let store = state.store.clone();
         let owned = id.to_owned();
         blocking(move || store.tenant(&owned))
             .await?
-            .ok_or_else(not_found)
+            .ok_or_else(|| Problem::not_found(format!("tenant {id:?} does not exist")))
     }
 
     /// The tenant named in a path, visible to this key, which must hold `scope`.

@@ -48,6 +48,16 @@ impl CatalogSet {
         &self.deployment
     }
 
+    /// The catalog in force for `tenant` if [`CatalogSet::effective`] has
+    /// computed it already (no store access).
+    pub fn computed(&self, tenant: &str) -> Option<Arc<Catalog>> {
+        self.effective
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(tenant)
+            .cloned()
+    }
+
     /// The catalog in force for `tenant`: the deployment's, extended by the
     /// additions of the tenant's ancestors (from the root down) and its own.
     pub fn effective(
@@ -55,13 +65,8 @@ impl CatalogSet {
         store: &dyn Store,
         tenant: &str,
     ) -> Result<Arc<Catalog>, CatalogLoadError> {
-        if let Some(found) = self
-            .effective
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(tenant)
-        {
-            return Ok(found.clone());
+        if let Some(found) = self.computed(tenant) {
+            return Ok(found);
         }
         let mut chain = Vec::new();
         let mut next = Some(tenant.to_owned());

@@ -9,6 +9,7 @@
 //! **Architecture Invariant:** a 201 from ingest means the events are on
 //! disk: the writer answers only after its transaction committed.
 
+pub mod access_cache;
 pub mod app;
 pub mod auth;
 pub mod body;
@@ -193,6 +194,7 @@ impl Server {
         ));
         let state = AppState {
             store,
+            access: Arc::default(),
             catalogs,
             checkpointer,
             writer: handle,

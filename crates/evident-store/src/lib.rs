@@ -31,6 +31,7 @@
 //!   for a size is known as soon as the append returns.
 
 pub mod copy;
+mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;

@@ -184,7 +184,8 @@ pub async fn ingest(
     headers: HeaderMap,
     request: Request,
 ) -> Result<(StatusCode, Json<IngestReceipts>), Problem> {
-    let tenant = caller.tenant_with(&state, &tenant, Scope::Ingest).await?;
+    caller.reach(&state, &tenant).await?;
+    caller.require(Scope::Ingest)?;
     let idempotency_header = match headers.get("idempotency-key") {
         None => None,
         Some(value) => Some(
@@ -203,19 +204,18 @@ pub async fn ingest(
         ),
     };
     let body = read_json(request, state.limits.max_body_bytes).await?;
-    let (set, store, tenant_id) = (
-        state.catalogs.snapshot(),
-        state.store.clone(),
-        tenant.id.clone(),
-    );
-    let catalog = blocking(move || set.effective(store.as_ref(), &tenant_id)).await?;
+    let set = state.catalogs.snapshot();
+    let catalog = match set.computed(&tenant) {
+        Some(catalog) => catalog,
+        None => {
+            let (store, tenant) = (state.store.clone(), tenant.clone());
+            blocking(move || set.effective(store.as_ref(), &tenant)).await?
+        }
+    };
     let events = events_from_body(body, idempotency_header, &state, &catalog, Timestamp::now())?;
     let receipts = state
         .writer
-        .append(AppendBatch {
-            tenant: tenant.id,
-            events,
-        })
+        .append(AppendBatch { tenant, events })
         .await
         .map_err(|error| match error {
             WriteError::Batch(error @ BatchError::TenantNotFound(_)) => {

@@ -157,5 +157,7 @@ pub async fn revoke(
         return Err(Problem::not_found(format!("key {id:?} does not exist")));
     }
     let store = state.store.clone();
-    Ok(Json(blocking(move || store.revoke_key(&id)).await?))
+    let revoked = blocking(move || store.revoke_key(&id)).await?;
+    state.access.forget_key(&revoked.id);
+    Ok(Json(revoked))
 }

@@ -13,6 +13,7 @@
 mod filter_sql;
 mod schema;
 
+use crate::pool::Pool;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -285,35 +286,12 @@ pub struct PostgresStore {
     /// The write connections: the first takes every write but appends, and
     /// an append group's tenants are spread over all of them.
     writers: Vec<Mutex<Option<Connection>>>,
-    readers: Mutex<Readers>,
-    /// Signalled when a read connection is returned (or given up).
-    reader_returned: std::sync::Condvar,
+    readers: Pool<Connection>,
 }
 
-/// A slot of the read pool, given back when dropped (also on an error or a
-/// panic): with its connection if that still works, else empty for the next reader to fill.
-struct Lease<'s> {
-    store: &'s PostgresStore,
-    connection: Option<Connection>,
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        let mut readers = self.store.lock_readers();
-        match self.connection.take() {
-            Some(connection) if !connection.client.is_closed() => readers.idle.push(connection),
-            _ => readers.open -= 1,
-        }
-        drop(readers);
-        self.store.reader_returned.notify_one();
-    }
-}
-
-/// The read connections: the idle ones, and how many exist.
-#[derive(Default)]
-struct Readers {
-    idle: Vec<Connection>,
-    open: usize,
+/// Whether a pooled connection still works (the server may have restarted).
+fn is_open(connection: &Connection) -> bool {
+    !connection.client.is_closed()
 }
 
 impl PostgresStore {
@@ -329,8 +307,7 @@ impl PostgresStore {
             writers: std::iter::once(Mutex::new(Some(writer)))
                 .chain((1..WRITERS).map(|_| Mutex::new(None)))
                 .collect(),
-            readers: Mutex::new(Readers::default()),
-            reader_returned: std::sync::Condvar::new(),
+            readers: Pool::new(POOL_SIZE, Vec::new(), is_open),
         })
     }
 
@@ -352,11 +329,7 @@ impl PostgresStore {
             config,
             read_only: true,
             writers: vec![Mutex::new(None)],
-            readers: Mutex::new(Readers {
-                idle: vec![connection],
-                open: 1,
-            }),
-            reader_returned: std::sync::Condvar::new(),
+            readers: Pool::new(POOL_SIZE, vec![connection], is_open),
         })
     }
 
@@ -414,43 +387,8 @@ impl PostgresStore {
     }
 
     fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut lease = self.lease();
-        let connection = match lease.connection.take() {
-            Some(connection) if !connection.client.is_closed() => connection,
-            // A new slot, or a broken connection (the server restarted) replaced in its slot.
-            _ => Connection::open(&self.config, self.reader_use())?,
-        };
-        work(lease.connection.insert(connection))
-    }
-
-    /// A read connection's slot, waiting while every one is in use.
-    fn lease(&self) -> Lease<'_> {
-        let mut readers = self.lock_readers();
-        loop {
-            if let Some(connection) = readers.idle.pop() {
-                return Lease {
-                    store: self,
-                    connection: Some(connection),
-                };
-            }
-            if readers.open < POOL_SIZE {
-                readers.open += 1;
-                return Lease {
-                    store: self,
-                    connection: None,
-                };
-            }
-            readers = self
-                .reader_returned
-                .wait(readers)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-    }
-
-    fn lock_readers(&self) -> std::sync::MutexGuard<'_, Readers> {
-        self.readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        let mut lease = self.readers.lease();
+        work(lease.connection(|| Connection::open(&self.config, self.reader_use()))?)
     }
 
     /// Reads in one snapshot (repeatable read), for answers made of several statements.
@@ -528,11 +466,7 @@ impl Drop for PostgresStore {
             .iter_mut()
             .map(|slot| slot.get_mut().map(Option::take).unwrap_or_default())
             .collect();
-        let readers = self
-            .readers
-            .get_mut()
-            .map(|readers| std::mem::take(&mut readers.idle))
-            .unwrap_or_default();
+        let readers = self.readers.take_idle();
         let closing = std::thread::spawn(move || drop((writers, readers)));
         let _ = closing.join();
     }

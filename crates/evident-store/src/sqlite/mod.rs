@@ -6,6 +6,7 @@ mod filter_sql;
 mod log;
 mod schema;
 
+use crate::pool::Pool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -63,7 +64,7 @@ const PROOF_NODE_CACHE: usize = 16_384;
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Pool<Connection>,
     /// `mmap_size` of the read connections.
     reader_mmap_bytes: i64,
     /// Events appended since the statistics were last refreshed.
@@ -163,7 +164,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
+            readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: MMAP_BYTES,
             since_optimize: AtomicU64::new(0),
             _checkpointer: Some(checkpointer),
@@ -205,7 +206,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
+            readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: READ_ONLY_MMAP_BYTES,
             since_optimize: AtomicU64::new(0),
             _checkpointer: None,
@@ -222,36 +223,21 @@ impl SqliteStore {
     }
 
     fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
-        let connection = match pooled {
-            Some(connection) => connection,
-            None => {
-                let connection = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                        | OpenFlags::SQLITE_OPEN_URI,
-                )?;
-                connection.busy_timeout(std::time::Duration::from_secs(10))?;
-                connection.set_prepared_statement_cache_capacity(64);
-                connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-                connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
-                connection
-            }
-        };
-        let result = work(&connection);
-        let mut pool = self
-            .readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pool.len() < POOL_SIZE {
-            pool.push(connection);
-        }
-        result
+        let mut lease = self.readers.lease();
+        let connection = lease.connection(|| {
+            let connection = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            connection.busy_timeout(std::time::Duration::from_secs(10))?;
+            connection.set_prepared_statement_cache_capacity(64);
+            connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+            connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
+            Ok::<_, StoreError>(connection)
+        })?;
+        work(connection)
     }
 }
 
