@@ -2,12 +2,12 @@
 //!
 //! Ingest requests send their validated batch here and wait. The thread takes
 //! every request that is waiting, stores them all in one `Store::append`
-//! (one transaction and fsync; on PostgreSQL one per write connection, each
-//! tenant's requests in one), and answers each. Under load this turns
-//! thousands of requests per second into a few hundred fsyncs.
+//! (on SQLite one synced journal record; on PostgreSQL one transaction per
+//! write connection, each tenant's requests in one), and answers each. Under
+//! load this turns thousands of requests per second into a few hundred syncs.
 //!
-//! **Invariant:** a request is answered with receipts only after the
-//! transaction that holds its events has committed durably.
+//! **Invariant:** a request is answered with receipts only after the store
+//! has its events durably (`Store::append` returned).
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,8 +16,10 @@ use evident_store::{AppendBatch, BatchError, Receipt, Store, StoreError};
 use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
-/// How many events one group commit takes at most (more wait for the next).
-const MAX_GROUP_EVENTS: usize = 20_000;
+/// How many events one group commit takes at most (more wait for the next):
+/// enough to make a sync cheap per event, few enough that the SQLite
+/// applier's transactions, and reads waiting for them, stay short.
+const MAX_GROUP_EVENTS: usize = 4_096;
 /// Requests that may wait for the writer before senders wait too.
 const QUEUE_DEPTH: usize = 4_096;
 

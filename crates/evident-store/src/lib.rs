@@ -11,12 +11,13 @@
 //! Every backend passes the one suite in `tests/contract.rs`, and both give
 //! the same answers to one table of queries (`tests/same_answers.rs`):
 //!
-//! - [`Store::append`] stores a group of batches durably, in one transaction
-//!   (SQLite) or one per write connection with each tenant's batches in one
-//!   (PostgreSQL): when it returns `Ok`, the events are on disk. Each batch is all or
-//!   nothing on its own (a batch for an unknown tenant fails alone). Each
-//!   tenant's events get `seq` 0, 1, 2, … without gaps, assigned inside that
-//!   same transaction. An event whose `idempotency_key` the tenant has seen
+//! - [`Store::append`] stores a group of batches durably: as one synced
+//!   record of an ingest journal, applied to the database behind it (SQLite),
+//!   or in one transaction per write connection with each tenant's batches in
+//!   one (PostgreSQL). When it returns `Ok`, the events are on disk, and every
+//!   later read sees them. Each batch is all or nothing on its own (a batch
+//!   for an unknown tenant fails alone). Each tenant's events get `seq` 0, 1,
+//!   2, … without gaps, assigned in that same write. An event whose `idempotency_key` the tenant has seen
 //!   before is not stored again: its receipt is the first one. Receipts come
 //!   in input order.
 //! - Queries ([`Store::query`], [`Store::count`], [`Store::get`]) see only the
@@ -27,8 +28,8 @@
 //!   neither ids nor parents change afterwards, so there are no cycles.
 //! - Keys are stored as hashes; a revoked key is never returned as active.
 //! - Each tenant's events are the leaves of a Merkle tree (RFC 9162) whose
-//!   complete subtrees are written in the append transaction: the tree head
-//!   for a size is known as soon as the append returns.
+//!   complete subtrees are written with the events: the tree head for a size
+//!   is known as soon as the append returns.
 
 pub mod copy;
 mod pool;
@@ -439,7 +440,7 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a link and ends the session it started; twice is fine. Errors if it does not exist.
     fn revoke_viewer_link(&self, id: &str) -> Result<ViewerLink>;
 
-    /// Stores a group of batches in one durable transaction (see the crate docs).
+    /// Stores a group of batches durably, each batch all or nothing (see the crate docs).
     fn append(
         &self,
         batches: &[AppendBatch],

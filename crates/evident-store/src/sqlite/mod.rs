@@ -1,24 +1,25 @@
 //! The embedded backend: one SQLite file in the data directory, WAL with
-//! `synchronous=FULL`, one writer connection behind a mutex, and a small pool
-//! of read-only connections.
+//! `synchronous=FULL`, one writer connection behind a mutex, a small pool of
+//! read-only connections, and appends acknowledged from an ingest journal and
+//! applied behind it (`ingest.rs`).
 
 mod filter_sql;
+mod ingest;
+mod journal;
 mod log;
 mod schema;
 
-use crate::pool::Pool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use evident_core::log::leaf::leaf_hash_of;
-use evident_core::search::{searchable_text, stored_searchable_text};
+use evident_core::search::stored_searchable_text;
 use evident_core::{Event, Filter};
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use uuid::Uuid;
 
+use crate::pool::Pool;
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
     NewViewerLink, PageStart, Receipt, Result, SortOrder, Store, StoreError, StoreMetadata,
@@ -26,13 +27,12 @@ use crate::{
 };
 
 use crate::record::{
-    CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, PageBuilder,
-    RawPage, ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS,
-    ViewerLinkRow, action_branches, check_consistency, check_inclusion, hash32, ip_bytes,
-    scopes_text, timestamp,
+    CheckpointRow, EventRow, KEY_COLUMNS, KeyRow, MAX_TENANT_NO, PageBuilder, RawPage,
+    ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow,
+    action_branches, check_consistency, check_inclusion, hash32, scopes_text, timestamp,
 };
 pub use schema::SCHEMA_VERSION;
-use schema::{event_rowid, tenant_rowids};
+use schema::tenant_rowids;
 
 /// The version of the SQLite library built in.
 pub fn version() -> &'static str {
@@ -41,6 +41,9 @@ pub fn version() -> &'static str {
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "evident.db";
+/// The file a store open for writing keeps locked in the data directory:
+/// a second process cannot open it for writing (and apply its journal) too.
+pub const LOCK_FILE: &str = "evident.lock";
 
 /// Read connections kept open for reuse.
 const POOL_SIZE: usize = 8;
@@ -56,21 +59,22 @@ const MMAP_BYTES: i64 = 0;
 /// page is read without a copy and a system call (SQLite maps at most 2 GiB).
 const READ_ONLY_MMAP_BYTES: i64 = 1 << 31;
 
-/// After this many appended events the writer refreshes the planner's statistics.
-const EVENTS_BETWEEN_OPTIMIZE: u64 = 50_000;
 /// Merkle nodes a run of inclusion proofs keeps at hand (about 64 bytes each).
 const PROOF_NODE_CACHE: usize = 16_384;
 
 pub struct SqliteStore {
+    /// Appends: journaled, then applied (None when opened read-only).
+    /// Dropped first, so that what it holds is applied while the rest is open.
+    ingest: Option<ingest::Ingest>,
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     readers: Pool<Connection>,
     /// `mmap_size` of the read connections.
     reader_mmap_bytes: i64,
-    /// Events appended since the statistics were last refreshed.
-    since_optimize: AtomicU64,
     /// Stops (and joins) the WAL checkpointer when the store is dropped.
     _checkpointer: Option<WalCheckpointer>,
+    /// Held while the store is open for writing; released last.
+    _lock: Option<std::fs::File>,
 }
 
 /// How often the WAL is copied into the database file.
@@ -126,6 +130,25 @@ impl Drop for WalCheckpointer {
     }
 }
 
+/// Locks the data directory for one process that writes it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Io(std::io::Error::other(format!(
+                "the store in {} is open in another process (a running evident serve?); stop it first",
+                data_dir.display()
+            ))))
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
+    }
+}
+
 /// Keeps the query planner's statistics current (bounded work: `analysis_limit`),
 /// so that it picks the index that fits a filter's selectivity.
 fn optimize(connection: &Connection) -> Result<()> {
@@ -137,6 +160,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir`, running migrations.
     pub fn open(data_dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(data_dir)?;
+        let lock = lock_data_dir(data_dir)?;
         let path = data_dir.join(DATABASE_FILE);
         let mut writer = Connection::open(&path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -160,14 +184,18 @@ impl SqliteStore {
         rebuild_pending(&mut writer)?;
         log::backfill(&mut writer)?;
         optimize(&writer)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let ingest =
+            ingest::Ingest::open(&data_dir.join(journal::JOURNAL_DIR), &path, writer.clone())?;
         let checkpointer = WalCheckpointer::start(&path)?;
         Ok(SqliteStore {
+            ingest: Some(ingest),
             path,
-            writer: Mutex::new(writer),
+            writer,
             readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: MMAP_BYTES,
-            since_optimize: AtomicU64::new(0),
             _checkpointer: Some(checkpointer),
+            _lock: Some(lock),
         })
     }
 
@@ -203,13 +231,32 @@ impl SqliteStore {
                 "schema version {found}; this build reads {SCHEMA_VERSION} (open it once with `evident serve` to migrate)"
             )));
         }
+        // A store a process has open for writing applies its own journal; one
+        // that none has open, with records left unapplied, was stopped by a crash.
+        let in_use = std::fs::File::open(data_dir.join(LOCK_FILE)).is_ok_and(|file| {
+            matches!(
+                file.try_lock_shared(),
+                Err(std::fs::TryLockError::WouldBlock)
+            )
+        });
+        let unapplied = if in_use {
+            0
+        } else {
+            ingest::unapplied_records(&data_dir.join(journal::JOURNAL_DIR), &writer)?
+        };
+        if unapplied > 0 {
+            return Err(StoreError::Io(std::io::Error::other(format!(
+                "the store's ingest journal holds {unapplied} acknowledged appends not yet in its database (the server stopped without applying them); run `evident migrate` on it first, which applies them"
+            ))));
+        }
         Ok(SqliteStore {
+            ingest: None,
             path,
-            writer: Mutex::new(writer),
+            writer: Arc::new(Mutex::new(writer)),
             readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: READ_ONLY_MMAP_BYTES,
-            since_optimize: AtomicU64::new(0),
             _checkpointer: None,
+            _lock: None,
         })
     }
 
@@ -222,7 +269,27 @@ impl SqliteStore {
         work(&mut connection)
     }
 
+    /// The append path; a store opened read-only has none.
+    fn ingest(&self) -> Result<&ingest::Ingest> {
+        self.ingest.as_ref().ok_or_else(|| {
+            StoreError::Io(std::io::Error::other(
+                "this store was opened read-only: it takes no events",
+            ))
+        })
+    }
+
+    /// Reads events (and their logs): first waits until every append
+    /// acknowledged so far is applied (`ingest.rs`).
     fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if let Some(ingest) = &self.ingest {
+            ingest.caught_up()?;
+        }
+        self.lookup(work)
+    }
+
+    /// Reads what appends never change (tenants, keys, links, settings):
+    /// no waiting for the journal.
+    fn lookup<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let mut lease = self.readers.lease();
         let connection = lease.connection(|| {
             let connection = Connection::open_with_flags(
@@ -443,152 +510,6 @@ fn event_row<'r>(row: &'r Row) -> Result<EventRow<'r>> {
         outcome: text(11)?,
         doc: text(12)?,
     })
-}
-
-/// Why one batch of a group stopped: its own fault, or the store's.
-enum BatchFailure {
-    Batch(BatchError),
-    Store(StoreError),
-}
-
-impl From<rusqlite::Error> for BatchFailure {
-    fn from(error: rusqlite::Error) -> Self {
-        BatchFailure::Store(error.into())
-    }
-}
-
-/// Appends one request's events. **Invariant:** its one failure of its own,
-/// an unknown tenant, is returned before anything is written.
-///
-/// With `copied` (the same events as another store keeps them), each keeps
-/// its seq, id, recorded time and salt instead of getting new ones.
-fn append_batch(
-    connection: &Connection,
-    batch: &AppendBatch,
-    recorded_at: Timestamp,
-    copied: Option<&[StoredEvent]>,
-) -> std::result::Result<Vec<Receipt>, BatchFailure> {
-    let (tenant_no, mut next_seq): (i64, i64) = connection
-        .prepare_cached("SELECT no, next_seq FROM tenants WHERE id = ?1")?
-        .query_row([&batch.tenant], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?
-        .ok_or_else(|| BatchFailure::Batch(BatchError::TenantNotFound(batch.tenant.clone())))?;
-    if next_seq as u64 + batch.events.len() as u64 > MAX_SEQ + 1 {
-        return Err(BatchFailure::Store(StoreError::OutOfRange(format!(
-            "tenant {} holds the most events one log can ({})",
-            batch.tenant,
-            MAX_SEQ + 1
-        ))));
-    }
-    let mut find_repeat = connection.prepare_cached(
-        "SELECT id, seq, recorded_at FROM events WHERE tenant_no = ?1 AND idempotency_key = ?2",
-    )?;
-    let mut insert_event = connection.prepare_cached(
-        "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
-                             actor_email, ip, channel, outcome, idempotency_key, doc, salt)
-         VALUES (?17, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )?;
-    let mut insert_target = connection.prepare_cached(
-        "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    let mut insert_text =
-        connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
-    let mut seen_in_batch: HashMap<&str, Receipt> = HashMap::new();
-    let mut receipts = Vec::with_capacity(batch.events.len());
-    // The tenant's tree grows in this same transaction: its root is known when the write commits.
-    let mut frontier =
-        log::load_frontier(connection, tenant_no, next_seq as u64).map_err(BatchFailure::Store)?;
-    let mut nodes = Vec::with_capacity(batch.events.len() * 2);
-    for (number, event) in batch.events.iter().enumerate() {
-        let copy = copied.and_then(|copied| copied.get(number));
-        if let (Some(key), None) = (event.idempotency_key.as_deref(), copy) {
-            if let Some(receipt) = seen_in_batch.get(key) {
-                receipts.push(*receipt);
-                continue;
-            }
-            let repeat = find_repeat
-                .query_row(params![tenant_no, key], |row| {
-                    Ok((
-                        row.get::<_, Vec<u8>>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, i64>(2)?,
-                    ))
-                })
-                .optional()?;
-            if let Some((id, seq, first_recorded)) = repeat {
-                let receipt = Receipt {
-                    id: Uuid::from_slice(&id).map_err(|error| {
-                        BatchFailure::Store(StoreError::Corrupt(error.to_string()))
-                    })?,
-                    seq: seq as u64,
-                    recorded_at: timestamp(first_recorded).map_err(BatchFailure::Store)?,
-                };
-                seen_in_batch.insert(key, receipt);
-                receipts.push(receipt);
-                continue;
-            }
-        }
-        let rowid = event_rowid(tenant_no, next_seq as u64);
-        let (id, salt, recorded_at) = match copy {
-            Some(copy) => copy.fixed(next_seq as u64).map_err(BatchFailure::Store)?,
-            None => (Uuid::now_v7(), log::new_salt(), recorded_at),
-        };
-        let recorded_micros = recorded_at.as_microsecond();
-        let occurred = event.occurred_at.as_microsecond();
-        let doc = DocRef::json(event).map_err(BatchFailure::Store)?;
-        insert_event.execute(params![
-            tenant_no,
-            next_seq,
-            id.as_bytes().as_slice(),
-            occurred,
-            recorded_micros,
-            event.action,
-            event.category,
-            event.actor.actor_type.as_str(),
-            event.actor.id,
-            event.actor.email.as_ref().map(|email| email.to_lowercase()),
-            event
-                .context
-                .ip
-                .map(ip_bytes)
-                .as_ref()
-                .map(|bytes| bytes.as_slice()),
-            event.channel,
-            event.outcome.as_str(),
-            event.idempotency_key,
-            doc,
-            salt.as_slice(),
-            rowid,
-        ])?;
-        let leaf = event.view_as(id, &batch.tenant, next_seq as u64, recorded_at);
-        frontier.push(leaf_hash_of(&leaf, salt), &mut nodes);
-        for target in &event.targets {
-            insert_target.execute(params![
-                tenant_no,
-                target.id,
-                target.target_type,
-                occurred,
-                rowid
-            ])?;
-        }
-        insert_text.execute(params![rowid, searchable_text(event)])?;
-        let receipt = Receipt {
-            id,
-            seq: next_seq as u64,
-            recorded_at,
-        };
-        if let Some(key) = event.idempotency_key.as_deref() {
-            seen_in_batch.insert(key, receipt);
-        }
-        receipts.push(receipt);
-        next_seq += 1;
-    }
-    log::insert_nodes(connection, tenant_no, &nodes).map_err(BatchFailure::Store)?;
-    connection
-        .prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?
-        .execute(params![next_seq, tenant_no])?;
-    Ok(receipts)
 }
 
 /// Rebuilds the derived structures a migration left to rebuild (the search index).
@@ -1090,7 +1011,7 @@ impl Store for SqliteStore {
     }
 
     fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             connection
                 .prepare_cached(&format!(
                     "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"
@@ -1103,7 +1024,7 @@ impl Store for SqliteStore {
     }
 
     fn tenants(&self) -> Result<Vec<Tenant>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let mut statement = connection
                 .prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))?;
             let rows = statement.query_map([], TenantRow::read)?;
@@ -1130,7 +1051,7 @@ impl Store for SqliteStore {
     }
 
     fn subtree(&self, id: &str) -> Result<Vec<String>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let mut statement = connection.prepare_cached(
                 "WITH RECURSIVE subtree(id, depth) AS (
                      SELECT id, 0 FROM tenants WHERE id = ?1
@@ -1166,7 +1087,7 @@ impl Store for SqliteStore {
     }
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let mut statement = connection.prepare_cached(&format!(
                 "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
             ))?;
@@ -1176,7 +1097,7 @@ impl Store for SqliteStore {
     }
 
     fn active_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, [u8; 32])>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let found = connection
                 .prepare_cached(&format!(
                     "SELECT {KEY_COLUMNS}, hash FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"
@@ -1208,7 +1129,7 @@ impl Store for SqliteStore {
     }
 
     fn key(&self, id: &str) -> Result<Option<ApiKey>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             connection
                 .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
                 .query_row([id], KeyRow::read)
@@ -1243,11 +1164,11 @@ impl Store for SqliteStore {
     }
 
     fn viewer_link(&self, id: &str) -> Result<Option<ViewerLink>> {
-        self.read(|connection| viewer_link_where(connection, "id = ?1", &id))
+        self.lookup(|connection| viewer_link_where(connection, "id = ?1", &id))
     }
 
     fn viewer_links(&self, tenant: &str) -> Result<Vec<ViewerLink>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let mut statement = connection.prepare_cached(&format!(
                 "SELECT {VIEWER_LINK_COLUMNS} FROM viewer_links WHERE tenant = ?1 ORDER BY created_at DESC, id"
             ))?;
@@ -1292,36 +1213,7 @@ impl Store for SqliteStore {
         recorded_at: Timestamp,
     ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
         let recorded_at = evident_core::event::truncate_to_micros(recorded_at);
-        self.write(|connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut results = Vec::with_capacity(batches.len());
-            for batch in batches {
-                // No savepoint per batch: a batch's only failure (its tenant is unknown) is
-                // found before it writes anything, and a savepoint would make SQLite spill a
-                // statement journal and FTS5 flush its pending terms once per request.
-                match append_batch(&transaction, batch, recorded_at, None) {
-                    Ok(receipts) => results.push(Ok(receipts)),
-                    Err(BatchFailure::Batch(error)) => results.push(Err(error)),
-                    Err(BatchFailure::Store(error)) => return Err(error),
-                }
-            }
-            transaction.commit()?;
-            let appended: usize = results.iter().flatten().map(Vec::len).sum();
-            if self
-                .since_optimize
-                .fetch_add(appended as u64, Ordering::Relaxed)
-                + appended as u64
-                >= EVENTS_BETWEEN_OPTIMIZE
-            {
-                self.since_optimize.store(0, Ordering::Relaxed);
-                // Statistics are an optimisation: the events are committed whatever this returns.
-                if let Err(error) = optimize(connection) {
-                    tracing::warn!(%error, "refreshing query statistics failed");
-                }
-            }
-            Ok(results)
-        })
+        self.ingest()?.append(batches, recorded_at, None)
     }
 
     fn query(&self, query: &EventQuery) -> Result<EventPage> {
@@ -1435,7 +1327,7 @@ impl Store for SqliteStore {
     }
 
     fn checkpoints(&self, tenant: &str, from_size: u64) -> Result<Vec<StoredCheckpoint>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let Some((tenant_no, _)) = tenant_log(connection, tenant)? else { return Ok(Vec::new()) };
             let mut statement = connection.prepare_cached(
                 "SELECT tree_size, note, signed_at FROM checkpoints WHERE tenant_no = ?1 AND tree_size >= ?2 ORDER BY tree_size",
@@ -1446,7 +1338,7 @@ impl Store for SqliteStore {
     }
 
     fn latest_checkpoint(&self, tenant: &str) -> Result<Option<StoredCheckpoint>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let Some((tenant_no, _)) = tenant_log(connection, tenant)? else { return Ok(None) };
             connection
                 .prepare_cached(
@@ -1488,7 +1380,7 @@ impl Store for SqliteStore {
     }
 
     fn session_ended(&self, token_hash: &[u8; 32]) -> Result<bool> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             Ok(connection
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM ended_sessions WHERE token_hash = ?1)",
@@ -1498,7 +1390,7 @@ impl Store for SqliteStore {
     }
 
     fn metadata(&self) -> Result<StoreMetadata> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let transaction = connection.unchecked_transaction()?;
             let mut metadata = StoreMetadata::default();
             let mut statement = transaction.prepare(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY no"))?;
@@ -1647,17 +1539,11 @@ impl Store for SqliteStore {
             tenant: tenant.to_owned(),
             events: events.iter().map(StoredEvent::as_new).collect(),
         };
-        self.write(|connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            match append_batch(&transaction, &batch, Timestamp::now(), Some(events)) {
-                Ok(_) => {}
-                Err(BatchFailure::Batch(error)) => return Err(error.into()),
-                Err(BatchFailure::Store(error)) => return Err(error),
-            }
-            transaction.commit()?;
-            Ok(())
-        })
+        let ingest = self.ingest()?;
+        for result in ingest.append(&[batch], Timestamp::now(), Some(events))? {
+            result?;
+        }
+        ingest.caught_up()
     }
 
     fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()> {
@@ -1673,7 +1559,7 @@ impl Store for SqliteStore {
     }
 
     fn tenant_ui(&self, tenant: &str) -> Result<Option<String>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             Ok(connection
                 .prepare_cached("SELECT body FROM tenant_ui WHERE tenant = ?1")?
                 .query_row([tenant], |row| row.get(0))
@@ -1682,7 +1568,7 @@ impl Store for SqliteStore {
     }
 
     fn tenant_catalogs(&self) -> Result<Vec<(String, String)>> {
-        self.read(|connection| {
+        self.lookup(|connection| {
             let mut statement = connection
                 .prepare_cached("SELECT tenant, body FROM tenant_catalogs ORDER BY tenant")?;
             let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -1698,14 +1584,21 @@ impl Store for SqliteStore {
                 |row| row.get(0),
             )?)
         })?;
-        let mut bytes_on_disk = 0;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = self.path.clone().into_os_string();
-            name.push(suffix);
-            if let Ok(metadata) = std::fs::metadata(&name) {
-                bytes_on_disk += metadata.len();
-            }
+        let mut files = ["", "-wal", "-shm"]
+            .map(|suffix| {
+                let mut name = self.path.clone().into_os_string();
+                name.push(suffix);
+                PathBuf::from(name)
+            })
+            .to_vec();
+        if let Some(dir) = self.path.parent() {
+            files.extend(journal::segments(&dir.join(journal::JOURNAL_DIR))?);
         }
+        let bytes_on_disk = files
+            .iter()
+            .filter_map(|file| std::fs::metadata(file).ok())
+            .map(|metadata| metadata.len())
+            .sum();
         Ok(StoreStats {
             events: events as u64,
             bytes_on_disk,
@@ -1861,6 +1754,7 @@ mod migration_tests {
 
     #[test]
     fn the_rowid_layout_refuses_what_it_has_no_room_for_and_stores_nothing() {
+        use crate::record::MAX_SEQ;
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let tenant = |id: &str| NewTenant {

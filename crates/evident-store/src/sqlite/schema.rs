@@ -196,6 +196,15 @@ CREATE TABLE ended_sessions (
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- The last record of the ingest journal applied to this database; it moves
+-- in the transaction that applies the record (sqlite/ingest.rs).
+CREATE TABLE journal_state (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    applied INTEGER NOT NULL
+);
+INSERT INTO journal_state (id, applied) VALUES (0, 0);
+"#,
 ];
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.

@@ -217,7 +217,8 @@ pub fn run(
 /// The store alone, as a bound for the HTTP figures: `events` validated
 /// beforehand, appended in-process by one thread in batches of 1,000 of one
 /// tenant, four batches a commit (what the writer does under load), into a
-/// fresh store with the same durability and Merkle log.
+/// fresh store with the same durability and Merkle log, until they are all
+/// readable.
 pub fn store_only(
     location: &crate::store::Location,
     tenants: &[TenantSpec],
@@ -255,5 +256,12 @@ pub fn store_only(
             result?;
         }
     }
+    // Stored and readable: a read waits for whatever an append left to apply.
+    let stored = store.stats()?.events;
+    ensure!(
+        stored == events.len() as u64,
+        "the store holds {stored} of the {} events appended",
+        events.len()
+    );
     Ok(events.len() as f64 / started.elapsed().as_secs_f64())
 }

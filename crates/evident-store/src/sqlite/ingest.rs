@@ -1,0 +1,978 @@
+//! Appends on SQLite: acknowledged from the ingest journal, applied to the
+//! database behind it.
+//!
+//! An append (the server's writer calls one per group commit) is sequenced
+//! under one lock: each batch's tenant, seq, ids, salts, leaf hashes and the
+//! Merkle nodes they complete come from the tenant's log state in memory;
+//! the whole group becomes one journal record, written and synced; then the
+//! receipts are returned. The applier thread writes the journaled records
+//! into the database, as many as are waiting in one transaction, without a
+//! sync of its own: the journal is what keeps them. A small group commit
+//! used to cost the database a transaction of its own: every index page its
+//! events touched written to the WAL, the search index's segment flushed and
+//! merged, and a sync. Now the applier's transactions grow with the load.
+//!
+//! **Invariant:** reads of events first wait until every append
+//! acknowledged before they began is applied ([`Ingest::caught_up`]), so a
+//! 201 is seen by the next read, as it always was.
+//!
+//! **Invariant:** a record is applied in one transaction that also records
+//! its number (`journal_state.applied`): after a crash the records past it
+//! are applied again from the journal at open, each exactly once. A segment
+//! is removed only after a synced commit has applied all of its records.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use evident_core::log::leaf::leaf_hash_of;
+use evident_core::log::merkle::Frontier;
+use evident_core::search::searchable_text;
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::journal::{
+    self, ClosedSegment, JournalBatch, JournalEvent, JournalWriter, Record, RecordBuilder,
+};
+use super::schema::event_rowid;
+use crate::record::{DocRef, MAX_SEQ, ip_bytes, timestamp};
+use crate::{AppendBatch, BatchError, Receipt, Result, StoreError, StoredEvent};
+
+/// Events journaled but not yet applied past which an append waits (so that
+/// the applier keeps up, and a read never waits for more than this many).
+const MOST_PENDING_EVENTS: usize = 8_192;
+/// The most events one apply transaction takes.
+const APPLY_EVENTS: usize = 2_048;
+/// After this many applied events the planner's statistics are refreshed.
+const EVENTS_BETWEEN_OPTIMIZE: u64 = 50_000;
+
+/// A tenant's log as the next append continues it.
+#[derive(Clone)]
+struct TenantLog {
+    no: i64,
+    next_seq: u64,
+    frontier: Frontier,
+}
+
+/// What the sequencer alone touches.
+struct Sequencer {
+    journal_dir: PathBuf,
+    /// Opened at the first append.
+    journal: Option<JournalWriter>,
+    next_record: u64,
+    /// Reads the tenants' log state and applied idempotency keys.
+    reader: Connection,
+    /// The log state of every tenant appended to since the store opened.
+    /// A tenant not here has no record waiting to be applied.
+    tenants: HashMap<String, TenantLog>,
+    /// Set when writing the journal failed: the state in memory may be
+    /// ahead of it, so no append is taken until the store is opened again.
+    broken: Option<String>,
+}
+
+/// What the sequencer, the applier and readers share.
+struct Shared {
+    progress: Mutex<Progress>,
+    /// Signalled whenever `progress` changes.
+    changed: Condvar,
+    /// Idempotency keys journaled but not yet applied: (tenant number, key) → receipt.
+    pending_keys: Mutex<HashMap<(i64, String), Receipt>>,
+    /// The store's write connection (the applier's, and every other write's).
+    writer: Arc<Mutex<Connection>>,
+}
+
+struct Progress {
+    /// Journaled record payloads waiting to be applied, oldest first, with their event counts.
+    queue: VecDeque<(Vec<u8>, usize)>,
+    queued_events: usize,
+    /// The last record journaled (acknowledged), and the last applied.
+    acked: u64,
+    applied: u64,
+    /// Segments to remove once their records are applied and synced.
+    closed: Vec<ClosedSegment>,
+    stopping: bool,
+    /// Why applying stopped; appends and reads then fail.
+    failed: Option<String>,
+}
+
+pub(super) struct Ingest {
+    sequencer: Mutex<Sequencer>,
+    shared: Arc<Shared>,
+    /// Answers whether it applied and synced everything before it stopped.
+    applier: Option<JoinHandle<bool>>,
+}
+
+impl Ingest {
+    /// Applies what the journal in `journal_dir` holds past the database's
+    /// applied record (an earlier run's acknowledged appends that a crash
+    /// left unapplied), removes the journal, and starts the applier.
+    pub fn open(
+        journal_dir: &Path,
+        database: &Path,
+        writer: Arc<Mutex<Connection>>,
+    ) -> Result<Ingest> {
+        let last = recover(journal_dir, &mut lock(&writer))?;
+        let reader = Connection::open_with_flags(
+            database,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        let shared = Arc::new(Shared {
+            progress: Mutex::new(Progress {
+                queue: VecDeque::new(),
+                queued_events: 0,
+                acked: last,
+                applied: last,
+                closed: Vec::new(),
+                stopping: false,
+                failed: None,
+            }),
+            changed: Condvar::new(),
+            pending_keys: Mutex::new(HashMap::new()),
+            writer,
+        });
+        let applier = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("evident-applier".to_owned())
+                .spawn(move || apply_loop(&shared))?
+        };
+        Ok(Ingest {
+            sequencer: Mutex::new(Sequencer {
+                journal_dir: journal_dir.to_owned(),
+                journal: None,
+                next_record: last + 1,
+                reader,
+                tenants: HashMap::new(),
+                broken: None,
+            }),
+            shared,
+            applier: Some(applier),
+        })
+    }
+
+    /// Journals a group of batches and returns their receipts once the
+    /// journal is synced (see the module docs). With `copied` (one batch: the
+    /// same events as another store keeps them), each event keeps its seq,
+    /// id, recorded time and salt.
+    pub fn append(
+        &self,
+        batches: &[AppendBatch],
+        recorded_at: Timestamp,
+        copied: Option<&[StoredEvent]>,
+    ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
+        let mut sequencer = lock(&self.sequencer);
+        if let Some(why) = &sequencer.broken {
+            return Err(unavailable(format!(
+                "the ingest journal could not be written ({why}); restart the server to recover"
+            )));
+        }
+        self.shared.wait_for_room()?;
+        let number = sequencer.next_record;
+        let mut group = Group {
+            record: RecordBuilder::new(number),
+            keys: HashMap::new(),
+            before: HashMap::new(),
+        };
+        let mut results = Vec::with_capacity(batches.len());
+        for batch in batches {
+            match sequencer.prepare(batch, recorded_at, copied, &self.shared, &mut group) {
+                Ok(result) => results.push(result),
+                Err(error) => {
+                    // Nothing of the group is journaled: the logs continue as they were.
+                    sequencer.tenants.extend(group.before);
+                    return Err(error);
+                }
+            }
+        }
+        let events = group.record.events();
+        if events == 0 {
+            // Nothing new (unknown tenants, repeats): nothing to journal.
+            return Ok(results);
+        }
+        let payload = group.record.finish();
+        let closed = match sequencer.journal_append(number, &payload) {
+            Ok(closed) => closed,
+            Err(error) => {
+                // The segment may end in part of this record: no later one may follow it.
+                sequencer.broken = Some(error.to_string());
+                return Err(error);
+            }
+        };
+        sequencer.next_record += 1;
+        lock(&self.shared.pending_keys).extend(group.keys);
+        let mut progress = lock(&self.shared.progress);
+        progress.queue.push_back((payload, events));
+        progress.queued_events += events;
+        progress.acked = number;
+        progress.closed.extend(closed);
+        drop(progress);
+        self.shared.changed.notify_all();
+        Ok(results)
+    }
+
+    /// Waits until every append acknowledged so far is applied.
+    pub fn caught_up(&self) -> Result<()> {
+        let shared = &self.shared;
+        let mut progress = lock(&shared.progress);
+        let target = progress.acked;
+        while progress.applied < target {
+            if let Some(why) = &progress.failed {
+                return Err(unavailable(why.clone()));
+            }
+            progress = wait(&shared.changed, progress);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ingest {
+    /// Applies what is waiting, syncs it and removes the journal.
+    fn drop(&mut self) {
+        lock(&self.shared.progress).stopping = true;
+        self.shared.changed.notify_all();
+        let synced = match self.applier.take().map(JoinHandle::join) {
+            Some(Ok(synced)) => synced,
+            Some(Err(_)) => {
+                tracing::error!(
+                    "the journal applier panicked; the journal is kept for the next open"
+                );
+                false
+            }
+            None => false,
+        };
+        if !synced {
+            return;
+        }
+        let sequencer = lock(&self.sequencer);
+        if let Some(journal) = &sequencer.journal
+            && let Err(error) = journal::remove(journal.path())
+        {
+            tracing::warn!(%error, "the applied ingest journal could not be removed");
+        }
+        // An empty journal leaves no directory behind (one with anything else in it stays).
+        let _ = std::fs::remove_dir(&sequencer.journal_dir);
+    }
+}
+
+/// One append's record as it is prepared.
+struct Group {
+    record: RecordBuilder,
+    /// The idempotency keys of its new events: (tenant number, key) → receipt.
+    keys: HashMap<(i64, String), Receipt>,
+    /// Each tenant's log as it was before the group, to restore if it fails.
+    before: HashMap<String, TenantLog>,
+}
+
+impl Sequencer {
+    /// Prepares one batch into the group's record; its one failure of its
+    /// own, an unknown tenant, comes back before anything of it is written.
+    fn prepare(
+        &mut self,
+        batch: &AppendBatch,
+        recorded_at: Timestamp,
+        copied: Option<&[StoredEvent]>,
+        shared: &Shared,
+        group: &mut Group,
+    ) -> Result<Result<Vec<Receipt>, BatchError>> {
+        let full = |tenant: &str| {
+            StoreError::OutOfRange(format!(
+                "tenant {tenant} holds the most events one log can ({})",
+                MAX_SEQ + 1
+            ))
+        };
+        let room = |next_seq: u64| next_seq + batch.events.len() as u64 <= MAX_SEQ + 1;
+        if !self.tenants.contains_key(&batch.tenant) {
+            match load_tenant(&self.reader, &batch.tenant, room)? {
+                Loaded::Log(log) => {
+                    self.tenants.insert(batch.tenant.clone(), log);
+                }
+                Loaded::Full => return Err(full(&batch.tenant)),
+                Loaded::Unknown => {
+                    return Ok(Err(BatchError::TenantNotFound(batch.tenant.clone())));
+                }
+            }
+        }
+        let Some(log) = self.tenants.get_mut(&batch.tenant) else {
+            unreachable!("the tenant's log state was just loaded")
+        };
+        if !room(log.next_seq) {
+            return Err(full(&batch.tenant));
+        }
+        group
+            .before
+            .entry(batch.tenant.clone())
+            .or_insert_with(|| log.clone());
+        let mut find_repeat = self.reader.prepare_cached(
+            "SELECT id, seq, recorded_at FROM events WHERE tenant_no = ?1 AND idempotency_key = ?2",
+        )?;
+        let mut seen: HashMap<&str, Receipt> = HashMap::new();
+        let mut receipts = Vec::with_capacity(batch.events.len());
+        let mut nodes = Vec::new();
+        let record = &mut group.record;
+        record.begin_batch(log.no);
+        for (number, event) in batch.events.iter().enumerate() {
+            let copy = copied.and_then(|copied| copied.get(number));
+            if let (Some(key), None) = (event.idempotency_key.as_deref(), copy) {
+                let repeat = match seen.get(key) {
+                    Some(receipt) => Some(*receipt),
+                    None => {
+                        let pending_key = (log.no, key.to_owned());
+                        let pending = group
+                            .keys
+                            .get(&pending_key)
+                            .copied()
+                            .or_else(|| lock(&shared.pending_keys).get(&pending_key).copied());
+                        match pending {
+                            Some(receipt) => Some(receipt),
+                            None => find_repeat
+                                .query_row(params![log.no, key], |row| {
+                                    Ok((
+                                        row.get::<_, Vec<u8>>(0)?,
+                                        row.get::<_, i64>(1)?,
+                                        row.get::<_, i64>(2)?,
+                                    ))
+                                })
+                                .optional()?
+                                .map(|(id, seq, first)| -> Result<Receipt> {
+                                    Ok(Receipt {
+                                        id: Uuid::from_slice(&id).map_err(|error| {
+                                            StoreError::Corrupt(error.to_string())
+                                        })?,
+                                        seq: seq as u64,
+                                        recorded_at: timestamp(first)?,
+                                    })
+                                })
+                                .transpose()?,
+                        }
+                    }
+                };
+                if let Some(receipt) = repeat {
+                    seen.insert(key, receipt);
+                    receipts.push(receipt);
+                    continue;
+                }
+            }
+            let seq = log.next_seq;
+            let (id, salt, recorded_at) = match copy {
+                Some(copy) => copy.fixed(seq)?,
+                None => (Uuid::now_v7(), super::log::new_salt(), recorded_at),
+            };
+            let doc = DocRef::json(event)?;
+            let text = searchable_text(event);
+            let email = event.actor.email.as_ref().map(|email| email.to_lowercase());
+            record.event(&JournalEvent {
+                seq,
+                id: *id.as_bytes(),
+                occurred_at: event.occurred_at.as_microsecond(),
+                recorded_at: recorded_at.as_microsecond(),
+                action: &event.action,
+                category: &event.category,
+                actor_type: event.actor.actor_type.as_str(),
+                actor_id: event.actor.id.as_deref(),
+                actor_email: email.as_deref(),
+                ip: event.context.ip.map(ip_bytes),
+                channel: event.channel.as_deref(),
+                outcome: event.outcome.as_str(),
+                idempotency_key: event.idempotency_key.as_deref(),
+                doc: &doc,
+                salt,
+                text: &text,
+                targets: event
+                    .targets
+                    .iter()
+                    .map(|target| (target.id.as_str(), target.target_type.as_str()))
+                    .collect(),
+            });
+            let leaf = event.view_as(id, &batch.tenant, seq, recorded_at);
+            log.frontier.push(leaf_hash_of(&leaf, salt), &mut nodes);
+            let receipt = Receipt {
+                id,
+                seq,
+                recorded_at,
+            };
+            if let Some(key) = event.idempotency_key.as_deref() {
+                seen.insert(key, receipt);
+                group.keys.insert((log.no, key.to_owned()), receipt);
+            }
+            receipts.push(receipt);
+            log.next_seq += 1;
+        }
+        record.end_batch(log.next_seq, &nodes);
+        Ok(Ok(receipts))
+    }
+
+    fn journal_append(&mut self, number: u64, payload: &[u8]) -> Result<Option<ClosedSegment>> {
+        let journal = match &mut self.journal {
+            Some(journal) => journal,
+            None => self
+                .journal
+                .insert(JournalWriter::create(&self.journal_dir, number)?),
+        };
+        journal.append(number, payload)
+    }
+}
+
+/// A tenant's log as the database holds it.
+enum Loaded {
+    Log(TenantLog),
+    Unknown,
+    /// Its log has no room for the batch (its nodes are not read).
+    Full,
+}
+
+fn load_tenant(reader: &Connection, tenant: &str, room: impl Fn(u64) -> bool) -> Result<Loaded> {
+    // One read transaction: the size and the nodes of the same log.
+    reader.execute_batch("BEGIN")?;
+    let loaded = (|| {
+        let Some((no, next_seq)) = reader
+            .prepare_cached("SELECT no, next_seq FROM tenants WHERE id = ?1")?
+            .query_row([tenant], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()?
+        else {
+            return Ok(Loaded::Unknown);
+        };
+        let next_seq = next_seq as u64;
+        if !room(next_seq) {
+            return Ok(Loaded::Full);
+        }
+        let frontier = super::log::load_frontier(reader, no, next_seq)?;
+        Ok(Loaded::Log(TenantLog {
+            no,
+            next_seq,
+            frontier,
+        }))
+    })();
+    reader.execute_batch("COMMIT")?;
+    loaded
+}
+
+impl Shared {
+    /// Waits while the applier is too far behind.
+    fn wait_for_room(&self) -> Result<()> {
+        let mut progress = lock(&self.progress);
+        loop {
+            if let Some(why) = &progress.failed {
+                return Err(unavailable(why.clone()));
+            }
+            if progress.queued_events < MOST_PENDING_EVENTS {
+                return Ok(());
+            }
+            progress = wait(&self.changed, progress);
+        }
+    }
+}
+
+/// The applier thread: applies what is queued, as much as it can in one
+/// transaction, until the store closes; then syncs it and removes the closed
+/// segments. Answers whether everything was applied and synced.
+fn apply_loop(shared: &Shared) -> bool {
+    let mut since_optimize = 0;
+    loop {
+        let (payloads, closed) = {
+            let mut progress = lock(&shared.progress);
+            while progress.queue.is_empty() && !progress.stopping {
+                progress = wait(&shared.changed, progress);
+            }
+            if progress.queue.is_empty() {
+                break;
+            }
+            let mut payloads = Vec::new();
+            let mut events = 0;
+            while let Some((_, size)) = progress.queue.front() {
+                if !payloads.is_empty() && events + size > APPLY_EVENTS {
+                    break;
+                }
+                events += size;
+                if let Some((payload, _)) = progress.queue.pop_front() {
+                    payloads.push(payload);
+                }
+            }
+            let last = record_number(payloads.last().map_or(&[][..], Vec::as_slice));
+            // Segments whose every record this transaction completes: it syncs, then they go.
+            let (done, kept) = std::mem::take(&mut progress.closed)
+                .into_iter()
+                .partition(|segment| segment.last <= last);
+            progress.closed = kept;
+            (payloads, done)
+        };
+        let durable = !closed.is_empty();
+        let applied = apply(&mut lock(&shared.writer), &payloads, durable);
+        let mut progress = lock(&shared.progress);
+        match applied {
+            Ok(applied) => {
+                progress.applied = applied.last;
+                progress.queued_events -= applied.events;
+                drop(progress);
+                shared.changed.notify_all();
+                let mut pending = lock(&shared.pending_keys);
+                for key in applied.keys {
+                    pending.remove(&key);
+                }
+                drop(pending);
+                for segment in closed {
+                    if let Err(error) = journal::remove(&segment.path) {
+                        tracing::warn!(%error, segment = %segment.path.display(), "an applied journal segment could not be removed");
+                    }
+                }
+                since_optimize += applied.events as u64;
+                if since_optimize >= EVENTS_BETWEEN_OPTIMIZE {
+                    since_optimize = 0;
+                    // Statistics are an optimisation: the events are applied whatever this returns.
+                    if let Err(error) = super::optimize(&lock(&shared.writer)) {
+                        tracing::warn!(%error, "refreshing query statistics failed");
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "applying the ingest journal failed; its records are kept for the next open");
+                progress.failed = Some(format!(
+                    "applying acknowledged events failed ({error}); they are kept in the ingest journal, applied when the store is opened again"
+                ));
+                drop(progress);
+                shared.changed.notify_all();
+                return false;
+            }
+        }
+    }
+    // Everything is applied: sync it, then the journal can go.
+    if let Err(error) = touch_durably(&mut lock(&shared.writer)) {
+        tracing::error!(%error, "the applied events could not be synced; the journal is kept for the next open");
+        return false;
+    }
+    for segment in std::mem::take(&mut lock(&shared.progress).closed) {
+        if let Err(error) = journal::remove(&segment.path) {
+            tracing::warn!(%error, "an applied journal segment could not be removed");
+        }
+    }
+    true
+}
+
+/// A record's number, from the head of its payload.
+fn record_number(payload: &[u8]) -> u64 {
+    payload
+        .get(..8)
+        .and_then(|bytes| bytes.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// A record's event count, for the queue's bookkeeping (0 if it cannot be read).
+fn record_events(payload: &[u8]) -> usize {
+    Record::decode(payload).map_or(0, |record| record.events())
+}
+
+/// What one apply transaction did.
+struct Applied {
+    last: u64,
+    events: usize,
+    keys: Vec<(i64, String)>,
+}
+
+/// Applies records in one transaction, synced when `durable` (else the
+/// journal keeps them until a later synced commit).
+fn apply(connection: &mut Connection, payloads: &[Vec<u8>], durable: bool) -> Result<Applied> {
+    connection.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+    let result = (|| {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut applied = Applied {
+            last: 0,
+            events: 0,
+            keys: Vec::new(),
+        };
+        for payload in payloads {
+            let record = Record::decode(payload)?;
+            write_record(&transaction, &record)?;
+            applied.last = record.number;
+            applied.events += record.events();
+            for batch in &record.batches {
+                for event in &batch.events {
+                    if let Some(key) = event.idempotency_key {
+                        applied.keys.push((batch.tenant_no, key.to_owned()));
+                    }
+                }
+            }
+        }
+        transaction
+            .prepare_cached("UPDATE journal_state SET applied = ?1")?
+            .execute([applied.last as i64])?;
+        transaction.commit()?;
+        Ok(applied)
+    })();
+    // Every other write of the store commits synced.
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    result
+}
+
+/// Writes one record's events, targets, search entries, Merkle nodes and log sizes.
+fn write_record(connection: &Connection, record: &Record<'_>) -> Result<()> {
+    let mut insert_event = connection.prepare_cached(
+        "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
+                             actor_email, ip, channel, outcome, idempotency_key, doc, salt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    let mut insert_target = connection.prepare_cached(
+        "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut insert_text =
+        connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
+    let mut set_size =
+        connection.prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?;
+    for JournalBatch {
+        tenant_no,
+        next_seq,
+        events,
+        nodes,
+    } in &record.batches
+    {
+        for event in events {
+            let rowid = event_rowid(*tenant_no, event.seq);
+            insert_event.execute(params![
+                rowid,
+                tenant_no,
+                event.seq as i64,
+                event.id.as_slice(),
+                event.occurred_at,
+                event.recorded_at,
+                event.action,
+                event.category,
+                event.actor_type,
+                event.actor_id,
+                event.actor_email,
+                event.ip.as_ref().map(|ip| ip.as_slice()),
+                event.channel,
+                event.outcome,
+                event.idempotency_key,
+                event.doc,
+                event.salt.as_slice(),
+            ])?;
+            for (id, target_type) in &event.targets {
+                insert_target.execute(params![
+                    tenant_no,
+                    id,
+                    target_type,
+                    event.occurred_at,
+                    rowid
+                ])?;
+            }
+            insert_text.execute(params![rowid, event.text])?;
+        }
+        super::log::insert_nodes(connection, *tenant_no, nodes)?;
+        set_size.execute(params![*next_seq as i64, tenant_no])?;
+    }
+    Ok(())
+}
+
+/// A synced commit: everything committed before it is on disk.
+fn touch_durably(connection: &mut Connection) -> Result<()> {
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.execute("UPDATE journal_state SET applied = applied", [])?;
+    Ok(())
+}
+
+/// At open: applies the journal's records past the database's applied one,
+/// syncs, removes the journal; returns the last record number known.
+fn recover(journal_dir: &Path, connection: &mut Connection) -> Result<u64> {
+    let applied = applied_record(connection)?;
+    let segments = journal::segments(journal_dir)?;
+    if segments.is_empty() {
+        return Ok(applied);
+    }
+    let payloads: Vec<Vec<u8>> = journal::read_payloads(journal_dir)?
+        .into_iter()
+        .filter(|payload| record_number(payload) > applied)
+        .collect();
+    let mut last = applied;
+    if !payloads.is_empty() {
+        tracing::info!(
+            records = payloads.len(),
+            "applying acknowledged events the ingest journal holds from the last run"
+        );
+        let mut start = 0;
+        while start < payloads.len() {
+            let mut end = start;
+            let mut events = 0;
+            while end < payloads.len() && (end == start || events < APPLY_EVENTS) {
+                events += record_events(&payloads[end]);
+                end += 1;
+            }
+            last = apply(connection, &payloads[start..end], true)?.last;
+            start = end;
+        }
+    }
+    touch_durably(connection)?;
+    for segment in segments {
+        journal::remove(&segment)?;
+    }
+    Ok(last)
+}
+
+/// The last record the database has applied.
+pub(super) fn applied_record(connection: &Connection) -> Result<u64> {
+    let applied: i64 =
+        connection.query_row("SELECT applied FROM journal_state", [], |row| row.get(0))?;
+    Ok(applied as u64)
+}
+
+/// How many journaled records past the database's applied one wait in `journal_dir`.
+pub(super) fn unapplied_records(journal_dir: &Path, connection: &Connection) -> Result<usize> {
+    let applied = applied_record(connection)?;
+    Ok(journal::read_payloads(journal_dir)?
+        .iter()
+        .filter(|payload| record_number(payload) > applied)
+        .count())
+}
+
+fn unavailable(message: String) -> StoreError {
+    StoreError::Io(std::io::Error::other(message))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // What these mutexes guard is consistent between statements: a panic leaves nothing half done.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn wait<'g, T>(condvar: &Condvar, guard: MutexGuard<'g, T>) -> MutexGuard<'g, T> {
+    condvar
+        .wait(guard)
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SqliteStore;
+    use super::*;
+    use crate::{NewTenant, Store};
+    use evident_core::NewEvent;
+
+    fn event(n: usize, key: Option<&str>) -> NewEvent {
+        let mut body = serde_json::json!({
+            "action": "license.revoked",
+            "actor": {"type": "user", "id": format!("usr_{}", n % 3), "email": format!("Ada{n}@Example.com")},
+            "targets": [{"type": "license", "id": format!("lic_{n}")}],
+            "context": {"ip": "203.0.113.7"},
+            "description": format!("revoked licence number {n}"),
+            "metadata": {"n": n},
+        });
+        if let Some(key) = key {
+            body["idempotency_key"] = key.into();
+        }
+        evident_core::event::validate_event(&body, None, Timestamp::now(), &Default::default())
+            .unwrap()
+    }
+
+    fn batch(tenant: &str, events: impl IntoIterator<Item = NewEvent>) -> AppendBatch {
+        AppendBatch {
+            tenant: tenant.to_owned(),
+            events: events.into_iter().collect(),
+        }
+    }
+
+    fn append(store: &SqliteStore, batch: AppendBatch) -> Vec<Receipt> {
+        store
+            .append(&[batch], Timestamp::now())
+            .unwrap()
+            .pop()
+            .unwrap()
+            .unwrap()
+    }
+
+    fn open_with_tenant(dir: &Path) -> SqliteStore {
+        let store = SqliteStore::open(dir).unwrap();
+        store
+            .create_tenant(&NewTenant {
+                id: "acme".to_owned(),
+                name: "Acme".to_owned(),
+                parent: None,
+            })
+            .unwrap();
+        store
+    }
+
+    fn segments(dir: &Path) -> Vec<PathBuf> {
+        journal::segments(&dir.join(journal::JOURNAL_DIR)).unwrap()
+    }
+
+    /// The tenant's events by seq, and whether its stored tree matches the leaves recomputed from them.
+    fn stored(store: &SqliteStore) -> (Vec<(u64, Uuid)>, bool) {
+        let events = store.stored_events("acme", 0, 10_000).unwrap();
+        let mut frontier = Frontier::new();
+        for (_, leaf) in store.event_leaf_hashes("acme", 0, 10_000).unwrap() {
+            frontier.push(leaf, &mut Vec::new());
+        }
+        let head = store.tree_head("acme").unwrap().unwrap();
+        let matches = head.tree_size == events.len() as u64 && head.root_hash == frontier.root();
+        (
+            events
+                .iter()
+                .map(|stored| (stored.event.seq, stored.event.id))
+                .collect(),
+            matches,
+        )
+    }
+
+    /// Simulates a crash: the store's applier is held off its connection, so
+    /// what is appended now is only in the journal, and the store is never
+    /// closed (its threads stay blocked for the rest of the test process).
+    fn crash_after(mut store: SqliteStore, appends: impl FnOnce(&SqliteStore)) {
+        // A crashed process's lock goes with it.
+        drop(store._lock.take());
+        let writer = store.writer.clone();
+        let held = writer.lock().unwrap();
+        appends(&store);
+        std::mem::forget(held);
+        std::mem::forget(store);
+    }
+
+    #[test]
+    fn appends_a_crash_left_unapplied_are_applied_at_the_next_open_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        let first = append(&store, batch("acme", (0..5).map(|n| event(n, None))));
+        assert_eq!(
+            stored(&store).0.len(),
+            5,
+            "a read sees what was acknowledged before it"
+        );
+        let mut acknowledged = first;
+        crash_after(store, |store| {
+            for round in 0..30 {
+                let events = (0..7).map(|n| event(100 + round * 7 + n, None));
+                acknowledged.extend(append(store, batch("acme", events)));
+            }
+            acknowledged.extend(append(store, batch("acme", [event(999, Some("once"))])));
+        });
+        assert!(
+            segments(dir.path()).len() > 1,
+            "the test's records span several segments"
+        );
+        let refused = SqliteStore::open_read_only(dir.path()).err().unwrap();
+        assert!(
+            refused.to_string().contains("journal holds"),
+            "verification refuses a store whose journal is not applied: {refused}"
+        );
+
+        let reopened = SqliteStore::open(dir.path()).unwrap();
+        assert!(
+            segments(dir.path()).is_empty(),
+            "the applied journal is removed"
+        );
+        let (events, tree_matches) = stored(&reopened);
+        let expected: Vec<(u64, Uuid)> = acknowledged
+            .iter()
+            .map(|receipt| (receipt.seq, receipt.id))
+            .collect();
+        assert_eq!(
+            events, expected,
+            "every acknowledged event, once, with its receipt"
+        );
+        assert!(
+            tree_matches,
+            "the tree head covers exactly the recomputed leaves"
+        );
+        let repeat = append(&reopened, batch("acme", [event(1000, Some("once"))]));
+        assert_eq!(
+            repeat[0],
+            *acknowledged.last().unwrap(),
+            "the key is still known"
+        );
+        let next = append(&reopened, batch("acme", [event(1001, None)]));
+        assert_eq!(
+            next[0].seq,
+            acknowledged.len() as u64,
+            "the log goes on without a gap"
+        );
+        drop(reopened);
+        let again = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            stored(&again).0.len(),
+            acknowledged.len() + 1,
+            "nothing applied twice"
+        );
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_the_store_for_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        let refused = SqliteStore::open(dir.path()).err().unwrap();
+        assert!(
+            refused.to_string().contains("open in another process"),
+            "{refused}"
+        );
+        SqliteStore::open_read_only(dir.path()).expect("reading it is fine");
+        drop(store);
+        SqliteStore::open(dir.path()).expect("once it is closed");
+    }
+
+    #[test]
+    fn a_key_is_known_while_its_event_waits_in_the_journal_and_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        let held = store.writer.lock().unwrap();
+        let first = append(&store, batch("acme", [event(1, Some("k"))]));
+        let group = store
+            .append(
+                &[
+                    batch("acme", [event(2, Some("k")), event(3, Some("j"))]),
+                    batch("acme", [event(4, Some("j"))]),
+                    batch("nobody", [event(5, Some("k"))]),
+                ],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(
+            group[0].as_ref().unwrap()[0],
+            first[0],
+            "pending: the first receipt"
+        );
+        let j = group[0].as_ref().unwrap()[1];
+        assert_eq!(
+            group[1].as_ref().unwrap()[0],
+            j,
+            "a key from earlier in the same group"
+        );
+        assert!(matches!(group[2], Err(BatchError::TenantNotFound(_))));
+        drop(held);
+        let after = append(
+            &store,
+            batch("acme", [event(6, Some("k")), event(7, Some("j"))]),
+        );
+        assert_eq!(after, [first[0], j], "applied: the same receipts");
+        assert_eq!(stored(&store).0.len(), 2);
+    }
+
+    #[test]
+    fn a_closed_store_leaves_no_journal_and_a_busy_one_keeps_only_what_is_unapplied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        for round in 0..40 {
+            append(
+                &store,
+                batch("acme", (0..5).map(|n| event(round * 5 + n, None))),
+            );
+        }
+        stored(&store);
+        assert!(
+            segments(dir.path()).len() <= 2,
+            "applied segments are removed while the store runs: {:?}",
+            segments(dir.path())
+        );
+        drop(store);
+        assert!(segments(dir.path()).is_empty());
+        assert!(
+            !dir.path().join(journal::JOURNAL_DIR).exists(),
+            "a clean close leaves no journal directory"
+        );
+        let reopened = SqliteStore::open(dir.path()).unwrap();
+        let (events, tree_matches) = stored(&reopened);
+        assert_eq!(events.len(), 200);
+        assert!(tree_matches);
+    }
+}
