@@ -583,9 +583,13 @@ fn apply(connection: &mut Connection, payloads: &[Vec<u8>], durable: bool) -> Re
             events: 0,
             keys: Vec::new(),
         };
-        for payload in payloads {
-            let record = Record::decode(payload)?;
-            write_record(&transaction, &record)?;
+        let records = payloads
+            .iter()
+            .map(|payload| Record::decode(payload))
+            .collect::<Result<Vec<_>>>()?;
+        let mut texts = Vec::with_capacity(records.iter().map(Record::events).sum());
+        for record in &records {
+            write_record(&transaction, record, &mut texts)?;
             applied.last = record.number;
             applied.events += record.events();
             for batch in &record.batches {
@@ -596,6 +600,17 @@ fn apply(connection: &mut Connection, payloads: &[Vec<u8>], durable: bool) -> Re
                 }
             }
         }
+        // FTS5 writes its pending terms out as a new segment whenever a rowid
+        // is not above the last one it took in the transaction: in the order
+        // the events came (tenants interleaved) that was a segment, and merges,
+        // for nearly every event. In rowid order it is one for the transaction.
+        texts.sort_unstable_by_key(|(rowid, _)| *rowid);
+        let mut insert_text =
+            transaction.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
+        for (rowid, text) in texts {
+            insert_text.execute(params![rowid, text])?;
+        }
+        drop(insert_text);
         transaction
             .prepare_cached("UPDATE journal_state SET applied = ?1")?
             .execute([applied.last as i64])?;
@@ -607,8 +622,13 @@ fn apply(connection: &mut Connection, payloads: &[Vec<u8>], durable: bool) -> Re
     result
 }
 
-/// Writes one record's events, targets, search entries, Merkle nodes and log sizes.
-fn write_record(connection: &Connection, record: &Record<'_>) -> Result<()> {
+/// Writes one record's events, targets, Merkle nodes and log sizes; its
+/// search entries go to `texts`, for the caller to insert in rowid order.
+fn write_record<'r>(
+    connection: &Connection,
+    record: &Record<'r>,
+    texts: &mut Vec<(i64, &'r str)>,
+) -> Result<()> {
     let mut insert_event = connection.prepare_cached(
         "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
                              actor_email, ip, channel, outcome, idempotency_key, doc, salt)
@@ -618,8 +638,6 @@ fn write_record(connection: &Connection, record: &Record<'_>) -> Result<()> {
         "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let mut insert_text =
-        connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
     let mut set_size =
         connection.prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?;
     for JournalBatch {
@@ -659,7 +677,7 @@ fn write_record(connection: &Connection, record: &Record<'_>) -> Result<()> {
                     rowid
                 ])?;
             }
-            insert_text.execute(params![rowid, event.text])?;
+            texts.push((rowid, event.text));
         }
         super::log::insert_nodes(connection, *tenant_no, nodes)?;
         set_size.execute(params![*next_seq as i64, tenant_no])?;
