@@ -9,7 +9,7 @@
 //! **Invariant:** a request is answered with receipts only after the store
 //! has its events durably (`Store::append` returned).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use evident_store::{AppendBatch, BatchError, Receipt, Store, StoreError};
@@ -59,43 +59,66 @@ impl WriterHandle {
     }
 }
 
-/// The running writer thread; [`Writer::join`] waits for it after every handle is dropped.
+/// The running writer threads; [`Writer::join`] waits for them after every handle is dropped.
 pub struct Writer {
-    thread: JoinHandle<()>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Writer {
+    /// Starts as many writer threads as the store takes appends at once
+    /// ([`Store::concurrent_appends`]): while one waits for its group to be
+    /// synced, the next takes the requests that arrived meanwhile.
     pub fn start(store: Arc<dyn Store>) -> (Writer, WriterHandle) {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let thread = std::thread::Builder::new()
-            .name("evident-writer".to_owned())
-            .spawn(move || run(store, receiver))
-            .expect("spawning the writer thread at startup");
-        (Writer { thread }, WriterHandle { sender })
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = (0..store.concurrent_appends().max(1))
+            .map(|_| {
+                let (store, receiver) = (store.clone(), receiver.clone());
+                std::thread::Builder::new()
+                    .name("evident-writer".to_owned())
+                    .spawn(move || run(store.as_ref(), &receiver))
+                    .expect("spawning a writer thread at startup")
+            })
+            .collect();
+        (Writer { threads }, WriterHandle { sender })
     }
 
     /// Waits until the writer has answered every queued request and stopped.
     /// It stops once every [`WriterHandle`] is gone.
     pub fn join(self) {
-        if self.thread.join().is_err() {
-            tracing::error!("the writer thread panicked");
+        for thread in self.threads {
+            if thread.join().is_err() {
+                tracing::error!("a writer thread panicked");
+            }
         }
     }
 }
 
-fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Job>) {
-    while let Some(first) = receiver.blocking_recv() {
-        let mut events = first.batch.events.len();
-        let mut jobs = vec![first];
-        while events < MAX_GROUP_EVENTS {
-            match receiver.try_recv() {
-                Ok(job) => {
-                    events += job.batch.events.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
+/// Takes the next group: the first request waiting (or the next to come),
+/// and every other one waiting, up to [`MAX_GROUP_EVENTS`]. None once every
+/// sender is gone and the queue is empty.
+fn next_group(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    // One thread gathers a group at a time; the others wait here for the next.
+    let mut receiver = receiver
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let first = receiver.blocking_recv()?;
+    let mut events = first.batch.events.len();
+    let mut jobs = vec![first];
+    while events < MAX_GROUP_EVENTS {
+        match receiver.try_recv() {
+            Ok(job) => {
+                events += job.batch.events.len();
+                jobs.push(job);
             }
+            Err(_) => break,
         }
+    }
+    Some(jobs)
+}
+
+fn run(store: &dyn Store, receiver: &Mutex<mpsc::Receiver<Job>>) {
+    while let Some(jobs) = next_group(receiver) {
         let (batches, replies): (Vec<AppendBatch>, Vec<_>) =
             jobs.into_iter().map(|job| (job.batch, job.reply)).unzip();
         let started = std::time::Instant::now();

@@ -440,6 +440,13 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a link and ends the session it started; twice is fine. Errors if it does not exist.
     fn revoke_viewer_link(&self, id: &str) -> Result<ViewerLink>;
 
+    /// How many [`Store::append`] calls the writer may run at once (each
+    /// still durable on its own return): more than one where one append can
+    /// prepare its group while another's is being synced.
+    fn concurrent_appends(&self) -> usize {
+        1
+    }
+
     /// Stores a group of batches durably, each batch all or nothing (see the crate docs).
     fn append(
         &self,

@@ -11,11 +11,14 @@
 //! shows as a short or mismatched frame and ends the journal there.
 //!
 //! **Invariant:** a record is synced, and the file that holds it is durably
-//! named in its directory, before its append returns.
+//! named in its directory, before its append returns. A segment is synced
+//! before the next one is started, so that syncing the open segment makes
+//! every record written so far durable.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use evident_core::log::merkle::Node;
 
@@ -352,10 +355,10 @@ pub(super) struct ClosedSegment {
     pub last: u64,
 }
 
-/// Appends records to the open segment and syncs them.
+/// Appends records to the open segment (the caller syncs them, [`JournalWriter::file`]).
 pub(super) struct JournalWriter {
     dir: PathBuf,
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     bytes: u64,
 }
@@ -373,25 +376,26 @@ impl JournalWriter {
         sync_dir(dir)?;
         Ok(JournalWriter {
             dir: dir.to_owned(),
-            file,
+            file: Arc::new(file),
             path,
             bytes: 0,
         })
     }
 
-    /// Writes and syncs one record. When the segment has grown past its
-    /// size, the next record goes to a new one and this one is returned closed.
-    pub fn append(&mut self, number: u64, payload: &[u8]) -> Result<Option<ClosedSegment>> {
+    /// Writes one record (not synced: see [`JournalWriter::file`]). When the
+    /// segment has grown past its size, it is synced and closed, returned,
+    /// and the next record goes to a new one.
+    pub fn write(&mut self, number: u64, payload: &[u8]) -> Result<Option<ClosedSegment>> {
         let mut frame = Vec::with_capacity(FRAME_HEADER + payload.len());
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         frame.extend_from_slice(payload);
-        self.file.write_all(&frame)?;
-        self.file.sync_data()?;
+        (&*self.file).write_all(&frame)?;
         self.bytes += frame.len() as u64;
         if self.bytes < SEGMENT_BYTES {
             return Ok(None);
         }
+        self.file.sync_data()?;
         let next = JournalWriter::create(&self.dir, number + 1)?;
         let closed = ClosedSegment {
             path: std::mem::replace(&mut self.path, next.path.clone()),
@@ -404,6 +408,13 @@ impl JournalWriter {
     /// The open segment's file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The open segment, for syncing what was written to it (by any thread):
+    /// that makes every record written so far durable, since a closed
+    /// segment was synced before it was closed.
+    pub fn file(&self) -> Arc<File> {
+        self.file.clone()
     }
 }
 
@@ -575,8 +586,8 @@ mod tests {
     fn a_torn_tail_ends_the_journal_and_damage_before_later_segments_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = JournalWriter::create(dir.path(), 1).unwrap();
-        writer.append(1, &record(1)).unwrap();
-        writer.append(2, &record(2)).unwrap();
+        writer.write(1, &record(1)).unwrap();
+        writer.write(2, &record(2)).unwrap();
         drop(writer);
         let segment = segments(dir.path()).unwrap().remove(0);
         let whole = std::fs::read(&segment).unwrap();
@@ -595,7 +606,7 @@ mod tests {
         assert_eq!(read_payloads(dir.path()).unwrap(), vec![record(1)]);
         // The same damage with a later segment after it loses acknowledged records: refused.
         let mut later = JournalWriter::create(dir.path(), 3).unwrap();
-        later.append(3, &record(3)).unwrap();
+        later.write(3, &record(3)).unwrap();
         assert!(read_payloads(dir.path()).is_err());
     }
 
@@ -604,7 +615,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for first in [10, 9, 100] {
             let mut writer = JournalWriter::create(dir.path(), first).unwrap();
-            writer.append(first, &record(first)).unwrap();
+            writer.write(first, &record(first)).unwrap();
         }
         let numbers: Vec<u64> = read_payloads(dir.path())
             .unwrap()

@@ -1207,6 +1207,11 @@ impl Store for SqliteStore {
         })
     }
 
+    /// One append sequences and writes its record while another's is synced.
+    fn concurrent_appends(&self) -> usize {
+        2
+    }
+
     fn append(
         &self,
         batches: &[AppendBatch],
