@@ -1,7 +1,7 @@
-//! The writer: one thread that owns appends and group-commits them.
+//! The writer: the threads that own appends and group-commit them.
 //!
-//! Ingest requests send their validated batch here and wait. The thread takes
-//! every request that is waiting, stores them all in one `Store::append`
+//! Ingest requests send their validated batch here and wait. A writer thread
+//! takes every request that is waiting, stores them all in one `Store::append`
 //! (on SQLite one synced journal record; on PostgreSQL one transaction per
 //! write connection, each tenant's requests in one), and answers each. Under
 //! load this turns thousands of requests per second into a few hundred syncs.
