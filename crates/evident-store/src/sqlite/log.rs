@@ -37,7 +37,11 @@ pub(super) fn load_frontier(
         .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))
 }
 
-pub(super) fn insert_nodes(connection: &Connection, tenant_no: i64, nodes: &[Node]) -> Result<()> {
+pub(super) fn insert_nodes<'n>(
+    connection: &Connection,
+    tenant_no: i64,
+    nodes: impl IntoIterator<Item = &'n Node>,
+) -> Result<()> {
     let mut statement = connection.prepare_cached(
         "INSERT INTO merkle_nodes (tenant_no, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
     )?;
