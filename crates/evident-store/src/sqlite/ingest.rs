@@ -581,7 +581,11 @@ impl Shared {
             let deadline = Instant::now() + delay.min(MOST_PACING);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || progress.queued_events <= PACE_FROM_EVENTS {
+                if left.is_zero()
+                    || progress.queued_events <= PACE_FROM_EVENTS
+                    || progress.failed.is_some()
+                    || progress.broken.is_some()
+                {
                     break;
                 }
                 progress = self
