@@ -302,6 +302,7 @@ impl SqliteStore {
             connection.set_prepared_statement_cache_capacity(64);
             connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
             connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
+            filter_sql::add_vocabulary(&connection)?;
             Ok::<_, StoreError>(connection)
         })?;
         work(connection)
@@ -599,9 +600,11 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
     // SQLite sorts what it reads.
     let each_tenant: Vec<Vec<i64>> = tenants.numbers.iter().map(|no| vec![*no]).collect();
     let all_together = [tenants.numbers.clone()];
-    let mut arms = page_arms(&each_tenant, filters, &tenants, query.now)?;
+    // The words of every branch are the query's.
+    let words = filter_sql::Words::of(connection, &query.filter)?;
+    let mut arms = page_arms(&each_tenant, filters, &tenants, &words, query.now)?;
     if arms.len() > MAX_ARMS {
-        arms = page_arms(&all_together, filters, &tenants, query.now)?;
+        arms = page_arms(&all_together, filters, &tenants, &words, query.now)?;
     }
     let mut selects = Vec::new();
     let mut params = Vec::new();
@@ -859,12 +862,13 @@ fn page_arms<'g>(
     groups: &'g [Vec<i64>],
     filters: &[Filter],
     tenants: &ScopeTenants,
+    words: &filter_sql::Words,
     now: Timestamp,
 ) -> Result<Vec<(&'g [i64], filter_sql::Arm)>> {
     let mut arms = Vec::new();
     for filter in filters {
         for group in groups {
-            for arm in filter_sql::arms(group, &tenants.by_no, filter, now)? {
+            for arm in filter_sql::arms(group, &tenants.by_no, filter, words, now)? {
                 arms.push((group.as_slice(), arm));
             }
         }
@@ -975,7 +979,8 @@ fn count_events(
     if tenants.numbers.is_empty() {
         return Ok(0);
     }
-    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, now)?;
+    let words = filter_sql::Words::of(connection, filter)?;
+    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, &words, now)?;
     if filter.clauses.is_empty() {
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
@@ -1898,6 +1903,124 @@ mod text_window_tests {
                 Some(cursor) => start = PageStart::After(cursor),
                 None => return events,
             }
+        }
+    }
+
+    /// A word matches every word it starts, whether it is searched as the
+    /// terms it prefixes (few of them) or as a prefix query (many), in pages,
+    /// totals and exclusions alike; another tenant's terms change nothing.
+    #[test]
+    fn words_match_the_words_they_start_as_terms_or_as_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let now = Timestamp::now();
+        // 20 words that start with "zed", more than a word is expanded to.
+        let mut words: Vec<String> = ["rotate", "Rotated", "rotation", "rotatable", "ROTATING"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain((0..20).map(|n| format!("zed{n}")))
+            .chain(["zed".to_owned(), "café".to_owned(), "routine".to_owned()])
+            .collect();
+        words.sort();
+        for tenant in ["acme", "globex"] {
+            store
+                .create_tenant(&crate::NewTenant {
+                    id: tenant.into(),
+                    name: tenant.into(),
+                    parent: None,
+                })
+                .unwrap();
+        }
+        let body = |n: usize, description: &str| {
+            evident_core::event::validate_event(
+                &serde_json::json!({
+                    "action": "key.changed",
+                    "actor": {"type": "user", "id": format!("usr_{n}")},
+                    "description": description,
+                }),
+                None,
+                now,
+                &Default::default(),
+            )
+            .unwrap()
+        };
+        let events: Vec<_> = words
+            .iter()
+            .enumerate()
+            .map(|(n, word)| body(n, &format!("the key was {word}")))
+            .collect();
+        let other = vec![body(0, "rotatex rotated zedd cafeteria")];
+        for (tenant, events) in [("acme", events), ("globex", other)] {
+            store
+                .append(
+                    &[AppendBatch {
+                        tenant: tenant.into(),
+                        events,
+                    }],
+                    now,
+                )
+                .unwrap()
+                .remove(0)
+                .unwrap();
+        }
+        let in_memory = |text: &str| -> usize {
+            let prefix = text.to_lowercase();
+            words
+                .iter()
+                .filter(|word| {
+                    let word = word.to_lowercase().replace('é', "e");
+                    word.starts_with(&prefix)
+                })
+                .count()
+        };
+        // Read through the store first: what the vocabulary lists is applied.
+        assert_eq!(
+            walk(&store, &["acme"], "", SortOrder::Desc).len(),
+            words.len()
+        );
+        let connection = store.writer.lock().unwrap();
+        filter_sql::add_vocabulary(&connection).unwrap();
+        let as_terms = |text: &str| {
+            let filter = evident_core::query::parse(text).unwrap();
+            filter_sql::Words::of(&connection, &filter)
+                .unwrap()
+                .has(text)
+        };
+        assert!(as_terms("rotat"), "few longer terms: searched as terms");
+        assert!(as_terms("zed1"), "zed1 and zed10–zed19: as terms");
+        assert!(as_terms("caf"), "cafe and cafeteria: as terms");
+        assert!(!as_terms("zed"), "21 longer terms: a prefix query");
+        drop(connection);
+        for text in [
+            "rotat", "rotate", "ROTATED", "rotation", "zed", "zed1", "zed19", "caf", "cafe",
+            "rout", "nothing",
+        ] {
+            let want = in_memory(text);
+            for scope in [&["acme"][..], &["acme", "globex"][..]] {
+                let acme = |events: Vec<Event>| {
+                    events.iter().filter(|event| event.tenant == "acme").count()
+                };
+                assert_eq!(
+                    acme(walk(&store, scope, text, SortOrder::Desc)),
+                    want,
+                    "{text}: pages in {scope:?}"
+                );
+            }
+            let count = |query: &str| {
+                store
+                    .count(
+                        &TenantScope::single("acme"),
+                        &evident_core::query::parse(query).unwrap(),
+                        now,
+                    )
+                    .unwrap() as usize
+            };
+            assert_eq!(count(text), want, "{text}: total");
+            assert_eq!(
+                count(&format!("-{text}")),
+                words.len() - want,
+                "-{text}: total"
+            );
         }
     }
 
