@@ -578,21 +578,16 @@ impl Shared {
         if behind > PACE_FROM_EVENTS {
             let pace = progress.apply_cost.saturating_mul(events as u32);
             let delay = pace.mul_f64(behind as f64 / PACE_FROM_EVENTS as f64);
-            let deadline = Instant::now() + delay.min(MOST_PACING);
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero()
-                    || progress.queued_events <= PACE_FROM_EVENTS
-                    || progress.failed.is_some()
-                    || progress.broken.is_some()
-                {
-                    break;
-                }
-                progress = self
-                    .changed
-                    .wait_timeout(progress, left)
-                    .map_or_else(|poisoned| poisoned.into_inner().0, |(guard, _)| guard);
-            }
+            progress = wait_while(
+                &self.changed,
+                progress,
+                Instant::now() + delay.min(MOST_PACING),
+                |progress| {
+                    progress.queued_events > PACE_FROM_EVENTS
+                        && progress.failed.is_none()
+                        && progress.broken.is_none()
+                },
+            );
         }
         loop {
             if let Some(why) = &progress.broken {
@@ -626,20 +621,16 @@ fn apply_loop(shared: &Shared) -> bool {
             // A few events are cheaper applied with the next ones (a transaction
             // costs about the same for one event as for hundreds): wait a little
             // for more, unless a reader waits for them.
-            let deadline = Instant::now() + LINGER;
-            while progress.queued_events < LINGER_EVENTS
-                && progress.waiting_readers == 0
-                && !progress.stopping
-            {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                progress = shared
-                    .changed
-                    .wait_timeout(progress, left)
-                    .map_or_else(|poisoned| poisoned.into_inner().0, |(guard, _)| guard);
-            }
+            progress = wait_while(
+                &shared.changed,
+                progress,
+                Instant::now() + LINGER,
+                |progress| {
+                    progress.queued_events < LINGER_EVENTS
+                        && progress.waiting_readers == 0
+                        && !progress.stopping
+                },
+            );
             let mut payloads = Vec::new();
             let mut events = 0;
             while let Some((_, size)) = progress.queue.front() {
@@ -933,6 +924,25 @@ fn wait<'g, T>(condvar: &Condvar, guard: MutexGuard<'g, T>) -> MutexGuard<'g, T>
     condvar
         .wait(guard)
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits on `condvar` while `waiting` holds, until `deadline` at the latest.
+fn wait_while<'g, T>(
+    condvar: &Condvar,
+    mut guard: MutexGuard<'g, T>,
+    deadline: Instant,
+    waiting: impl Fn(&T) -> bool,
+) -> MutexGuard<'g, T> {
+    while waiting(&guard) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        guard = condvar
+            .wait_timeout(guard, left)
+            .map_or_else(|poisoned| poisoned.into_inner().0, |(guard, _)| guard);
+    }
+    guard
 }
 
 #[cfg(test)]

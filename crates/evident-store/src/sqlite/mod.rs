@@ -569,15 +569,21 @@ fn tenant_log(connection: &Connection, tenant: &str) -> Result<Option<(i64, u64)
 
 /// One page of events for `query`.
 fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> {
-    let page = raw_page(connection, query)?;
+    let words = filter_sql::Words::of(connection, &query.filter)?;
+    let page = raw_page(connection, query, &words)?;
     Ok(EventPage {
         events: page.events()?,
         next_cursor: page.next_cursor,
     })
 }
 
-/// One page of events for `query`, as stored.
-fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
+/// One page of events for `query`, as stored, its free-text words searched
+/// as `words` says.
+fn raw_page(
+    connection: &Connection,
+    query: &EventQuery,
+    words: &filter_sql::Words,
+) -> Result<RawPage> {
     let tenants = resolve_scope(connection, &query.scope)?;
     if tenants.numbers.is_empty() {
         return Ok(RawPage::default());
@@ -601,10 +607,9 @@ fn raw_page(connection: &Connection, query: &EventQuery) -> Result<RawPage> {
     let each_tenant: Vec<Vec<i64>> = tenants.numbers.iter().map(|no| vec![*no]).collect();
     let all_together = [tenants.numbers.clone()];
     // The words of every branch are the query's.
-    let words = filter_sql::Words::of(connection, &query.filter)?;
-    let mut arms = page_arms(&each_tenant, filters, &tenants, &words, query.now)?;
+    let mut arms = page_arms(&each_tenant, filters, &tenants, words, query.now)?;
     if arms.len() > MAX_ARMS {
-        arms = page_arms(&all_together, filters, &tenants, &words, query.now)?;
+        arms = page_arms(&all_together, filters, &tenants, words, query.now)?;
     }
     let mut selects = Vec::new();
     let mut params = Vec::new();
@@ -922,8 +927,9 @@ impl DriverChoices {
         // through the whole scope, and the page is read again.
         let window_fills = page.saturating_mul(scope) / FIRST_TEXT_WINDOW;
         let counted = bound.max(window_fills) + 1;
+        let text_driver = conditions.text.as_ref().map(|text| text.driver);
         let mut best: Option<(usize, i64)> = None;
-        let mut text_matches = None;
+        let mut text_matches = 0;
         for (number, driver) in conditions.drivers.iter().enumerate() {
             let sql = driver.count_sql(counted);
             let key = format!("{sql}\n{:?}", driver.params);
@@ -937,12 +943,8 @@ impl DriverChoices {
                     matches
                 }
             };
-            if conditions
-                .text
-                .as_ref()
-                .is_some_and(|text| text.driver == number)
-            {
-                text_matches = Some(matches);
+            if text_driver == Some(number) {
+                text_matches = matches;
             }
             if matches <= bound && best.is_none_or(|(_, fewest)| matches < fewest) {
                 best = Some((number, matches));
@@ -951,11 +953,7 @@ impl DriverChoices {
         let driver = best.map(|(number, _)| number);
         Ok(Choice {
             driver,
-            windowed: text_matches.is_some_and(|matches| matches > window_fills)
-                && conditions
-                    .text
-                    .as_ref()
-                    .is_some_and(|text| driver != Some(text.driver)),
+            windowed: text_driver.is_some() && driver != text_driver && text_matches > window_fills,
         })
     }
 }
@@ -968,19 +966,20 @@ struct Choice {
     windowed: bool,
 }
 
-/// The number of events in `scope` that match `filter`.
+/// The number of events in `scope` that match `filter`, its free-text words
+/// searched as `words` says.
 fn count_events(
     connection: &Connection,
     scope: &TenantScope,
     filter: &Filter,
+    words: &filter_sql::Words,
     now: Timestamp,
 ) -> Result<u64> {
     let tenants = resolve_scope(connection, scope)?;
     if tenants.numbers.is_empty() {
         return Ok(0);
     }
-    let words = filter_sql::Words::of(connection, filter)?;
-    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, &words, now)?;
+    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, words, now)?;
     if filter.clauses.is_empty() {
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
@@ -1267,19 +1266,30 @@ impl Store for SqliteStore {
     }
 
     fn raw_page(&self, query: &EventQuery) -> Result<RawPage> {
-        self.read(|connection| raw_page(connection, query))
+        self.read(|connection| {
+            raw_page(
+                connection,
+                query,
+                &filter_sql::Words::of(connection, &query.filter)?,
+            )
+        })
     }
 
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {
-        self.read(|connection| count_events(connection, scope, filter, now))
+        self.read(|connection| {
+            let words = filter_sql::Words::of(connection, filter)?;
+            count_events(connection, scope, filter, &words, now)
+        })
     }
 
     fn query_with_total(&self, query: &EventQuery) -> Result<(RawPage, u64)> {
         self.read(|connection| {
             // One read transaction: the total and the page see the same snapshot.
             let transaction = connection.unchecked_transaction()?;
-            let total = count_events(&transaction, &query.scope, &query.filter, query.now)?;
-            let page = raw_page(&transaction, query)?;
+            // The total and the page search the words alike, listed once.
+            let words = filter_sql::Words::of(&transaction, &query.filter)?;
+            let total = count_events(&transaction, &query.scope, &query.filter, &words, query.now)?;
+            let page = raw_page(&transaction, query, &words)?;
             transaction.commit()?;
             Ok((page, total))
         })
