@@ -784,10 +784,12 @@ fn write_batches(connection: &Connection, records: &[Record<'_>]) -> Result<()> 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     let mut targets = Vec::new();
+    let mut categories = std::collections::BTreeSet::new();
     for batch in &batches {
         let tenant_no = batch.tenant_no;
         for event in &batch.events {
             let rowid = event_rowid(tenant_no, event.seq);
+            categories.insert((tenant_no, event.category, event.action));
             insert_event.execute(params![
                 rowid,
                 tenant_no,
@@ -830,6 +832,13 @@ fn write_batches(connection: &Connection, records: &[Record<'_>]) -> Result<()> 
         insert_target.execute(params![tenant_no, id, target_type, occurred_at, rowid])?;
     }
     drop(insert_target);
+    let mut insert_category = connection.prepare_cached(
+        "INSERT OR IGNORE INTO action_categories (tenant_no, category, action) VALUES (?1, ?2, ?3)",
+    )?;
+    for (tenant_no, category, action) in categories {
+        insert_category.execute(params![tenant_no, category, action])?;
+    }
+    drop(insert_category);
     let mut set_size =
         connection.prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?;
     for tenant in batches.chunk_by(|one, next| one.tenant_no == next.tenant_no) {

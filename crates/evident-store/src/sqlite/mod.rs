@@ -597,10 +597,11 @@ fn raw_page(
         _ => 0,
     };
     let limit = i64::from(query.limit);
-    let branches = action_branches(&query.filter);
+    let filter = categories_as_actions(connection, &tenants.numbers, &query.filter)?;
+    let branches = action_branches(&filter);
     let filters = branches
         .as_deref()
-        .unwrap_or(std::slice::from_ref(&query.filter));
+        .unwrap_or(std::slice::from_ref(filter.as_ref()));
     // Each tenant on its own: an index range of one tenant is in time order,
     // one over several is not. Past MAX_ARMS, one arm spans the tenants and
     // SQLite sorts what it reads.
@@ -966,6 +967,63 @@ struct Choice {
     windowed: bool,
 }
 
+/// `filter` with its first positive category clause read through the action
+/// index: the actions the tenants have recorded under those categories
+/// (`action_categories`), which the page then reads as branches of their own.
+/// The category is still checked on each row only when one of those actions
+/// was also recorded under another category (a catalog changed), so that a
+/// total is otherwise counted from the action index alone.
+fn categories_as_actions<'f>(
+    connection: &Connection,
+    tenants: &[i64],
+    filter: &'f Filter,
+) -> Result<std::borrow::Cow<'f, Filter>> {
+    use evident_core::{Clause, Condition};
+    let Some(position) = filter
+        .clauses
+        .iter()
+        .position(|clause| !clause.negated && matches!(clause.condition, Condition::Category(_)))
+    else {
+        return Ok(std::borrow::Cow::Borrowed(filter));
+    };
+    let Condition::Category(categories) = &filter.clauses[position].condition else {
+        return Ok(std::borrow::Cow::Borrowed(filter));
+    };
+    let tenant_list = vec!["?"; tenants.len()].join(", ");
+    let sql = format!(
+        "SELECT DISTINCT action, category FROM action_categories
+         WHERE tenant_no IN ({tenant_list}) AND action IN (
+             SELECT action FROM action_categories
+             WHERE tenant_no IN ({tenant_list}) AND category IN ({}))",
+        vec!["?"; categories.len()].join(", ")
+    );
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    for _ in 0..2 {
+        values.extend(tenants.iter().map(|tenant| (*tenant).into()));
+    }
+    values.extend(categories.iter().map(|category| category.clone().into()));
+    let mut statement = connection.prepare_cached(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+    let mut actions = std::collections::BTreeSet::new();
+    let mut elsewhere = false;
+    while let Some(row) = rows.next()? {
+        let (action, category): (String, String) = (row.get(0)?, row.get(1)?);
+        elsewhere |= !categories.contains(&category);
+        actions.insert(action);
+    }
+    let mut filter = filter.clone();
+    let by_action = Clause {
+        negated: false,
+        condition: Condition::Action(actions.into_iter().collect()),
+    };
+    if elsewhere {
+        filter.clauses.insert(position, by_action);
+    } else {
+        filter.clauses[position] = by_action;
+    }
+    Ok(std::borrow::Cow::Owned(filter))
+}
+
 /// The number of events in `scope` that match `filter`, its free-text words
 /// searched as `words` says.
 fn count_events(
@@ -979,7 +1037,8 @@ fn count_events(
     if tenants.numbers.is_empty() {
         return Ok(0);
     }
-    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, words, now)?;
+    let filter = categories_as_actions(connection, &tenants.numbers, filter)?;
+    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &filter, words, now)?;
     if filter.clauses.is_empty() {
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
@@ -1774,6 +1833,10 @@ mod migration_tests {
             [("license.created".to_owned(), 1)]
         );
         assert_eq!(search(&store, "acme", "lic").len(), 2);
+        // Categories are read through the actions the migration listed for them.
+        assert_eq!(search(&store, "acme", "category:uncategorized").len(), 2);
+        assert_eq!(search(&store, "globex", "category:uncategorized").len(), 1);
+        assert_eq!(search(&store, "acme", "category:security"), []);
         // The log was built over the moved events: every leaf matches its stored node.
         let leaves = store.leaves("acme", 0, 100).unwrap();
         let hashes = store.leaf_hashes("acme").unwrap();
@@ -1806,6 +1869,7 @@ mod migration_tests {
             search(&store, "acme", "renewed"),
             [("license.renewed".to_owned(), 2)]
         );
+        assert_eq!(search(&store, "acme", "category:uncategorized").len(), 3);
     }
 
     #[test]
