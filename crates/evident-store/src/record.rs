@@ -37,7 +37,8 @@ pub(crate) fn position(tenant_no: i64, seq: u64) -> i64 {
 /// (borrowed from the event being stored); [`DocView`] reads it back.
 #[derive(Serialize)]
 pub(crate) struct DocRef<'a> {
-    actor: &'a Actor,
+    #[serde(skip_serializing_if = "ActorDoc::is_empty")]
+    actor: ActorDoc<'a>,
     #[serde(skip_serializing_if = "<[Target]>::is_empty")]
     targets: &'a [Target],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,11 +49,53 @@ pub(crate) struct DocRef<'a> {
     metadata: &'a Map<String, Value>,
 }
 
+/// What the document keeps of the actor: its type, id and email are columns
+/// (the email lowercased), so its name, and its email only when lowercasing
+/// changed it. Documents written before kept the whole actor, its type
+/// included; [`Checked::view`] reads both.
+#[derive(Serialize)]
+struct ActorDoc<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+}
+
+impl<'a> ActorDoc<'a> {
+    fn of(actor: &'a Actor) -> Self {
+        ActorDoc {
+            name: actor.name.as_deref(),
+            email: actor
+                .email
+                .as_deref()
+                .filter(|email| lowercasing_changes(email)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.email.is_none()
+    }
+}
+
+fn lowercasing_changes(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes().any(|byte| byte.is_ascii_uppercase())
+    } else {
+        text.to_lowercase() != text
+    }
+}
+
+/// The email an actor's column holds: lowercased, so that a filter by email
+/// ignores case.
+pub(crate) fn email_column(actor: &Actor) -> Option<String> {
+    actor.email.as_ref().map(|email| email.to_lowercase())
+}
+
 impl DocRef<'_> {
     /// The document of an event as it is appended.
     pub(crate) fn json(event: &evident_core::NewEvent) -> Result<String> {
         let doc = DocRef {
-            actor: &event.actor,
+            actor: ActorDoc::of(&event.actor),
             targets: &event.targets,
             user_agent: event.context.user_agent.as_deref(),
             description: event.description.as_deref(),
@@ -256,6 +299,8 @@ pub(crate) struct EventRow<'r> {
     pub channel: Option<&'r str>,
     pub outcome: &'r str,
     pub doc: &'r str,
+    pub actor_id: Option<&'r str>,
+    pub actor_email: Option<&'r str>,
 }
 
 impl EventRow<'_> {
@@ -273,7 +318,7 @@ impl EventRow<'_> {
             tenant,
             with_tenant_name.then_some(name.as_str()),
             [self.action, self.category, self.doc],
-            self.channel,
+            [self.channel, self.actor_id, self.actor_email],
         )?;
         Ok((view.to_event(), self.cursor()))
     }
@@ -339,7 +384,7 @@ impl StoredRow<'_> {
             tenant,
             None,
             [row.action, row.category, row.doc],
-            row.channel,
+            [row.channel, row.actor_id, row.actor_email],
         )?;
         Ok((checked.seq, leaf_hash_of(&view, salt16(self.salt, row.id)?)))
     }
@@ -358,25 +403,42 @@ struct Checked {
 }
 
 impl Checked {
-    /// The event, its document parsed in place; `text` is its action, category and document.
+    /// The event, its document parsed in place, from its text columns: its
+    /// action, category and document, and its channel, actor id and actor email.
     fn view<'a>(
         &self,
         tenant: &'a str,
         tenant_name: Option<&'a str>,
         [action, category, doc]: [&'a str; 3],
-        channel: Option<&'a str>,
+        [channel, actor_id, actor_email]: [Option<&'a str>; 3],
     ) -> Result<EventView<'a>> {
         let place = || format!("event {} of tenant {tenant}", self.seq);
         let doc: DocView = serde_json::from_str(doc)
             .map_err(|error| StoreError::Corrupt(format!("{}: {error}", place())))?;
-        if doc.actor.actor_type != self.actor_type {
-            return Err(StoreError::Corrupt(format!(
-                "{}: actor type {} in its column, {} in its document",
-                place(),
-                self.actor_type.as_str(),
-                doc.actor.actor_type.as_str()
-            )));
-        }
+        let actor = match doc.actor.actor_type {
+            // A document written before the actor's columns were read back
+            // holds the whole actor.
+            Some(actor_type) if actor_type != self.actor_type => {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: actor type {} in its column, {} in its document",
+                    place(),
+                    self.actor_type.as_str(),
+                    actor_type.as_str()
+                )));
+            }
+            Some(actor_type) => ActorView {
+                actor_type,
+                id: doc.actor.id,
+                name: doc.actor.name,
+                email: doc.actor.email,
+            },
+            None => ActorView {
+                actor_type: self.actor_type,
+                id: actor_id.map(Cow::Borrowed),
+                name: doc.actor.name,
+                email: doc.actor.email.or(actor_email.map(Cow::Borrowed)),
+            },
+        };
         Ok(EventView {
             id: self.id,
             tenant,
@@ -386,7 +448,7 @@ impl Checked {
             occurred_at: self.occurred_at,
             action,
             category,
-            actor: doc.actor,
+            actor,
             targets: doc.targets,
             context: ContextView {
                 ip: self.ip,
@@ -404,8 +466,8 @@ impl Checked {
 /// [`DocRef`] as read, borrowing from the stored JSON.
 #[derive(Deserialize)]
 struct DocView<'a> {
-    #[serde(borrow)]
-    actor: ActorView<'a>,
+    #[serde(borrow, default)]
+    actor: ActorDocView<'a>,
     #[serde(borrow, default)]
     targets: Vec<TargetView<'a>>,
     #[serde(borrow, default, deserialize_with = "optional_text")]
@@ -414,6 +476,19 @@ struct DocView<'a> {
     description: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     metadata: Option<&'a RawValue>,
+}
+
+/// [`ActorDoc`] as read; the type, id and email of documents written before it.
+#[derive(Deserialize, Default)]
+struct ActorDocView<'a> {
+    #[serde(rename = "type", default)]
+    actor_type: Option<ActorType>,
+    #[serde(borrow, default, deserialize_with = "optional_text")]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "optional_text")]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "optional_text")]
+    email: Option<Cow<'a, str>>,
 }
 
 /// A byte range of a [`RawPage`]'s text.
@@ -428,7 +503,8 @@ struct RawRow {
     columns: Checked,
     action: Span,
     category: Span,
-    channel: Option<Span>,
+    /// Channel, actor id, actor email.
+    optional: [Option<Span>; 3],
     doc: Span,
 }
 
@@ -474,7 +550,7 @@ impl RawPage {
             tenant,
             tenant_name.as_deref(),
             [row.action, row.category, row.doc].map(|span| self.span(span)),
-            row.channel.map(|span| self.span(span)),
+            row.optional.map(|span| span.map(|span| self.span(span))),
         )
     }
 
@@ -525,7 +601,8 @@ impl RawPage {
             columns: row.check()?,
             action: self.push_text(row.action),
             category: self.push_text(row.category),
-            channel: row.channel.map(|channel| self.push_text(channel)),
+            optional: [row.channel, row.actor_id, row.actor_email]
+                .map(|text| text.map(|text| self.push_text(text))),
             doc: self.push_text(row.doc),
         };
         self.rows.push(checked);

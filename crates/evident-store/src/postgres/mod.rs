@@ -30,8 +30,8 @@ use uuid::Uuid;
 use crate::record::{
     CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, PageBuilder,
     RawPage, ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS,
-    ViewerLinkRow, action_branches, check_consistency, check_inclusion, hash32, ip_bytes, position,
-    scopes_text, timestamp,
+    ViewerLinkRow, action_branches, check_consistency, check_inclusion, email_column, hash32,
+    ip_bytes, position, scopes_text, timestamp,
 };
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
@@ -446,8 +446,8 @@ impl PostgresStore {
                 .map(|row| {
                     let stored = StoredRow {
                         row: event_row(row)?,
-                        salt: row.try_get(12)?,
-                        idempotency_key: row.try_get(13)?,
+                        salt: row.try_get(EVENT_COLUMN_COUNT)?,
+                        idempotency_key: row.try_get(EVENT_COLUMN_COUNT + 1)?,
                     };
                     each(&stored, &tenants)
                 })
@@ -472,7 +472,9 @@ impl Drop for PostgresStore {
     }
 }
 
-const EVENT_COLUMNS: &str = "tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc";
+const EVENT_COLUMNS: &str = "tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email";
+/// How many columns [`EVENT_COLUMNS`] lists: a statement's own columns follow them.
+const EVENT_COLUMN_COUNT: usize = 14;
 
 fn event_from_row(
     row: &Row,
@@ -500,6 +502,8 @@ fn event_row(row: &Row) -> Result<EventRow<'_>> {
         channel: row.try_get(9)?,
         outcome: row.try_get(10)?,
         doc: row.try_get(11)?,
+        actor_id: row.try_get(12)?,
+        actor_email: row.try_get(13)?,
     })
 }
 
@@ -1212,9 +1216,7 @@ fn append_group(
             events.category.push(event.category.clone());
             events.actor_type.push(event.actor.actor_type.as_str());
             events.actor_id.push(event.actor.id.clone());
-            events
-                .actor_email
-                .push(event.actor.email.as_ref().map(|email| email.to_lowercase()));
+            events.actor_email.push(email_column(&event.actor));
             events
                 .ip
                 .push(event.context.ip.map(|ip| ip_bytes(ip).to_vec()));

@@ -38,7 +38,7 @@ use super::journal::{
     self, ClosedSegment, JournalBatch, JournalEvent, JournalWriter, Record, RecordBuilder,
 };
 use super::schema::event_rowid;
-use crate::record::{DocRef, MAX_SEQ, ip_bytes, timestamp};
+use crate::record::{DocRef, MAX_SEQ, email_column, ip_bytes, timestamp};
 use crate::{AppendBatch, BatchError, Receipt, Result, StoreError, StoredEvent};
 
 /// Events journaled but not yet applied past which an append waits (so that
@@ -428,7 +428,7 @@ impl Sequencer {
             };
             let doc = DocRef::json(event)?;
             let text = searchable_text(event);
-            let email = event.actor.email.as_ref().map(|email| email.to_lowercase());
+            let email = email_column(&event.actor);
             record.event(&JournalEvent {
                 seq,
                 id: *id.as_bytes(),

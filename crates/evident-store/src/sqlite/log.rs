@@ -110,7 +110,7 @@ pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
             let mut rows = statement.query(params![first, last])?;
             while let Some(row) = rows.next()? {
                 let (event, cursor) = super::event_from_row(row, &scope, false)?;
-                let salt = match row.get::<_, Option<Vec<u8>>>(13)? {
+                let salt = match row.get::<_, Option<Vec<u8>>>(super::EVENT_COLUMN_COUNT)? {
                     Some(salt) => salt,
                     None => {
                         let salt = new_salt().to_vec();

@@ -360,8 +360,8 @@ impl SqliteStore {
                     };
                     let stored = StoredRow {
                         row: event_row(row)?,
-                        salt: row.get_ref(13)?.as_blob_or_null().map_err(corrupt)?.unwrap_or_default(),
-                        idempotency_key: row.get_ref(14)?.as_str_or_null().map_err(corrupt)?,
+                        salt: row.get_ref(EVENT_COLUMN_COUNT)?.as_blob_or_null().map_err(corrupt)?.unwrap_or_default(),
+                        idempotency_key: row.get_ref(EVENT_COLUMN_COUNT + 1)?.as_str_or_null().map_err(corrupt)?,
                     };
                     out.push(each(&stored, &tenants)?);
                     seen += 1;
@@ -474,7 +474,9 @@ fn resolve_scope(connection: &Connection, scope: &TenantScope) -> Result<ScopeTe
     Ok(ScopeTenants { by_no, numbers })
 }
 
-const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc";
+const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email";
+/// How many columns [`EVENT_COLUMNS`] lists: a statement's own columns follow them.
+const EVENT_COLUMN_COUNT: usize = 15;
 
 fn event_from_row(
     row: &Row,
@@ -510,6 +512,8 @@ fn event_row<'r>(row: &'r Row) -> Result<EventRow<'r>> {
         channel: column(10)?.as_str_or_null().map_err(failed(10))?,
         outcome: text(11)?,
         doc: text(12)?,
+        actor_id: column(13)?.as_str_or_null().map_err(failed(13))?,
+        actor_email: column(14)?.as_str_or_null().map_err(failed(14))?,
     })
 }
 
@@ -1833,6 +1837,34 @@ mod migration_tests {
             [("license.created".to_owned(), 1)]
         );
         assert_eq!(search(&store, "acme", "lic").len(), 2);
+        // Documents written before keep the whole actor, read as written.
+        let old = store
+            .get(
+                &TenantScope::single("acme"),
+                store
+                    .query(&EventQuery {
+                        scope: TenantScope::single("acme"),
+                        filter: Filter::default(),
+                        sort: SortOrder::Asc,
+                        start: PageStart::First,
+                        limit: 1,
+                        now: Timestamp::now(),
+                    })
+                    .unwrap()
+                    .events[0]
+                    .id,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            old.actor,
+            evident_core::Actor {
+                actor_type: evident_core::ActorType::User,
+                id: Some("usr_1".into()),
+                name: None,
+                email: Some("ada@acme.example".into()),
+            }
+        );
         // Categories are read through the actions the migration listed for them.
         assert_eq!(search(&store, "acme", "category:uncategorized").len(), 2);
         assert_eq!(search(&store, "globex", "category:uncategorized").len(), 1);
@@ -1870,6 +1902,111 @@ mod migration_tests {
             [("license.renewed".to_owned(), 2)]
         );
         assert_eq!(search(&store, "acme", "category:uncategorized").len(), 3);
+    }
+
+    #[test]
+    fn documents_keep_of_the_actor_only_what_its_columns_cannot_give_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .create_tenant(&crate::NewTenant {
+                id: "acme".into(),
+                name: "Acme".into(),
+                parent: None,
+            })
+            .unwrap();
+        let actors = [
+            serde_json::json!({"type": "user", "id": "usr_ada", "name": "Ada Lovelace", "email": "Ada@Acme.example"}),
+            serde_json::json!({"type": "user", "id": "usr_grace", "name": "Grace Hopper", "email": "grace@acme.example"}),
+            serde_json::json!({"type": "service", "id": "svc_scim", "email": "İnci@acme.example"}),
+            serde_json::json!({"type": "system"}),
+        ];
+        let events: Vec<_> = actors
+            .iter()
+            .map(|actor| {
+                evident_core::event::validate_event(
+                    &serde_json::json!({"action": "user.login", "actor": actor}),
+                    None,
+                    Timestamp::now(),
+                    &Default::default(),
+                )
+                .unwrap()
+            })
+            .collect();
+        store
+            .append(
+                &[AppendBatch {
+                    tenant: "acme".into(),
+                    events: events.clone(),
+                }],
+                Timestamp::now(),
+            )
+            .unwrap();
+        drop(store);
+        let reader = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        let docs: Vec<String> = reader
+            .prepare("SELECT doc FROM events ORDER BY rowid")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // The name, and the email only where its lowercased column would not give it back.
+        assert_eq!(
+            docs[0],
+            r#"{"actor":{"name":"Ada Lovelace","email":"Ada@Acme.example"}}"#
+        );
+        assert_eq!(docs[1], r#"{"actor":{"name":"Grace Hopper"}}"#);
+        assert_eq!(docs[2], r#"{"actor":{"email":"İnci@acme.example"}}"#);
+        assert_eq!(docs[3], "{}");
+        // Every actor reads back as sent, in pages, by id and in the log's leaves.
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let page = store
+            .query(&EventQuery {
+                scope: TenantScope::single("acme"),
+                filter: Filter::default(),
+                sort: SortOrder::Asc,
+                start: PageStart::First,
+                limit: 50,
+                now: Timestamp::now(),
+            })
+            .unwrap();
+        let sent: Vec<&evident_core::Actor> = events.iter().map(|event| &event.actor).collect();
+        let read: Vec<&evident_core::Actor> =
+            page.events.iter().map(|event| &event.actor).collect();
+        assert_eq!(read, sent);
+        let raw = store
+            .raw_page(&EventQuery {
+                scope: TenantScope::single("acme"),
+                filter: Filter::default(),
+                sort: SortOrder::Asc,
+                start: PageStart::First,
+                limit: 50,
+                now: Timestamp::now(),
+            })
+            .unwrap();
+        for (index, event) in page.events.iter().enumerate() {
+            assert_eq!(raw.event(index).unwrap().to_event(), *event);
+            let got = store
+                .get(&TenantScope::single("acme"), event.id)
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.actor, event.actor);
+        }
+        let leaves = store.leaves("acme", 0, 100).unwrap();
+        let hashes = store.event_leaf_hashes("acme", 0, 100).unwrap();
+        assert_eq!(leaves.len(), 4);
+        for (leaf, (seq, hash)) in leaves.iter().zip(&hashes) {
+            assert_eq!(leaf.object["seq"], *seq);
+            // (its name and email are in the leaf's personal-data side-car)
+            assert_eq!(leaf.object["actor"]["id"], actors[*seq as usize]["id"]);
+            assert_eq!(leaf.hash(), *hash);
+        }
+        assert_eq!(hashes, store.leaf_hashes("acme").unwrap());
+        // Filters by email still ignore its case.
+        assert_eq!(search(&store, "acme", "actor:ada@acme.example").len(), 1);
+        assert_eq!(search(&store, "acme", "actor:inci@acme.example").len(), 0);
+        assert_eq!(search(&store, "acme", "actor:İnci@acme.example").len(), 1);
     }
 
     #[test]
