@@ -973,57 +973,93 @@ struct Choice {
 
 /// `filter` with its first positive category clause read through the action
 /// index: the actions the tenants have recorded under those categories
-/// (`action_categories`), which the page then reads as branches of their own.
-/// The category is still checked on each row only when one of those actions
-/// was also recorded under another category (a catalog changed), so that a
-/// total is otherwise counted from the action index alone.
+/// (`action_categories`), which the page then reads as branches of their own,
+/// or, with an action clause of exact names, those of its actions that are
+/// in the categories. The category is still checked on each row only when
+/// one of those actions was also recorded under another category (a catalog
+/// changed), so that a total is otherwise counted from the action index
+/// alone; a clause that every action of the tenants satisfies is dropped.
 fn categories_as_actions<'f>(
     connection: &Connection,
     tenants: &[i64],
     filter: &'f Filter,
 ) -> Result<std::borrow::Cow<'f, Filter>> {
     use evident_core::{Clause, Condition};
+    use std::collections::BTreeMap;
+    let positive = |clause: &Clause, category: bool| {
+        !clause.negated
+            && match &clause.condition {
+                Condition::Category(_) => category,
+                Condition::Action(names) => {
+                    !category && names.iter().all(|name| !name.contains('*'))
+                }
+                _ => false,
+            }
+    };
     let Some(position) = filter
         .clauses
         .iter()
-        .position(|clause| !clause.negated && matches!(clause.condition, Condition::Category(_)))
+        .position(|clause| positive(clause, true))
     else {
         return Ok(std::borrow::Cow::Borrowed(filter));
     };
     let Condition::Category(categories) = &filter.clauses[position].condition else {
         return Ok(std::borrow::Cow::Borrowed(filter));
     };
-    let tenant_list = vec!["?"; tenants.len()].join(", ");
-    let sql = format!(
-        "SELECT DISTINCT action, category FROM action_categories
-         WHERE tenant_no IN ({tenant_list}) AND action IN (
-             SELECT action FROM action_categories
-             WHERE tenant_no IN ({tenant_list}) AND category IN ({}))",
-        vec!["?"; categories.len()].join(", ")
-    );
-    let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    for _ in 0..2 {
-        values.extend(tenants.iter().map(|tenant| (*tenant).into()));
-    }
-    values.extend(categories.iter().map(|category| category.clone().into()));
-    let mut statement = connection.prepare_cached(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
-    let mut actions = std::collections::BTreeSet::new();
-    let mut elsewhere = false;
+    // Every action of the tenants, and whether each is only, partly or never
+    // in the categories.
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT DISTINCT action, category FROM action_categories WHERE tenant_no IN ({})",
+        vec!["?"; tenants.len()].join(", ")
+    ))?;
+    let mut rows = statement.query(rusqlite::params_from_iter(tenants))?;
+    let mut actions: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     while let Some(row) = rows.next()? {
         let (action, category): (String, String) = (row.get(0)?, row.get(1)?);
-        elsewhere |= !categories.contains(&category);
-        actions.insert(action);
+        let (inside, outside) = actions.entry(action).or_default();
+        if categories.contains(&category) {
+            *inside = true;
+        } else {
+            *outside = true;
+        }
     }
+    let mixed = actions
+        .values()
+        .any(|(inside, outside)| *inside && *outside);
     let mut filter = filter.clone();
+    if !mixed && actions.values().all(|(inside, _)| *inside) {
+        filter.clauses.remove(position);
+        return Ok(std::borrow::Cow::Owned(filter));
+    }
+    let in_categories = |action: &String| actions.get(action).is_some_and(|(inside, _)| *inside);
+    let listed = filter
+        .clauses
+        .iter()
+        .position(|clause| positive(clause, false));
+    let names: Vec<String> = match listed.map(|listed| &filter.clauses[listed].condition) {
+        Some(Condition::Action(names)) => names
+            .iter()
+            .filter(|name| in_categories(name))
+            .cloned()
+            .collect(),
+        _ => actions
+            .keys()
+            .filter(|action| in_categories(action))
+            .cloned()
+            .collect(),
+    };
     let by_action = Clause {
         negated: false,
-        condition: Condition::Action(actions.into_iter().collect()),
+        condition: Condition::Action(names),
     };
-    if elsewhere {
-        filter.clauses.insert(position, by_action);
-    } else {
-        filter.clauses[position] = by_action;
+    match (listed, mixed) {
+        (Some(listed), true) => filter.clauses[listed] = by_action,
+        (Some(listed), false) => {
+            filter.clauses[listed] = by_action;
+            filter.clauses.remove(position);
+        }
+        (None, true) => filter.clauses.insert(position, by_action),
+        (None, false) => filter.clauses[position] = by_action,
     }
     Ok(std::borrow::Cow::Owned(filter))
 }
@@ -1902,6 +1938,106 @@ mod migration_tests {
             [("license.renewed".to_owned(), 2)]
         );
         assert_eq!(search(&store, "acme", "category:uncategorized").len(), 3);
+    }
+
+    #[test]
+    fn categories_are_read_through_their_actions_before_and_after_a_catalog_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .create_tenant(&crate::NewTenant {
+                id: "acme".into(),
+                name: "Acme".into(),
+                parent: None,
+            })
+            .unwrap();
+        let append = |pairs: &[(&str, &str)]| {
+            let events = pairs
+                .iter()
+                .map(|(action, category)| {
+                    let mut event = system_event(action);
+                    event.category = (*category).into();
+                    event
+                })
+                .collect();
+            store
+                .append(
+                    &[AppendBatch {
+                        tenant: "acme".into(),
+                        events,
+                    }],
+                    Timestamp::now(),
+                )
+                .unwrap();
+        };
+        // Answers a query's page and total, and checks them against the events filtered in memory.
+        type Keep<'k> = &'k dyn Fn(&evident_core::Event) -> bool;
+        let check = |text: &str, keep: Keep| {
+            let query = EventQuery {
+                scope: TenantScope::single("acme"),
+                filter: evident_core::query::parse(text).unwrap(),
+                sort: SortOrder::Asc,
+                start: PageStart::Offset(0),
+                limit: 100,
+                now: Timestamp::now(),
+            };
+            let (page, total) = store.query_with_total(&query).unwrap();
+            let every = store
+                .query(&EventQuery {
+                    filter: Filter::default(),
+                    ..query.clone()
+                })
+                .unwrap()
+                .events;
+            let expected: Vec<u64> = every
+                .iter()
+                .filter(|event| keep(event))
+                .map(|event| event.seq)
+                .collect();
+            let got: Vec<u64> = page
+                .events()
+                .unwrap()
+                .iter()
+                .map(|event| event.seq)
+                .collect();
+            assert_eq!(got, expected, "{text}");
+            assert_eq!(total, expected.len() as u64, "{text}");
+            expected.len()
+        };
+        let queries: [(&str, Keep); 6] = [
+            ("category:security", &|event| event.category == "security"),
+            ("category:security,billing", &|_| true),
+            (
+                "category:security action:user.login,invoice.paid",
+                &|event| {
+                    event.category == "security"
+                        && ["user.login", "invoice.paid"].contains(&event.action.as_str())
+                },
+            ),
+            ("category:security action:user.*", &|event| {
+                event.category == "security" && event.action.starts_with("user.")
+            }),
+            ("-category:security", &|event| event.category != "security"),
+            ("category:audit", &|_| false),
+        ];
+        append(&[
+            ("user.login", "security"),
+            ("invoice.paid", "billing"),
+            ("user.mfa_enabled", "security"),
+            ("user.login", "security"),
+        ]);
+        let before: Vec<usize> = queries
+            .iter()
+            .map(|(text, keep)| check(text, keep))
+            .collect();
+        assert_eq!(before, [3, 4, 2, 3, 1, 0]);
+        // A changed catalog: invoice.paid now in security, user.login in billing.
+        append(&[("invoice.paid", "security"), ("user.login", "billing")]);
+        let after: Vec<usize> = queries
+            .iter()
+            .map(|(text, keep)| check(text, keep))
+            .collect();
+        assert_eq!(after, [4, 6, 3, 3, 2, 0]);
     }
 
     #[test]
