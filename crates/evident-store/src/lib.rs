@@ -72,6 +72,10 @@ pub enum StoreError {
         "the store was written by a newer Evident (schema version {found}; this build knows up to {known}); upgrade Evident"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error(
+        "the store is at schema version {found}, older than this build's {known}: run `evident migrate` on it first"
+    )]
+    SchemaTooOld { found: i64, known: i64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("storage error: {0}")]

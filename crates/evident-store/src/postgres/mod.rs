@@ -316,14 +316,11 @@ impl PostgresStore {
     pub fn open_read_only(url: &str) -> Result<PostgresStore> {
         let config: postgres::Config = url.parse()?;
         let mut connection = Connection::open(&config, Use::Verification)?;
-        match schema::version(&mut connection.client)? {
-            Some(SCHEMA_VERSION) => {}
-            found => {
-                return Err(StoreError::Corrupt(format!(
-                    "schema version {}; this build reads {SCHEMA_VERSION} (run `evident migrate` first)",
-                    found.unwrap_or(0)
-                )));
-            }
+        let known = SCHEMA_VERSION;
+        match schema::version(&mut connection.client)?.unwrap_or(0) {
+            SCHEMA_VERSION => {}
+            found if found > known => return Err(StoreError::SchemaTooNew { found, known }),
+            found => return Err(StoreError::SchemaTooOld { found, known }),
         }
         Ok(PostgresStore {
             config,

@@ -226,10 +226,12 @@ impl SqliteStore {
         }
         let writer = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let found: i64 = writer.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        if found != SCHEMA_VERSION {
-            return Err(StoreError::Corrupt(format!(
-                "schema version {found}; this build reads {SCHEMA_VERSION} (open it once with `evident serve` to migrate)"
-            )));
+        let known = SCHEMA_VERSION;
+        if found > known {
+            return Err(StoreError::SchemaTooNew { found, known });
+        }
+        if found < known {
+            return Err(StoreError::SchemaTooOld { found, known });
         }
         // A store a process has open for writing applies its own journal; one
         // that none has open, with records left unapplied, was stopped by a crash.
@@ -2143,6 +2145,33 @@ mod migration_tests {
         assert_eq!(search(&store, "acme", "actor:ada@acme.example").len(), 1);
         assert_eq!(search(&store, "acme", "actor:inci@acme.example").len(), 0);
         assert_eq!(search(&store, "acme", "actor:İnci@acme.example").len(), 1);
+    }
+
+    #[test]
+    fn a_store_of_another_schema_version_is_refused_for_reading_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        version_4_store(dir.path());
+        let error = SqliteStore::open_read_only(dir.path()).err().unwrap();
+        assert!(matches!(
+            error,
+            StoreError::SchemaTooOld {
+                found: 4,
+                known: SCHEMA_VERSION
+            }
+        ));
+        assert!(
+            error
+                .to_string()
+                .contains("run `evident migrate` on it first"),
+            "{error}"
+        );
+        assert_eq!(SqliteStore::schema_version(dir.path()).unwrap(), Some(4));
+        let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        connection
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let error = SqliteStore::open_read_only(dir.path()).err().unwrap();
+        assert!(matches!(error, StoreError::SchemaTooNew { .. }), "{error}");
     }
 
     #[test]
