@@ -131,7 +131,7 @@ impl Conditions {
     }
 }
 
-fn placeholders(count: usize) -> String {
+pub(super) fn placeholders(count: usize) -> String {
     vec!["?"; count].join(", ")
 }
 

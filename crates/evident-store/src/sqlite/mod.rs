@@ -728,7 +728,7 @@ impl TextWindows {
         }
         let mut statement = connection.prepare_cached(&format!(
             "SELECT no, next_seq FROM tenants WHERE no IN ({})",
-            vec!["?"; tenants.len()].join(", ")
+            filter_sql::placeholders(tenants.len())
         ))?;
         let sizes = statement
             .query_map(rusqlite::params_from_iter(tenants), |row| {
@@ -860,7 +860,7 @@ fn scope_size(connection: &Connection, tenants: &[i64]) -> Result<i64> {
     Ok(connection
         .prepare_cached(&format!(
             "SELECT coalesce(sum(next_seq), 0) FROM tenants WHERE no IN ({})",
-            vec!["?"; tenants.len()].join(", ")
+            filter_sql::placeholders(tenants.len())
         ))?
         .query_row(rusqlite::params_from_iter(tenants), |row| row.get(0))?)
 }
@@ -988,31 +988,23 @@ fn categories_as_actions<'f>(
 ) -> Result<std::borrow::Cow<'f, Filter>> {
     use evident_core::{Clause, Condition};
     use std::collections::BTreeMap;
-    let positive = |clause: &Clause, category: bool| {
-        !clause.negated
-            && match &clause.condition {
-                Condition::Category(_) => category,
-                Condition::Action(names) => {
-                    !category && names.iter().all(|name| !name.contains('*'))
-                }
-                _ => false,
-            }
-    };
-    let Some(position) = filter
-        .clauses
-        .iter()
-        .position(|clause| positive(clause, true))
+    let Some((position, categories)) =
+        filter
+            .clauses
+            .iter()
+            .enumerate()
+            .find_map(|(position, clause)| match &clause.condition {
+                Condition::Category(categories) if !clause.negated => Some((position, categories)),
+                _ => None,
+            })
     else {
-        return Ok(std::borrow::Cow::Borrowed(filter));
-    };
-    let Condition::Category(categories) = &filter.clauses[position].condition else {
         return Ok(std::borrow::Cow::Borrowed(filter));
     };
     // Every action of the tenants, and whether each is only, partly or never
     // in the categories.
     let mut statement = connection.prepare_cached(&format!(
         "SELECT DISTINCT action, category FROM action_categories WHERE tenant_no IN ({})",
-        vec!["?"; tenants.len()].join(", ")
+        filter_sql::placeholders(tenants.len())
     ))?;
     let mut rows = statement.query(rusqlite::params_from_iter(tenants))?;
     let mut actions: BTreeMap<String, (bool, bool)> = BTreeMap::new();
@@ -1034,10 +1026,12 @@ fn categories_as_actions<'f>(
         return Ok(std::borrow::Cow::Owned(filter));
     }
     let in_categories = |action: &String| actions.get(action).is_some_and(|(inside, _)| *inside);
-    let listed = filter
-        .clauses
-        .iter()
-        .position(|clause| positive(clause, false));
+    // A positive clause of exact actions, which the categories narrow.
+    let listed = filter.clauses.iter().position(|clause| {
+        !clause.negated
+            && matches!(&clause.condition,
+                Condition::Action(names) if names.iter().all(|name| !name.contains('*')))
+    });
     let names: Vec<String> = match listed.map(|listed| &filter.clauses[listed].condition) {
         Some(Condition::Action(names)) => names
             .iter()
@@ -1824,17 +1818,46 @@ mod migration_tests {
         .unwrap()
     }
 
-    fn search(store: &SqliteStore, tenant: &str, query: &str) -> Vec<(String, u64)> {
-        let query = EventQuery {
+    /// The first page of 50 of `tenant`'s events matching `query`, oldest first.
+    fn oldest_first(tenant: &str, query: &str) -> EventQuery {
+        EventQuery {
             scope: TenantScope::single(tenant),
             filter: evident_core::query::parse(query).unwrap(),
             sort: SortOrder::Asc,
             start: PageStart::First,
             limit: 50,
             now: Timestamp::now(),
-        };
+        }
+    }
+
+    /// A fresh store holding the tenant acme.
+    fn acme_store(dir: &Path) -> SqliteStore {
+        let store = SqliteStore::open(dir).unwrap();
         store
-            .query(&query)
+            .create_tenant(&crate::NewTenant {
+                id: "acme".into(),
+                name: "Acme".into(),
+                parent: None,
+            })
+            .unwrap();
+        store
+    }
+
+    fn append_to_acme(store: &SqliteStore, events: Vec<evident_core::NewEvent>) {
+        store
+            .append(
+                &[AppendBatch {
+                    tenant: "acme".into(),
+                    events,
+                }],
+                Timestamp::now(),
+            )
+            .unwrap();
+    }
+
+    fn search(store: &SqliteStore, tenant: &str, query: &str) -> Vec<(String, u64)> {
+        store
+            .query(&oldest_first(tenant, query))
             .unwrap()
             .events
             .into_iter()
@@ -1876,22 +1899,9 @@ mod migration_tests {
         );
         assert_eq!(search(&store, "acme", "lic").len(), 2);
         // Documents written before keep the whole actor, read as written.
+        let first = store.query(&oldest_first("acme", "")).unwrap().events[0].id;
         let old = store
-            .get(
-                &TenantScope::single("acme"),
-                store
-                    .query(&EventQuery {
-                        scope: TenantScope::single("acme"),
-                        filter: Filter::default(),
-                        sort: SortOrder::Asc,
-                        start: PageStart::First,
-                        limit: 1,
-                        now: Timestamp::now(),
-                    })
-                    .unwrap()
-                    .events[0]
-                    .id,
-            )
+            .get(&TenantScope::single("acme"), first)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -1945,14 +1955,7 @@ mod migration_tests {
     #[test]
     fn categories_are_read_through_their_actions_before_and_after_a_catalog_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        store
-            .create_tenant(&crate::NewTenant {
-                id: "acme".into(),
-                name: "Acme".into(),
-                parent: None,
-            })
-            .unwrap();
+        let store = acme_store(dir.path());
         let append = |pairs: &[(&str, &str)]| {
             let events = pairs
                 .iter()
@@ -1962,26 +1965,14 @@ mod migration_tests {
                     event
                 })
                 .collect();
-            store
-                .append(
-                    &[AppendBatch {
-                        tenant: "acme".into(),
-                        events,
-                    }],
-                    Timestamp::now(),
-                )
-                .unwrap();
+            append_to_acme(&store, events);
         };
         // Answers a query's page and total, and checks them against the events filtered in memory.
         type Keep<'k> = &'k dyn Fn(&evident_core::Event) -> bool;
         let check = |text: &str, keep: Keep| {
             let query = EventQuery {
-                scope: TenantScope::single("acme"),
-                filter: evident_core::query::parse(text).unwrap(),
-                sort: SortOrder::Asc,
                 start: PageStart::Offset(0),
-                limit: 100,
-                now: Timestamp::now(),
+                ..oldest_first("acme", text)
             };
             let (page, total) = store.query_with_total(&query).unwrap();
             let every = store
@@ -2045,14 +2036,7 @@ mod migration_tests {
     #[test]
     fn documents_keep_of_the_actor_only_what_its_columns_cannot_give_back() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        store
-            .create_tenant(&crate::NewTenant {
-                id: "acme".into(),
-                name: "Acme".into(),
-                parent: None,
-            })
-            .unwrap();
+        let store = acme_store(dir.path());
         let actors = [
             serde_json::json!({"type": "user", "id": "usr_ada", "name": "Ada Lovelace", "email": "Ada@Acme.example"}),
             serde_json::json!({"type": "user", "id": "usr_grace", "name": "Grace Hopper", "email": "grace@acme.example"}),
@@ -2071,15 +2055,7 @@ mod migration_tests {
                 .unwrap()
             })
             .collect();
-        store
-            .append(
-                &[AppendBatch {
-                    tenant: "acme".into(),
-                    events: events.clone(),
-                }],
-                Timestamp::now(),
-            )
-            .unwrap();
+        append_to_acme(&store, events.clone());
         drop(store);
         let reader = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
         let docs: Vec<String> = reader
@@ -2099,30 +2075,12 @@ mod migration_tests {
         assert_eq!(docs[3], "{}");
         // Every actor reads back as sent, in pages, by id and in the log's leaves.
         let store = SqliteStore::open(dir.path()).unwrap();
-        let page = store
-            .query(&EventQuery {
-                scope: TenantScope::single("acme"),
-                filter: Filter::default(),
-                sort: SortOrder::Asc,
-                start: PageStart::First,
-                limit: 50,
-                now: Timestamp::now(),
-            })
-            .unwrap();
+        let page = store.query(&oldest_first("acme", "")).unwrap();
         let sent: Vec<&evident_core::Actor> = events.iter().map(|event| &event.actor).collect();
         let read: Vec<&evident_core::Actor> =
             page.events.iter().map(|event| &event.actor).collect();
         assert_eq!(read, sent);
-        let raw = store
-            .raw_page(&EventQuery {
-                scope: TenantScope::single("acme"),
-                filter: Filter::default(),
-                sort: SortOrder::Asc,
-                start: PageStart::First,
-                limit: 50,
-                now: Timestamp::now(),
-            })
-            .unwrap();
+        let raw = store.raw_page(&oldest_first("acme", "")).unwrap();
         for (index, event) in page.events.iter().enumerate() {
             assert_eq!(raw.event(index).unwrap().to_event(), *event);
             let got = store
