@@ -839,17 +839,55 @@ fn write_batches(connection: &Connection, records: &[Record<'_>]) -> Result<()> 
         insert_category.execute(params![tenant_no, category, action])?;
     }
     drop(insert_category);
-    let mut set_size =
-        connection.prepare_cached("UPDATE tenants SET next_seq = ?1 WHERE no = ?2")?;
+    let mut read_order =
+        connection.prepare_cached("SELECT max_occurred_at, late_seq FROM tenants WHERE no = ?1")?;
+    let mut set_size = connection.prepare_cached(
+        "UPDATE tenants SET next_seq = ?1, max_occurred_at = ?2, late_seq = ?3 WHERE no = ?4",
+    )?;
     for tenant in batches.chunk_by(|one, next| one.tenant_no == next.tenant_no) {
         let mut nodes: Vec<&Node> = tenant.iter().flat_map(|batch| &batch.nodes).collect();
         nodes.sort_unstable_by_key(|node| (node.level, node.index));
         let tenant_no = tenant[0].tenant_no;
         super::log::insert_nodes(connection, tenant_no, nodes)?;
         let next_seq = tenant.iter().map(|batch| batch.next_seq).max().unwrap_or(0);
-        set_size.execute(params![next_seq as i64, tenant_no])?;
+        let (latest, late_seq) = read_order.query_row(params![tenant_no], |row| {
+            Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let (latest, late_seq) = time_order(
+            latest,
+            late_seq,
+            tenant
+                .iter()
+                .flat_map(|batch| &batch.events)
+                .map(|event| (event.seq, event.occurred_at)),
+        );
+        set_size.execute(params![next_seq as i64, latest, late_seq, tenant_no])?;
     }
     Ok(())
+}
+
+/// How long before an earlier event of its tenant an event may have
+/// occurred and still count as in time order, in microseconds: clocks and
+/// queues of the product's several servers put events that close out of
+/// order all the time, and pages allow for it (`TextWindows` in mod.rs).
+pub(super) const LATE_MICROS: i64 = 5 * 60 * 1_000_000;
+
+/// A tenant's latest occurred_at and the seq of its latest late event (one
+/// that occurred more than [`LATE_MICROS`] before an earlier one), or -1,
+/// after `events` (seq, occurred_at) in seq order, from what they were
+/// before them.
+fn time_order(
+    mut latest: Option<i64>,
+    mut late_seq: i64,
+    events: impl Iterator<Item = (u64, i64)>,
+) -> (Option<i64>, i64) {
+    for (seq, occurred_at) in events {
+        if latest.is_some_and(|time| occurred_at < time - LATE_MICROS) {
+            late_seq = late_seq.max(seq as i64);
+        }
+        latest = latest.max(Some(occurred_at));
+    }
+    (latest, late_seq)
 }
 
 /// A synced commit: everything committed before it is on disk.
@@ -1043,6 +1081,39 @@ mod tests {
         appends(&store);
         std::mem::forget(held);
         std::mem::forget(store);
+    }
+
+    #[test]
+    fn an_event_is_late_when_an_earlier_one_occurred_long_enough_after_it() {
+        let minute = 60_000_000;
+        let at = |minutes: i64| 1_700_000_000_000_000 + minutes * minute;
+        let events = [
+            (5, at(100)),
+            (6, at(90)),
+            (7, at(100)),
+            (8, at(120)),
+            (9, at(115)),
+        ];
+        let order =
+            |latest, late, count: usize| time_order(latest, late, events[..count].iter().copied());
+        assert_eq!(order(None, -1, 1), (Some(at(100)), -1));
+        assert_eq!(order(None, -1, 4), (Some(at(120)), 6), "ten minutes late");
+        assert_eq!(
+            order(None, -1, 5),
+            (Some(at(120)), 6),
+            "five minutes is in time order"
+        );
+        assert_eq!(
+            time_order(None, -1, [(1, at(10)), (2, at(5) - 1)].into_iter()),
+            (Some(at(10)), 2),
+            "a microsecond more is late"
+        );
+        assert_eq!(order(Some(at(95)), 3, 1), (Some(at(100)), 3));
+        assert_eq!(
+            order(Some(at(106)), 3, 1),
+            (Some(at(106)), 5),
+            "late after the events of an earlier transaction"
+        );
     }
 
     #[test]

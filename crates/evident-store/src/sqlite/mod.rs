@@ -622,9 +622,14 @@ fn raw_page(
     let mut params = Vec::new();
     let mut choices = DriverChoices::default();
     let ascending = query.sort == SortOrder::Asc;
-    // Free text that does not drive its arm is searched first within a
-    // window of each tenant's newest events (oldest, for oldest first):
-    // where in `params` each tenant's range starts.
+    let cursor = match &query.start {
+        PageStart::After(cursor) => Some(cursor),
+        _ => None,
+    };
+    let page_rows = limit + 1 + offset;
+    // Free text is searched first within a window of each tenant's newest
+    // events (oldest, for oldest first), as `TextWindows` says: where in
+    // `params` each tenant's range starts.
     let searched = arms.iter().any(|(_, arm)| arm.conditions.text.is_some());
     let mut windows = TextWindows::new(connection, if searched { &tenants.numbers } else { &[] })?;
     let mut window_ends: Vec<(i64, usize)> = Vec::new();
@@ -646,11 +651,26 @@ fn raw_page(
             arm.conditions.sql_driven_by(choice.driver)
         ));
         params.extend(arm.source_params);
-        if let Some(text) = arm.conditions.text.as_ref().filter(|_| choice.windowed) {
+        if let Some(text) = arm.conditions.text.as_ref() {
             let start = params.len();
-            for (tenant, first) in &text.firsts {
-                windows.open(*tenant);
-                window_ends.push((*tenant, start + first));
+            match (choice.window, text.firsts.as_slice()) {
+                (Some(TextWindow::First), firsts) => {
+                    for (tenant, first) in firsts {
+                        windows.open(*tenant);
+                        window_ends.push((*tenant, start + first));
+                    }
+                }
+                // A driving search of one tenant reads only as far back as
+                // its page's last match, counted in the search index alone.
+                (Some(TextWindow::ThroughPage), [(tenant, first)]) => {
+                    let expression = &arm.conditions.params()[first - 1];
+                    if windows.open_through(
+                        connection, *tenant, expression, page_rows, cursor, ascending,
+                    )? {
+                        window_ends.push((*tenant, start + first));
+                    }
+                }
+                _ => {}
             }
         }
         params.extend(arm.conditions.params().iter().cloned());
@@ -669,10 +689,6 @@ fn raw_page(
         limit + 1
     );
     params.push(rusqlite::types::Value::Integer(offset));
-    let cursor = match &query.start {
-        PageStart::After(cursor) => Some(cursor),
-        _ => None,
-    };
     loop {
         windows.apply(&window_ends, ascending, &mut params);
         let mut statement = connection.prepare_cached(&sql)?;
@@ -704,9 +720,11 @@ fn raw_page(
 /// Each tenant's window of free-text search: how many of its newest (or
 /// oldest) events a page searches first. Most pages of a common term fill
 /// from the newest few thousand events, where a search of the whole tenant
-/// reads every match; a page that does not fill, or that an event outside a
-/// window might precede, is read again with the windows that fall short
-/// eight times as wide, up to the whole tenant.
+/// reads every match; a term that drives its page and matches more events
+/// than the page holds is searched back to its page's last match, so that
+/// only a page of rows is read and sorted. A page that does not fill, or
+/// that an event outside a window might precede, is read again with the
+/// windows that fall short eight times as wide, up to the whole tenant.
 struct TextWindows {
     /// The number of events of each tenant of the page's scope.
     sizes: HashMap<i64, i64>,
@@ -717,6 +735,9 @@ struct TextWindows {
 
 /// The first window of free-text search, in events.
 const FIRST_TEXT_WINDOW: i64 = if cfg!(test) { 32 } else { 8192 };
+
+/// How many matches past its page a driving search's window reaches.
+const WINDOW_MARGIN: i64 = 4;
 
 impl TextWindows {
     fn new(connection: &Connection, tenants: &[i64]) -> Result<TextWindows> {
@@ -743,13 +764,62 @@ impl TextWindows {
 
     /// Starts a first window for `tenant`, if it holds more events than one.
     fn open(&mut self, tenant: i64) {
-        if self
-            .sizes
-            .get(&tenant)
-            .is_some_and(|size| *size > FIRST_TEXT_WINDOW)
-        {
-            self.spans.entry(tenant).or_insert(FIRST_TEXT_WINDOW);
+        self.open_span(tenant, FIRST_TEXT_WINDOW);
+    }
+
+    /// Starts a window of `span` events for `tenant` (the widest its arms
+    /// ask for), if it holds more events than that.
+    fn open_span(&mut self, tenant: i64, span: i64) {
+        if self.sizes.get(&tenant).is_some_and(|size| *size > span) {
+            let window = self.spans.entry(tenant).or_insert(span);
+            *window = (*window).max(span);
         }
+    }
+
+    /// Starts a window of `tenant` that ends a few matches of `expression`
+    /// past the page's `page_rows` (newest first, or oldest first; past the
+    /// cursor when it is the tenant's), as the search index alone lists them:
+    /// false when the tenant holds fewer, which are then all read. The few
+    /// more let the page end earlier than its window, as
+    /// [`in_time_order_beyond`] asks of events up to minutes out of order.
+    fn open_through(
+        &mut self,
+        connection: &Connection,
+        tenant: i64,
+        expression: &rusqlite::types::Value,
+        page_rows: i64,
+        cursor: Option<&Cursor>,
+        ascending: bool,
+    ) -> Result<bool> {
+        let (mut first, mut last) = schema::tenant_rowids(tenant);
+        match cursor.map(|cursor| cursor.position) {
+            Some(position) if (first..=last).contains(&position) && ascending => first = position,
+            Some(position) if (first..=last).contains(&position) => last = position,
+            _ => {}
+        }
+        // The offset is written, not bound, as a page's LIMIT is (raw_page).
+        let sql = format!(
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3
+             ORDER BY rowid {} LIMIT 1 OFFSET {}",
+            if ascending { "ASC" } else { "DESC" },
+            page_rows - 1 + WINDOW_MARGIN
+        );
+        let end: Option<i64> = connection
+            .prepare_cached(&sql)?
+            .query_row(params![expression, first, last], |row| row.get(0))
+            .optional()?;
+        let Some(end) = end else {
+            return Ok(false);
+        };
+        let (first, _) = schema::tenant_rowids(tenant);
+        let size = self.sizes.get(&tenant).copied().unwrap_or(0);
+        let span = if ascending {
+            end - first + 1
+        } else {
+            first + size - end
+        };
+        self.open_span(tenant, span);
+        Ok(self.spans.contains_key(&tenant))
     }
 
     /// The rowid the window of `tenant` ends at (its first one, newest
@@ -785,16 +855,13 @@ impl TextWindows {
     ) -> Result<bool> {
         let mut short = Vec::new();
         for tenant in self.spans.keys() {
+            let end = self.end(*tenant, ascending);
             let precedes = match last {
                 None => true,
-                Some(last) => outside_precedes(
-                    connection,
-                    *tenant,
-                    self.end(*tenant, ascending),
-                    last,
-                    cursor,
-                    ascending,
-                )?,
+                Some(last) => {
+                    !in_time_order_beyond(connection, *tenant, end, last, ascending)?
+                        && outside_precedes(connection, *tenant, end, last, cursor, ascending)?
+                }
             };
             if precedes {
                 short.push(*tenant);
@@ -816,6 +883,37 @@ impl TextWindows {
         }
         Ok(!short.is_empty())
     }
+}
+
+/// Whether every event of `tenant` beyond `end` (before it, newest first;
+/// after it, oldest first) is known to sort after `last`, from the event at
+/// `end` and the tenant's latest late event (`tenants.late_seq`): newest
+/// first, when the event at `end` is not late, every event before it
+/// occurred at most [`ingest::LATE_MICROS`] after it; oldest first, when no
+/// event after it is late, each occurred at most that long before it. Only
+/// the tenant's row and one event are read, where [`outside_precedes`] walks
+/// the time index through the window.
+fn in_time_order_beyond(
+    connection: &Connection,
+    tenant: i64,
+    end: i64,
+    last: (i64, i64),
+    ascending: bool,
+) -> Result<bool> {
+    let (late_seq, occurred_at): (i64, Option<i64>) = connection
+        .prepare_cached(
+            "SELECT late_seq, (SELECT occurred_at FROM events WHERE rowid = ?2) FROM tenants WHERE no = ?1",
+        )?
+        .query_row(params![tenant, end], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let Some(occurred_at) = occurred_at else {
+        return Ok(false);
+    };
+    let seq = end - schema::tenant_rowids(tenant).0;
+    Ok(if ascending {
+        late_seq <= seq && (occurred_at - ingest::LATE_MICROS, end) >= last
+    } else {
+        late_seq < seq && (occurred_at + ingest::LATE_MICROS, end) <= last
+    })
 }
 
 /// Whether an event of `tenant` beyond `end` (before it, newest first; after
@@ -893,8 +991,9 @@ fn page_arms<'g>(
 /// clause lie anywhere in the tenant's rows, nearly a page read each. In the
 /// largest tenant at 1M events (190,289), a page of free text fetched and
 /// sorted 140 matches in 1.3 ms where a walk took 3.1, and 720 in 7.5 ms
-/// where a walk took 1.6: one row read cost 100–250 index steps.
-const ROW_READ_STEPS: f64 = 100.0;
+/// where a walk took 1.6: one row read cost 100–250 index steps. (In tests,
+/// 1: a rare term of a few hundred events drives its page.)
+const ROW_READ_STEPS: f64 = if cfg!(test) { 1.0 } else { 100.0 };
 
 /// Which clause should drive each arm of a page, remembering what it counted:
 /// the arms of one tenant share their free-text clause, and its matches are
@@ -922,7 +1021,7 @@ impl DriverChoices {
         if conditions.drivers.is_empty() {
             return Ok(Choice {
                 driver: None,
-                windowed: false,
+                window: None,
             });
         }
         let scope = scope_size(connection, tenants)?;
@@ -958,10 +1057,18 @@ impl DriverChoices {
             }
         }
         let driver = best.map(|(number, _)| number);
-        Ok(Choice {
-            driver,
-            windowed: text_driver.is_some() && driver != text_driver && text_matches > window_fills,
-        })
+        let window = match text_driver {
+            Some(_) if driver != text_driver && text_matches > window_fills => {
+                Some(TextWindow::First)
+            }
+            // Fetching a page of the matches and finding where it ends in
+            // the search index pays once there are a few pages of them.
+            Some(_) if driver == text_driver && text_matches > 2 * page => {
+                Some(TextWindow::ThroughPage)
+            }
+            _ => None,
+        };
+        Ok(Choice { driver, window })
     }
 }
 
@@ -969,8 +1076,17 @@ impl DriverChoices {
 struct Choice {
     /// The driving clause, if one has few enough matches.
     driver: Option<usize>,
-    /// Whether its free text, not driving, is searched within windows first.
-    windowed: bool,
+    /// Whether its free text is searched within a window first, and which.
+    window: Option<TextWindow>,
+}
+
+/// The first window of an arm's free-text search.
+#[derive(Clone, Copy)]
+enum TextWindow {
+    /// Free text that does not drive: the newest (oldest) [`FIRST_TEXT_WINDOW`] events.
+    First,
+    /// Free text that drives: back to its page's last match.
+    ThroughPage,
 }
 
 /// `filter` with its first positive category clause read through the action
@@ -1950,6 +2066,26 @@ mod migration_tests {
             [("license.renewed".to_owned(), 2)]
         );
         assert_eq!(search(&store, "acme", "category:uncategorized").len(), 3);
+        // Events stored before count as late; the applier keeps the order of new ones.
+        let time_order = |tenant: &str| -> (Option<i64>, i64) {
+            reader
+                .query_row(
+                    "SELECT max_occurred_at, late_seq FROM tenants WHERE id = ?1",
+                    [tenant],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .unwrap()
+        };
+        let renewed = store.query(&oldest_first("acme", "")).unwrap().events[2]
+            .occurred_at
+            .as_microsecond();
+        assert_eq!(time_order("acme"), (Some(renewed), 1));
+        assert_eq!(time_order("globex"), (Some(1_700_000_000_000_002), 0));
+        let mut late = system_event("license.revoked");
+        late.occurred_at = Timestamp::from_microsecond(1_700_000_000_000_002).unwrap();
+        append_to_acme(&store, vec![late]);
+        store.ingest().unwrap().caught_up().unwrap();
+        assert_eq!(time_order("acme"), (Some(renewed), 3));
     }
 
     #[test]
@@ -2183,21 +2319,47 @@ mod text_window_tests {
     use crate::TenantScope;
     use evident_core::{Event, Outcome};
 
-    /// Event `n`: most arrive in time order, some late (long after their
-    /// time) and some early (timed after the events that follow them).
-    fn event(n: i64, now: Timestamp) -> evident_core::NewEvent {
+    /// How events arrive: a minute apart, in time order but for these.
+    #[derive(Clone, Copy)]
+    enum Arrival {
+        /// Throughout, some late (long after their time) and some early
+        /// (timed days after the events that follow them).
+        Disordered,
+        /// Some late below event `late_below` (days late below half of it,
+        /// minutes late above), and each up to four minutes off its place.
+        Jittered { late_below: i64 },
+    }
+
+    /// Event `n`, arriving as `arrival` says.
+    fn event(n: i64, arrival: Arrival, now: Timestamp) -> evident_core::NewEvent {
         let mut at = now.as_second() - 100 * 86_400 + n * 60;
-        if n % 17 == 0 {
-            at -= 10 * 86_400;
+        match arrival {
+            Arrival::Disordered => {
+                if n % 17 == 0 {
+                    at -= 10 * 86_400;
+                }
+                if n % 29 == 0 {
+                    at += 5 * 86_400;
+                }
+            }
+            Arrival::Jittered { late_below } => {
+                if n % 17 == 0 && n < late_below / 2 {
+                    at -= 10 * 86_400;
+                }
+                if n % 13 == 0 && n < late_below {
+                    at -= 6 * 60;
+                }
+                at += (n * 7 % 9 - 4) * 60;
+            }
         }
-        if n % 29 == 0 {
-            at += 5 * 86_400;
-        }
-        // Two in three match: enough that a first window is likely to fill a page.
-        let description = if n % 3 != 2 {
-            "rotated the key"
-        } else {
-            "routine change"
+        // Two in three match "rotated": enough that a first window is
+        // likely to fill a page. One in eleven matches "audit": few enough
+        // that it drives its page, more than a page.
+        let description = match (n % 3 != 2, n % 11 == 0) {
+            (true, false) => "rotated the key",
+            (true, true) => "rotated the key for the audit",
+            (false, false) => "routine change",
+            (false, true) => "routine audit",
         };
         evident_core::event::validate_event(
             &serde_json::json!({
@@ -2358,15 +2520,96 @@ mod text_window_tests {
         }
     }
 
+    /// The tenant's order of arrival answers "does an event beyond the
+    /// window sort before the page's last row?" only where a look at every
+    /// event agrees: for each window end and each last row inside it, both
+    /// ways, with events up to minutes out of order and some late.
+    #[test]
+    fn arrival_order_rules_out_only_what_no_event_beyond_a_window_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let now = Timestamp::now();
+        store
+            .create_tenant(&crate::NewTenant {
+                id: "initech".into(),
+                name: "Initech".into(),
+                parent: None,
+            })
+            .unwrap();
+        let events: Vec<_> = (0..160)
+            .map(|n| event(n, Arrival::Jittered { late_below: 60 }, now))
+            .collect();
+        store
+            .append(
+                &[AppendBatch {
+                    tenant: "initech".into(),
+                    events,
+                }],
+                now,
+            )
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let stored: Vec<(i64, i64)> = walk(&store, &["initech"], "", SortOrder::Asc)
+            .iter()
+            .map(|event| {
+                (
+                    event.occurred_at.as_microsecond(),
+                    schema::event_rowid(1, event.seq),
+                )
+            })
+            .collect();
+        let connection = store.writer.lock().unwrap();
+        let (mut claimed, mut true_answers) = (0, 0);
+        for &(_, end) in &stored {
+            for &last in &stored {
+                for ascending in [false, true] {
+                    let inside = if ascending {
+                        last.1 <= end
+                    } else {
+                        last.1 >= end
+                    };
+                    if !inside {
+                        continue;
+                    }
+                    let truth = !stored.iter().any(|event| {
+                        if ascending {
+                            event.1 > end && *event < last
+                        } else {
+                            event.1 < end && *event > last
+                        }
+                    });
+                    let claim = in_time_order_beyond(&connection, 1, end, last, ascending).unwrap();
+                    assert!(
+                        truth || !claim,
+                        "end {end}, last {last:?}, ascending {ascending}: an event beyond sorts first"
+                    );
+                    claimed += usize::from(claim);
+                    true_answers += usize::from(truth);
+                }
+            }
+        }
+        // The look-up answers most of what is true past the late events.
+        assert!(
+            claimed * 2 > true_answers,
+            "{claimed} of {true_answers} claimed"
+        );
+    }
+
     /// Free text searched within windows of the newest (or oldest) events
     /// gives the pages a search of every event gives, whatever order the
-    /// events arrived in.
+    /// events arrived in: out of order throughout (acme, acme-sub), or
+    /// within minutes but for some late ones in its oldest part (initech).
     #[test]
     fn windowed_free_text_pages_are_the_whole_search_pages() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let now = Timestamp::now();
-        for (tenant, parent) in [("acme", None), ("acme-sub", Some("acme"))] {
+        for (tenant, parent) in [
+            ("acme", None),
+            ("acme-sub", Some("acme")),
+            ("initech", None),
+        ] {
             store
                 .create_tenant(&crate::NewTenant {
                     id: tenant.into(),
@@ -2375,8 +2618,12 @@ mod text_window_tests {
                 })
                 .unwrap();
         }
-        for (tenant, range) in [("acme", 0..400), ("acme-sub", 400..520)] {
-            let events: Vec<_> = range.map(|n| event(n, now)).collect();
+        for (tenant, range, arrival) in [
+            ("acme", 0..400, Arrival::Disordered),
+            ("acme-sub", 400..520, Arrival::Disordered),
+            ("initech", 0..600, Arrival::Jittered { late_below: 200 }),
+        ] {
+            let events: Vec<_> = range.map(|n| event(n, arrival, now)).collect();
             for chunk in events.chunks(50) {
                 store
                     .append(
@@ -2391,9 +2638,20 @@ mod text_window_tests {
                     .unwrap();
             }
         }
-        let rotated = |event: &Event| event.description.as_deref() == Some("rotated the key");
+        let rotated = |event: &Event| {
+            event
+                .description
+                .as_deref()
+                .is_some_and(|text| text.starts_with("rotated"))
+        };
+        let audit = |event: &Event| {
+            event
+                .description
+                .as_deref()
+                .is_some_and(|text| text.ends_with("audit"))
+        };
         type Keep = Box<dyn Fn(&Event) -> bool>;
-        let cases: [(&str, Keep); 3] = [
+        let cases: [(&str, Keep); 5] = [
             ("rotated", Box::new(rotated)),
             (
                 "rotated -outcome:failure",
@@ -2405,8 +2663,13 @@ mod text_window_tests {
                     rotated(event) && event.actor.id.as_deref() == Some("usr_2")
                 }),
             ),
+            ("audit", Box::new(audit)),
+            (
+                "audit -outcome:failure",
+                Box::new(move |event: &Event| audit(event) && event.outcome == Outcome::Success),
+            ),
         ];
-        for scope in [&["acme"][..], &["acme", "acme-sub"][..]] {
+        for scope in [&["acme"][..], &["acme", "acme-sub"][..], &["initech"][..]] {
             for sort in [SortOrder::Desc, SortOrder::Asc] {
                 let all = walk(&store, scope, "", sort);
                 for (text, keep) in &cases {

@@ -219,6 +219,19 @@ INSERT INTO action_categories (tenant_no, category, action)
     SELECT DISTINCT tenant_no, category, action FROM events;
 DROP INDEX events_category;
 "#,
+    r#"
+-- Each tenant's latest occurred_at and the seq of its latest late event (one
+-- whose occurred_at precedes an earlier event's), kept by the applier: an
+-- event after the last late one sorts after every event before it, which
+-- tells a free-text page read within a window of rowids that nothing
+-- outside the window comes first (sqlite/mod.rs, `TextWindows`). Events
+-- stored before are counted as late, so such pages check them as before.
+ALTER TABLE tenants ADD COLUMN max_occurred_at INTEGER;
+ALTER TABLE tenants ADD COLUMN late_seq INTEGER NOT NULL DEFAULT -1;
+UPDATE tenants SET
+    max_occurred_at = (SELECT max(occurred_at) FROM events WHERE events.tenant_no = tenants.no),
+    late_seq = next_seq - 1;
+"#,
 ];
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
