@@ -778,10 +778,10 @@ impl TextWindows {
 
     /// Starts a window of `tenant` that ends a few matches of `expression`
     /// past the page's `page_rows` (newest first, or oldest first; past the
-    /// cursor when it is the tenant's), as the search index alone lists them:
-    /// false when the tenant holds fewer, which are then all read. The few
-    /// more let the page end earlier than its window, as
-    /// [`in_time_order_beyond`] asks of events up to minutes out of order.
+    /// cursor when it is the tenant's), as the search index alone lists them,
+    /// when the tenant's arrival order shows that no event beyond it sorts
+    /// before the page's last match: false otherwise, or when the tenant
+    /// holds fewer matches, which are then all read.
     fn open_through(
         &mut self,
         connection: &Connection,
@@ -797,20 +797,41 @@ impl TextWindows {
             Some(position) if (first..=last).contains(&position) => last = position,
             _ => {}
         }
-        // The offset is written, not bound, as a page's LIMIT is (raw_page).
+        // The page's last match and the window's end, a few matches past
+        // it. The offset is written, not bound, as a page's LIMIT is.
         let sql = format!(
             "SELECT rowid FROM events_fts WHERE events_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3
-             ORDER BY rowid {} LIMIT 1 OFFSET {}",
+             ORDER BY rowid {} LIMIT {} OFFSET {}",
             if ascending { "ASC" } else { "DESC" },
-            page_rows - 1 + WINDOW_MARGIN
+            WINDOW_MARGIN + 1,
+            page_rows - 1
         );
-        let end: Option<i64> = connection
+        let rowids: Vec<i64> = connection
             .prepare_cached(&sql)?
-            .query_row(params![expression, first, last], |row| row.get(0))
-            .optional()?;
-        let Some(end) = end else {
+            .query_map(params![expression, first, last], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let [page_last, .., end] = rowids[..] else {
             return Ok(false);
         };
+        if rowids.len() <= WINDOW_MARGIN as usize {
+            return Ok(false);
+        }
+        // Only a window whose end the tenant's arrival order shows to be far
+        // enough back: otherwise the page would walk the time index through
+        // the window to find out, where fetching every match costs less.
+        let Some(at_end) = arrival_at(connection, tenant, end)? else {
+            return Ok(false);
+        };
+        let Some(page_time) = connection
+            .prepare_cached("SELECT occurred_at FROM events WHERE rowid = ?1")?
+            .query_row(params![page_last], |row| row.get::<_, i64>(0))
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        if !at_end.rules_out(end, (page_time, page_last), ascending) {
+            return Ok(false);
+        }
         let (first, _) = schema::tenant_rowids(tenant);
         let size = self.sizes.get(&tenant).copied().unwrap_or(0);
         let span = if ascending {
@@ -886,13 +907,14 @@ impl TextWindows {
 }
 
 /// Whether every event of `tenant` beyond `end` (before it, newest first;
-/// after it, oldest first) is known to sort after `last`, from the event at
-/// `end` and the tenant's latest late event (`tenants.late_seq`): newest
-/// first, when the event at `end` is not late, every event before it
-/// occurred at most [`ingest::LATE_MICROS`] after it; oldest first, when no
-/// event after it is late, each occurred at most that long before it. Only
-/// the tenant's row and one event are read, where [`outside_precedes`] walks
-/// the time index through the window.
+/// after it, oldest first) is known to sort after `last`, from the tenant's
+/// arrival order (`ingest::ArrivalOrder`): an event after its latest day-late
+/// one occurred at most `lateness` before any earlier event. Newest first,
+/// when the event at `end` is such an event, every event before it occurred
+/// at most that long after it; oldest first, when every event after it is,
+/// each occurred at most that long before it. Only the tenant's row and one
+/// event are read, where [`outside_precedes`] walks the time index through
+/// the window.
 fn in_time_order_beyond(
     connection: &Connection,
     tenant: i64,
@@ -900,20 +922,45 @@ fn in_time_order_beyond(
     last: (i64, i64),
     ascending: bool,
 ) -> Result<bool> {
-    let (late_seq, occurred_at): (i64, Option<i64>) = connection
+    Ok(arrival_at(connection, tenant, end)?
+        .is_some_and(|arrival| arrival.rules_out(end, last, ascending)))
+}
+
+/// A tenant's arrival order, with the time of its event at one rowid.
+struct ArrivalAt {
+    late_seq: i64,
+    lateness: i64,
+    /// The event's seq and when it occurred.
+    seq: i64,
+    occurred_at: i64,
+}
+
+/// The arrival order of `tenant` and its event at `rowid`, if there is one.
+fn arrival_at(connection: &Connection, tenant: i64, rowid: i64) -> Result<Option<ArrivalAt>> {
+    let (late_seq, lateness, occurred_at): (i64, i64, Option<i64>) = connection
         .prepare_cached(
-            "SELECT late_seq, (SELECT occurred_at FROM events WHERE rowid = ?2) FROM tenants WHERE no = ?1",
+            "SELECT late_seq, lateness, (SELECT occurred_at FROM events WHERE rowid = ?2) FROM tenants WHERE no = ?1",
         )?
-        .query_row(params![tenant, end], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let Some(occurred_at) = occurred_at else {
-        return Ok(false);
-    };
-    let seq = end - schema::tenant_rowids(tenant).0;
-    Ok(if ascending {
-        late_seq <= seq && (occurred_at - ingest::LATE_MICROS, end) >= last
-    } else {
-        late_seq < seq && (occurred_at + ingest::LATE_MICROS, end) <= last
-    })
+        .query_row(params![tenant, rowid], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    Ok(occurred_at.map(|occurred_at| ArrivalAt {
+        late_seq,
+        lateness,
+        seq: rowid - schema::tenant_rowids(tenant).0,
+        occurred_at,
+    }))
+}
+
+impl ArrivalAt {
+    /// Whether no event beyond this one, at `rowid`, sorts before `last`.
+    fn rules_out(&self, rowid: i64, last: (i64, i64), ascending: bool) -> bool {
+        if ascending {
+            self.late_seq <= self.seq && (self.occurred_at - self.lateness, rowid) >= last
+        } else {
+            self.late_seq < self.seq && (self.occurred_at + self.lateness, rowid) <= last
+        }
+    }
 }
 
 /// Whether an event of `tenant` beyond `end` (before it, newest first; after

@@ -220,14 +220,17 @@ INSERT INTO action_categories (tenant_no, category, action)
 DROP INDEX events_category;
 "#,
     r#"
--- Each tenant's latest occurred_at and the seq of its latest late event (one
--- whose occurred_at precedes an earlier event's), kept by the applier: an
--- event after the last late one sorts after every event before it, which
--- tells a free-text page read within a window of rowids that nothing
--- outside the window comes first (sqlite/mod.rs, `TextWindows`). Events
--- stored before are counted as late, so such pages check them as before.
+-- Each tenant's arrival order, kept by the applier: its latest occurred_at;
+-- the seq of its latest event that occurred more than a day before an
+-- earlier one (-1: none); and the most any event after that one occurred
+-- before an earlier one, in microseconds. An event after the latest
+-- day-late one sorts at most that long out of order, which tells a
+-- free-text page read within a window of rowids that nothing outside the
+-- window comes first (sqlite/mod.rs, `TextWindows`). Events stored before
+-- count as a day late, so such pages check them as before.
 ALTER TABLE tenants ADD COLUMN max_occurred_at INTEGER;
 ALTER TABLE tenants ADD COLUMN late_seq INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE tenants ADD COLUMN lateness INTEGER NOT NULL DEFAULT 0;
 UPDATE tenants SET
     max_occurred_at = (SELECT max(occurred_at) FROM events WHERE events.tenant_no = tenants.no),
     late_seq = next_seq - 1;
