@@ -1132,7 +1132,8 @@ struct Choice {
 enum TextWindow {
     /// Free text that does not drive: the newest (oldest) [`FIRST_TEXT_WINDOW`] events.
     First,
-    /// Free text that drives: back to its page's last match.
+    /// Free text that drives: a few matches past its page's last, if the
+    /// tenant's arrival order shows that nothing before that comes first.
     ThroughPage,
 }
 
