@@ -810,12 +810,10 @@ impl TextWindows {
             .prepare_cached(&sql)?
             .query_map(params![expression, first, last], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        let [page_last, .., end] = rowids[..] else {
-            return Ok(false);
-        };
         if rowids.len() <= WINDOW_MARGIN as usize {
             return Ok(false);
         }
+        let (page_last, end) = (rowids[0], rowids[rowids.len() - 1]);
         // Only a window whose end the tenant's arrival order shows to be far
         // enough back: otherwise the page would walk the time index through
         // the window to find out, where fetching every match costs less.
@@ -832,12 +830,12 @@ impl TextWindows {
         if !at_end.rules_out(end, (page_time, page_last), ascending) {
             return Ok(false);
         }
-        let (first, _) = schema::tenant_rowids(tenant);
+        let tenant_first = schema::tenant_rowids(tenant).0;
         let size = self.sizes.get(&tenant).copied().unwrap_or(0);
         let span = if ascending {
-            end - first + 1
+            end - tenant_first + 1
         } else {
-            first + size - end
+            tenant_first + size - end
         };
         self.open_span(tenant, span);
         Ok(self.spans.contains_key(&tenant))
