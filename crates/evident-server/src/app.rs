@@ -30,6 +30,8 @@ pub struct AppState {
     pub catalogs: Arc<Catalogs>,
     pub checkpointer: Arc<Checkpointer>,
     pub writer: WriterHandle,
+    /// Permits for `Limits::ingest_bytes_in_flight`.
+    pub ingest_bytes: Arc<tokio::sync::Semaphore>,
     pub limits: Arc<Limits>,
     pub ui: Arc<crate::ui::UiConfig>,
     pub metrics: PrometheusHandle,

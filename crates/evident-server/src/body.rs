@@ -24,6 +24,11 @@ fn is_json(content_type: &str) -> bool {
 
 /// Reads a JSON body of at most `limit` bytes.
 pub async fn read_json(request: Request, limit: usize) -> Result<Value, Problem> {
+    parse_json(&read_json_bytes(request, limit).await?)
+}
+
+/// Reads a JSON body of at most `limit` bytes, unparsed.
+pub async fn read_json_bytes(request: Request, limit: usize) -> Result<axum::body::Bytes, Problem> {
     let content_type = request
         .headers()
         .get(CONTENT_TYPE)
@@ -31,8 +36,12 @@ pub async fn read_json(request: Request, limit: usize) -> Result<Value, Problem>
     if !content_type.is_some_and(is_json) {
         return Err(Problem::unsupported_media_type(content_type));
     }
-    let bytes = read_bytes(request, limit).await?;
-    serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))
+    read_bytes(request, limit).await
+}
+
+/// Parses a JSON body read by [`read_json_bytes`].
+pub fn parse_json(bytes: &[u8]) -> Result<Value, Problem> {
+    serde_json::from_slice(bytes).map_err(|error| Problem::malformed_json(error.to_string()))
 }
 
 /// Reads a UTF-8 text body of at most `limit` bytes.

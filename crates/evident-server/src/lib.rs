@@ -41,6 +41,10 @@ use crate::writer::Writer;
 pub struct Limits {
     pub max_events_per_request: usize,
     pub max_body_bytes: usize,
+    /// Ingest bodies parsed and waiting for the writer at once, in bytes of
+    /// their JSON: more wait, unparsed, until earlier ones are stored. Each
+    /// body counts as at most all of it, so one larger body still goes alone.
+    pub ingest_bytes_in_flight: usize,
     pub event: EventLimits,
     /// How often tenants whose log grew get a new signed checkpoint.
     pub checkpoint_interval: std::time::Duration,
@@ -51,6 +55,7 @@ impl Default for Limits {
         Limits {
             max_events_per_request: 1_000,
             max_body_bytes: 1024 * 1024,
+            ingest_bytes_in_flight: 4 * 1024 * 1024,
             event: EventLimits::default(),
             checkpoint_interval: std::time::Duration::from_secs(5),
         }
@@ -198,6 +203,11 @@ impl Server {
             catalogs,
             checkpointer,
             writer: handle,
+            ingest_bytes: Arc::new(tokio::sync::Semaphore::new(
+                limits
+                    .ingest_bytes_in_flight
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             limits: Arc::new(limits),
             ui: Arc::new(ui),
             metrics: metrics_handle(),

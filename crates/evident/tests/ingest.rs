@@ -415,3 +415,73 @@ fn concurrent_clients_get_contiguous_seqs() {
     seqs.sort_unstable();
     assert_eq!(seqs, (0..80).collect::<Vec<u64>>());
 }
+
+#[test]
+fn bodies_beyond_the_ingest_budget_wait_and_every_event_is_stored() {
+    // Sixteen batches of about 900 KB at once: four fit the server's 4 MiB of
+    // ingest bodies in flight, the rest wait to be parsed until those are stored.
+    const CLIENTS: usize = 16;
+    const EVENTS: usize = 1_000;
+    let server = TestServer::start();
+    server.create_tenant("acme", None);
+    let padding = "p".repeat(500);
+    let bodies: Vec<Vec<u8>> = (0..CLIENTS)
+        .map(|client| {
+            let events: Vec<Value> = (0..EVENTS)
+                .map(|n| {
+                    let mut event = event(client * EVENTS + n);
+                    event["metadata"]["note"] = json!(padding);
+                    event
+                })
+                .collect();
+            serde_json::to_vec(&json!({ "events": events })).unwrap()
+        })
+        .collect();
+    let sizes: Vec<usize> = bodies.iter().map(Vec::len).collect();
+    assert!(
+        sizes.iter().all(|size| (800_000..1_048_576).contains(size)),
+        "{sizes:?}"
+    );
+    let start = std::sync::Barrier::new(CLIENTS);
+    let receipts: Vec<Value> = std::thread::scope(|scope| {
+        let clients: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let (server, start) = (&server, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    let answer = expect_json(
+                        post_raw(server, "acme", "application/json", body.clone()),
+                        201,
+                    );
+                    answer["events"].as_array().unwrap().clone()
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|client| client.join().unwrap())
+            .collect()
+    });
+    let mut seqs: Vec<u64> = receipts
+        .iter()
+        .map(|receipt| receipt["seq"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..(CLIENTS * EVENTS) as u64).collect::<Vec<u64>>());
+    assert_eq!(count(&server, "acme"), (CLIENTS * EVENTS) as u64);
+    let metrics = server
+        .get("/metrics", ADMIN_KEY)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let waits: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("evident_ingest_budget_waits_total "))
+        .expect("the waits counter")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(waits >= 1.0, "no body waited: {waits}");
+}

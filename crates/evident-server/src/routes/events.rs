@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::blocking;
-use crate::body::read_json;
+use crate::body::{parse_json, read_json_bytes};
 use crate::catalogs::{CatalogLoadError, CatalogSet, TenantCatalogs, prepare, render_all};
 use crate::problem::{Problem, ProblemDetails};
 use crate::writer::WriteError;
@@ -141,9 +141,10 @@ fn events_from_body(
     }
     let mut events = Vec::with_capacity(items.len());
     let mut violations: Vec<Violation> = Vec::new();
-    for (index, item) in items.iter().enumerate() {
+    // Each event's tree is dropped once it is read.
+    for (index, item) in items.into_iter().enumerate() {
         let prepared =
-            validate_event(item, Some(index), now, &limits.event).and_then(|mut event| {
+            validate_event(&item, Some(index), now, &limits.event).and_then(|mut event| {
                 prepare(catalog, redactor, &mut event, Some(index))?;
                 Ok(event)
             });
@@ -203,7 +204,23 @@ pub async fn ingest(
                 .to_owned(),
         ),
     };
-    let body = read_json(request, state.limits.max_body_bytes).await?;
+    let bytes = read_json_bytes(request, state.limits.max_body_bytes).await?;
+    // Parsed events take several times their JSON's bytes: bodies are parsed
+    // only while those parsed and not yet stored fit the budget.
+    let budget = state.limits.ingest_bytes_in_flight.max(1);
+    let weight = bytes.len().clamp(1, budget);
+    let weight = u32::try_from(weight).unwrap_or(u32::MAX);
+    let _in_flight = match state.ingest_bytes.try_acquire_many(weight) {
+        Ok(permit) => permit,
+        Err(_) => {
+            metrics::counter!("evident_ingest_budget_waits_total").increment(1);
+            state.ingest_bytes.acquire_many(weight).await.map_err(|_| {
+                Problem::unavailable("the server is shutting down; nothing was stored")
+            })?
+        }
+    };
+    let body = parse_json(&bytes)?;
+    drop(bytes);
     let set = state.catalogs.snapshot();
     let catalog = match set.computed(&tenant) {
         Some(catalog) => catalog,

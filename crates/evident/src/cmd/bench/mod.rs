@@ -160,6 +160,8 @@ pub struct Results {
     pub verify_bundle_events_per_s: f64,
     pub peak_rss_bytes: u64,
     pub peak_anonymous_rss_bytes: u64,
+    /// The server's memory phase by phase.
+    pub memory: Vec<server::PhaseMemory>,
     pub bytes_per_event: f64,
     pub machine: Value,
     pub baselines: Value,
@@ -240,6 +242,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut bulk_parts = Vec::new();
     let mut queries = Vec::new();
+    let mut memory = Vec::new();
     bulk_parts.push(ingest::run(
         &server.url,
         &server.key,
@@ -247,10 +250,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         &ingest::BULK,
         take(first_tenth),
     )?);
+    memory.push(server.end_phase("first tenth loaded"));
     queries.push(QueriesAt {
         stored_events: first_tenth,
         results: queries::run(&server.url, &server.key, &workload, args.runs)?,
     });
+    memory.push(server.end_phase("queries at a tenth"));
     let mut scenarios = Vec::new();
     for scenario in &ingest::SCENARIOS {
         let count = ((total as f64 * scenario.share) as usize).clamp(1, scenario.cap);
@@ -263,6 +268,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         )
         .with_context(|| format!("scenario {}", scenario.name()))?;
         eprintln!("{}: {:.0} events/s", result.scenario, result.events_per_s);
+        memory.push(server.end_phase(&result.scenario));
         scenarios.push(result);
     }
     let rest = take(total);
@@ -274,6 +280,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             &ingest::BULK,
             rest,
         )?);
+        memory.push(server.end_phase("bulk load"));
     }
     // Every event is sent: their text (6 GB at ten million events) is not
     // needed for the rest of the run, and memory is left to the page cache.
@@ -282,6 +289,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         stored_events: total,
         results: queries::run(&server.url, &server.key, &workload, args.runs)?,
     });
+    memory.push(server.end_phase("queries at the full size"));
     let page_loads = if crate::browser::available() {
         let loads = page::run(
             &server.url,
@@ -290,6 +298,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.runs.min(PAGE_RUNS),
         )?;
         eprintln!("the audit log page, timed in headless Chromium");
+        memory.push(server.end_phase("the audit log page in Chromium"));
         loads
     } else {
         eprintln!(
@@ -302,6 +311,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut exports = Vec::new();
     for format in ["csv", "ndjson", "bundle"] {
         exports.push(export(&server, &workload, format, exports_dir.path())?);
+        memory.push(server.end_phase(&format!("{format} export")));
     }
     let verify_bundle_events_per_s = verify_bundle(
         &server,
@@ -343,6 +353,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         verify_bundle_events_per_s,
         peak_rss_bytes,
         peak_anonymous_rss_bytes,
+        memory,
         bytes_per_event,
         machine: machine(),
         baselines,

@@ -312,6 +312,24 @@ fn tables(results: &Results) -> Vec<Table> {
         .to_vec(),
         rows,
     });
+    if !results.memory.is_empty() {
+        tables.push(Table {
+            title: "The server's memory, phase by phase".to_owned(),
+            header: ["phase", "peak RSS without mapped database pages, MB"]
+                .map(str::to_owned)
+                .to_vec(),
+            rows: results
+                .memory
+                .iter()
+                .map(|phase| {
+                    vec![
+                        phase.phase.clone(),
+                        number(phase.peak_anonymous_bytes as f64 / 1e6),
+                    ]
+                })
+                .collect(),
+        });
+    }
     tables
 }
 

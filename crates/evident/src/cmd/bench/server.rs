@@ -15,6 +15,8 @@ pub struct ServerProcess {
     pub url: String,
     pub key: String,
     peak_anonymous: Arc<AtomicU64>,
+    /// The peak anonymous RSS since the last [`ServerProcess::end_phase`], in KiB.
+    phase_peak_anonymous: Arc<AtomicU64>,
     /// The peak RSS since [`ServerProcess::start_window`], in KiB.
     window_peak: Arc<AtomicU64>,
     sampling: Arc<AtomicBool>,
@@ -54,12 +56,14 @@ impl ServerProcess {
         std::thread::spawn(move || lines.for_each(drop));
         // The kernel keeps the peak RSS (VmHWM) but not the peak of its anonymous part: sample that.
         let peak_anonymous = Arc::new(AtomicU64::new(0));
+        let phase_peak_anonymous = Arc::new(AtomicU64::new(0));
         let window_peak = Arc::new(AtomicU64::new(0));
         let sampling = Arc::new(AtomicBool::new(true));
         let pid = child.id();
         {
-            let (peak_anonymous, window_peak, sampling) = (
+            let (peak_anonymous, phase_peak_anonymous, window_peak, sampling) = (
                 peak_anonymous.clone(),
+                phase_peak_anonymous.clone(),
                 window_peak.clone(),
                 sampling.clone(),
             );
@@ -67,6 +71,7 @@ impl ServerProcess {
                 while sampling.load(Ordering::Relaxed) {
                     if let Some(anonymous) = status_kib(pid, "RssAnon:") {
                         peak_anonymous.fetch_max(anonymous, Ordering::Relaxed);
+                        phase_peak_anonymous.fetch_max(anonymous, Ordering::Relaxed);
                     }
                     if let Some(resident) = status_kib(pid, "VmRSS:") {
                         window_peak.fetch_max(resident, Ordering::Relaxed);
@@ -80,6 +85,7 @@ impl ServerProcess {
             url,
             key,
             peak_anonymous,
+            phase_peak_anonymous,
             window_peak,
             sampling,
         })
@@ -102,6 +108,19 @@ impl ServerProcess {
     /// the pages of the database file that SQLite maps, which the kernel can drop at will.
     pub fn peak_anonymous_bytes(&self) -> u64 {
         self.peak_anonymous.load(Ordering::Relaxed) * 1024
+    }
+
+    /// Ends a phase of the run: the peak anonymous RSS during it.
+    pub fn end_phase(&self, phase: &str) -> PhaseMemory {
+        let now = status_kib(self.child.id(), "RssAnon:").unwrap_or_default();
+        let peak = self
+            .phase_peak_anonymous
+            .swap(now, Ordering::Relaxed)
+            .max(now);
+        PhaseMemory {
+            phase: phase.to_owned(),
+            peak_anonymous_bytes: peak * 1024,
+        }
     }
 
     /// Starts a new window for [`ServerProcess::window_peak_bytes`]; returns the RSS now, in bytes.
@@ -140,6 +159,14 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The server's memory over one phase of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PhaseMemory {
+    pub phase: String,
+    /// The highest anonymous RSS seen during the phase.
+    pub peak_anonymous_bytes: u64,
 }
 
 /// A `VmHWM:`/`VmRSS:` figure of /proc/PID/status, in KiB.
