@@ -43,7 +43,7 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Ingest bodies parsed and waiting for the writer at once, in bytes of
     /// their JSON: more wait, unparsed, until earlier ones are stored. Each
-    /// body counts as at most all of it, so one larger body still goes alone.
+    /// body counts as at most the whole budget, so a larger one goes alone.
     pub ingest_bytes_in_flight: usize,
     pub event: EventLimits,
     /// How often tenants whose log grew get a new signed checkpoint.

@@ -124,6 +124,39 @@ fn harness_run(backend: &str) {
     assert!(results["verify_bundle_events_per_s"].as_f64().unwrap() > 0.0);
     assert!(results["verify_events_per_s"].as_f64().unwrap() > 0.0);
     assert!(results["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // The server's memory, phase by phase, in the order the run went.
+    let phases: Vec<&str> = results["memory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|phase| {
+            assert!(phase["peak_anonymous_bytes"].as_u64().unwrap() > 0);
+            phase["phase"].as_str().unwrap()
+        })
+        .collect();
+    let scenarios: Vec<&str> = results["ingest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|scenario| scenario["scenario"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = ["first tenth loaded", "queries at a tenth"]
+        .into_iter()
+        .chain(scenarios)
+        .chain([
+            "bulk load",
+            "queries at the full size",
+            "the audit log page in Chromium",
+            "csv export",
+            "ndjson export",
+            "bundle export",
+        ])
+        .collect();
+    assert_eq!(phases, expected);
+    assert!(
+        text.contains("The server's memory, phase by phase"),
+        "{text}"
+    );
     assert!(results["bytes_per_event"].as_f64().unwrap() > 0.0);
     assert!(results["store_only_events_per_s"].as_f64().unwrap() > 0.0);
     for plot in ["ingest.svg", "queries.svg"] {

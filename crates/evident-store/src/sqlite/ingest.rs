@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -57,8 +58,9 @@ const LINGER_EVENTS: usize = 2_048;
 const LINGER: Duration = Duration::from_millis(50);
 /// The longest one append is paced.
 const MOST_PACING: Duration = Duration::from_millis(100);
-/// After this many applied events the planner's statistics are refreshed.
-const EVENTS_BETWEEN_OPTIMIZE: u64 = 50_000;
+/// After this many applied events the planner's statistics are refreshed
+/// where they are stale (fewer in tests, so that a test reaches it).
+const EVENTS_BETWEEN_OPTIMIZE: u64 = if cfg!(test) { 200 } else { 50_000 };
 
 /// A tenant's log as the next append continues it.
 #[derive(Clone)]
@@ -90,6 +92,8 @@ struct Shared {
     pending_keys: Mutex<HashMap<(i64, String), Receipt>>,
     /// The store's write connection (the applier's, and every other write's).
     writer: Arc<Mutex<Connection>>,
+    /// Counts the applier's refreshes of the planner's statistics (`super::Statistics`).
+    statistics: Arc<AtomicU64>,
 }
 
 struct Progress {
@@ -143,6 +147,7 @@ impl Ingest {
         journal_dir: &Path,
         database: &Path,
         writer: Arc<Mutex<Connection>>,
+        statistics: Arc<AtomicU64>,
     ) -> Result<Ingest> {
         let last = recover(journal_dir, &mut lock(&writer))?;
         let reader = Connection::open_with_flags(
@@ -170,6 +175,7 @@ impl Ingest {
             changed: Condvar::new(),
             pending_keys: Mutex::new(HashMap::new()),
             writer,
+            statistics,
         });
         let applier = {
             let shared = shared.clone();
@@ -678,8 +684,13 @@ fn apply_loop(shared: &Shared) -> bool {
                 if since_optimize >= EVENTS_BETWEEN_OPTIMIZE {
                     since_optimize = 0;
                     // Statistics are an optimisation: the events are applied whatever this returns.
-                    if let Err(error) = super::optimize(&lock(&shared.writer)) {
-                        tracing::warn!(%error, "refreshing query statistics failed");
+                    match super::optimize(&lock(&shared.writer)) {
+                        // Read connections load statistics with the schema: they open again.
+                        Ok(true) => {
+                            shared.statistics.fetch_add(1, Ordering::Release);
+                        }
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "refreshing query statistics failed"),
                     }
                 }
             }
@@ -1052,6 +1063,46 @@ mod tests {
             .pop()
             .unwrap()
             .unwrap()
+    }
+
+    #[test]
+    fn reads_plan_with_the_statistics_the_applier_refreshes_as_the_store_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        // A read of the empty store: its pooled connection loads its statistics.
+        assert_eq!(store.stats().unwrap().events, 0);
+        let before = store.statistics.load(Ordering::Acquire);
+        let stats_rows = |store: &SqliteStore| -> i64 {
+            store
+                .lookup(|connection| {
+                    Ok(connection.query_row(
+                        "SELECT coalesce(max(CAST(stat AS INTEGER)), 0) FROM sqlite_stat1 WHERE tbl = 'events'",
+                        [],
+                        |row| row.get(0),
+                    )?)
+                })
+                .unwrap()
+        };
+        assert_eq!(stats_rows(&store), 0);
+        for round in 0..5 {
+            append(
+                &store,
+                batch("acme", (0..100).map(|n| event(round * 100 + n, None))),
+            );
+        }
+        // The applier refreshes them after its transactions, behind the reads that wait for it.
+        let waited = std::time::Instant::now();
+        while store.statistics.load(Ordering::Acquire) == before {
+            assert!(waited.elapsed() < Duration::from_secs(20), "no refresh");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(stats_rows(&store) >= 200, "the events table analysed again");
+        // The connection that read the empty store was opened again, with the new statistics.
+        let refreshed = store.statistics.load(Ordering::Acquire);
+        assert_eq!(store.stats().unwrap().events, 500);
+        let mut lease = store.readers.lease();
+        let reader = lease.connection(|| Err::<_, ()>(())).unwrap();
+        assert_eq!(reader.statistics, refreshed);
     }
 
     fn open_with_tenant(dir: &Path) -> SqliteStore {

@@ -11,6 +11,7 @@ mod schema;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use evident_core::search::stored_searchable_text;
@@ -72,9 +73,15 @@ pub struct SqliteStore {
     ingest: Option<ingest::Ingest>,
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
-    readers: Pool<Connection>,
+    readers: Pool<Reader>,
     /// `mmap_size` of the read connections.
     reader_mmap_bytes: i64,
+    /// How often the applier has refreshed the planner's statistics: a read
+    /// connection opened before the latest refresh is opened again, since
+    /// SQLite loads statistics only with the schema (a server whose store
+    /// grew from empty otherwise planned with an empty store's statistics
+    /// until it restarted).
+    statistics: Arc<AtomicU64>,
     /// Stops (and joins) the WAL checkpointer when the store is dropped.
     _checkpointer: Option<WalCheckpointer>,
     /// Held while the store is open for writing; released last.
@@ -154,10 +161,29 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
 }
 
 /// Keeps the query planner's statistics current (bounded work: `analysis_limit`),
-/// so that it picks the index that fits a filter's selectivity.
-fn optimize(connection: &Connection) -> Result<()> {
-    connection.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")?;
-    Ok(())
+/// so that it picks the index that fits a filter's selectivity. SQLite
+/// analyses a table again once its size has changed tenfold since the last
+/// analysis (every table is checked: `0x10000`). Answers whether it did:
+/// other connections keep the statistics they loaded with the schema.
+fn optimize(connection: &Connection) -> Result<bool> {
+    connection.execute_batch("PRAGMA analysis_limit = 1000;")?;
+    // With 0x1 the pragma only lists the analyses it would run.
+    let stale = connection
+        .prepare("PRAGMA optimize = 0x10003")?
+        .query_map([], |_| Ok(()))?
+        .count();
+    if stale == 0 {
+        return Ok(false);
+    }
+    connection.execute_batch("PRAGMA optimize = 0x10002;")?;
+    Ok(true)
+}
+
+/// A pooled read connection and the statistics it plans with.
+struct Reader {
+    connection: Connection,
+    /// [`SqliteStore::statistics`] when it was opened.
+    statistics: u64,
 }
 
 impl SqliteStore {
@@ -189,8 +215,13 @@ impl SqliteStore {
         log::backfill(&mut writer)?;
         optimize(&writer)?;
         let writer = Arc::new(Mutex::new(writer));
-        let ingest =
-            ingest::Ingest::open(&data_dir.join(journal::JOURNAL_DIR), &path, writer.clone())?;
+        let statistics = Arc::new(AtomicU64::new(0));
+        let ingest = ingest::Ingest::open(
+            &data_dir.join(journal::JOURNAL_DIR),
+            &path,
+            writer.clone(),
+            statistics.clone(),
+        )?;
         let checkpointer = WalCheckpointer::start(&path)?;
         Ok(SqliteStore {
             ingest: Some(ingest),
@@ -198,6 +229,7 @@ impl SqliteStore {
             writer,
             readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: MMAP_BYTES,
+            statistics,
             _checkpointer: Some(checkpointer),
             _lock: Some(lock),
         })
@@ -261,6 +293,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: READ_ONLY_MMAP_BYTES,
+            statistics: Arc::default(),
             _checkpointer: None,
             _lock: None,
         })
@@ -296,22 +329,31 @@ impl SqliteStore {
     /// Reads what appends never change (tenants, keys, links, settings):
     /// no waiting for the journal.
     fn lookup<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let statistics = self.statistics.load(Ordering::Acquire);
         let mut lease = self.readers.lease();
-        let connection = lease.connection(|| {
-            let connection = Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )?;
-            connection.busy_timeout(std::time::Duration::from_secs(10))?;
-            connection.set_prepared_statement_cache_capacity(64);
-            connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
-            connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
-            filter_sql::add_vocabulary(&connection)?;
-            Ok::<_, StoreError>(connection)
-        })?;
-        work(connection)
+        let reader = lease.connection(|| self.open_reader(statistics))?;
+        if reader.statistics != statistics {
+            *reader = self.open_reader(statistics)?;
+        }
+        work(&reader.connection)
+    }
+
+    fn open_reader(&self, statistics: u64) -> Result<Reader> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.set_prepared_statement_cache_capacity(64);
+        connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+        connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
+        filter_sql::add_vocabulary(&connection)?;
+        Ok(Reader {
+            connection,
+            statistics,
+        })
     }
 }
 
