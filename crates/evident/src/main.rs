@@ -10,13 +10,13 @@ mod store;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
 /// jemalloc: memory freed by one thread's work is reused by the next and given
 /// back to the system, where glibc kept a heap per busy thread (a server at
 /// 1M events peaked at 143 MB of anonymous memory with it, 188 MB with glibc's).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "evident", version, about = "Evident: the audit log service", long_about = None)]

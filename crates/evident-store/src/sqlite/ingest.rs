@@ -92,7 +92,7 @@ struct Shared {
     pending_keys: Mutex<HashMap<(i64, String), Receipt>>,
     /// The store's write connection (the applier's, and every other write's).
     writer: Arc<Mutex<Connection>>,
-    /// Counts the applier's refreshes of the planner's statistics (`super::Statistics`).
+    /// Counts the applier's refreshes of the planner's statistics (`SqliteStore::statistics`).
     statistics: Arc<AtomicU64>,
 }
 
