@@ -39,6 +39,9 @@ pub struct ServerFlags {
     /// Largest ingest body in bytes [default: 1048576].
     #[arg(long, env = "EVIDENT_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Ingest bodies parsed and not yet stored at once, in bytes of JSON; more wait unparsed [default: 4194304].
+    #[arg(long, env = "EVIDENT_INGEST_BYTES_IN_FLIGHT")]
+    pub ingest_bytes_in_flight: Option<usize>,
     /// How far in the future occurred_at may lie, in seconds [default: 86400].
     #[arg(long, env = "EVIDENT_MAX_FUTURE_SECONDS")]
     pub max_future_seconds: Option<u32>,
@@ -74,6 +77,7 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     pub max_events_per_request: Option<usize>,
     pub max_body_bytes: Option<usize>,
+    pub ingest_bytes_in_flight: Option<usize>,
     pub max_future_seconds: Option<u32>,
     pub catalog: Option<PathBuf>,
     pub redact_keys: Option<Vec<String>>,
@@ -126,9 +130,18 @@ impl ServerFlags {
             .unwrap_or(defaults.max_body_bytes);
         anyhow::ensure!(max_events >= 1, "max_events_per_request must be at least 1");
         anyhow::ensure!(max_body >= 1024, "max_body_bytes must be at least 1024");
+        let in_flight = self
+            .ingest_bytes_in_flight
+            .or(file.ingest_bytes_in_flight)
+            .unwrap_or(defaults.ingest_bytes_in_flight);
+        anyhow::ensure!(
+            in_flight >= 1024,
+            "ingest_bytes_in_flight must be at least 1024"
+        );
         let mut limits = Limits {
             max_events_per_request: max_events,
             max_body_bytes: max_body,
+            ingest_bytes_in_flight: in_flight,
             ..defaults
         };
         if let Some(seconds) = self.max_future_seconds.or(file.max_future_seconds) {

@@ -418,11 +418,11 @@ fn concurrent_clients_get_contiguous_seqs() {
 
 #[test]
 fn bodies_beyond_the_ingest_budget_wait_and_every_event_is_stored() {
-    // Sixteen batches of about 900 KB at once: four fit the server's 4 MiB of
+    // Sixteen batches of about 900 KB at once: two fit the server's 2 MiB of
     // ingest bodies in flight, the rest wait to be parsed until those are stored.
     const CLIENTS: usize = 16;
     const EVENTS: usize = 1_000;
-    let server = TestServer::start();
+    let server = TestServer::start_with(&["--ingest-bytes-in-flight", "2097152"], &[]);
     server.create_tenant("acme", None);
     let padding = "p".repeat(500);
     let bodies: Vec<Vec<u8>> = (0..CLIENTS)

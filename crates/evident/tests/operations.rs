@@ -161,6 +161,23 @@ fn settings_come_from_flags_then_environment_then_file() {
         "a missing config file is an error"
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/evident.toml"));
+
+    let output = Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ingest-bytes-in-flight",
+            "100",
+        ])
+        .env("EVIDENT_DATA_DIR", temp.path().join("unused"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "a budget below 1 KiB is refused");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("ingest_bytes_in_flight must be at least 1024")
+    );
 }
 
 #[test]
