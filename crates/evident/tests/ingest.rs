@@ -12,6 +12,16 @@ fn count(server: &TestServer, tenant: &str) -> u64 {
         .expect("total")
 }
 
+/// The seqs of receipts, in order.
+fn sorted_seqs(receipts: &[Value]) -> Vec<u64> {
+    let mut seqs: Vec<u64> = receipts
+        .iter()
+        .map(|receipt| receipt["seq"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
 fn post_raw(
     server: &TestServer,
     tenant: &str,
@@ -408,12 +418,7 @@ fn concurrent_clients_get_contiguous_seqs() {
             .flat_map(|worker| worker.join().unwrap())
             .collect()
     });
-    let mut seqs: Vec<u64> = receipts
-        .iter()
-        .map(|receipt| receipt["seq"].as_u64().unwrap())
-        .collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (0..80).collect::<Vec<u64>>());
+    assert_eq!(sorted_seqs(&receipts), (0..80).collect::<Vec<u64>>());
 }
 
 #[test]
@@ -463,12 +468,10 @@ fn bodies_beyond_the_ingest_budget_wait_and_every_event_is_stored() {
             .flat_map(|client| client.join().unwrap())
             .collect()
     });
-    let mut seqs: Vec<u64> = receipts
-        .iter()
-        .map(|receipt| receipt["seq"].as_u64().unwrap())
-        .collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (0..(CLIENTS * EVENTS) as u64).collect::<Vec<u64>>());
+    assert_eq!(
+        sorted_seqs(&receipts),
+        (0..(CLIENTS * EVENTS) as u64).collect::<Vec<u64>>()
+    );
     assert_eq!(count(&server, "acme"), (CLIENTS * EVENTS) as u64);
     let metrics = server
         .get("/metrics", ADMIN_KEY)
