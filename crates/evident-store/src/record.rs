@@ -4,7 +4,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use evident_core::access::Scope;
 use evident_core::log::leaf::leaf_hash_of;
@@ -105,7 +107,9 @@ impl DocRef<'_> {
     }
 }
 
-/// IPs are stored as 16 bytes (IPv4 as IPv4-mapped IPv6) so that a CIDR is one byte range.
+/// IPs are stored as 16 bytes (IPv4 as IPv4-mapped IPv6) so that a CIDR is
+/// one byte range; SQLite keeps IPv4 addresses as their own 4 bytes
+/// ([`compact_ip`]).
 pub(crate) fn ip_bytes(ip: IpAddr) -> [u8; 16] {
     match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
@@ -113,7 +117,56 @@ pub(crate) fn ip_bytes(ip: IpAddr) -> [u8; 16] {
     }
 }
 
+/// The first 12 bytes of an IPv4-mapped IPv6 address.
+const V4_MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+/// The form SQLite's rows keep: an IPv4 address (IPv4-mapped in the 16-byte
+/// form) as its 4 bytes, 12 bytes less in the row and again in the IP
+/// index; an IPv6 address as its 16.
+pub(crate) fn compact_ip(bytes: &[u8; 16]) -> &[u8] {
+    match bytes.split_at(12) {
+        (head, v4) if head == V4_MAPPED => v4,
+        _ => bytes,
+    }
+}
+
+/// The ranges of [`compact_ip`] forms the addresses of a network take, each
+/// as its first and last value (of one length: 4 or 16 bytes). An IPv6
+/// network that holds IPv4-mapped addresses also covers those IPv4 addresses.
+pub(crate) fn compact_ip_ranges(network: &ipnet::IpNet) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let v4_range = |net: Ipv4Net| {
+        (
+            net.network().octets().to_vec(),
+            net.broadcast().octets().to_vec(),
+        )
+    };
+    match network {
+        ipnet::IpNet::V4(net) => vec![v4_range(*net)],
+        ipnet::IpNet::V6(net) => {
+            let mapped = Ipv6Net::new(Ipv4Addr::UNSPECIFIED.to_ipv6_mapped(), 96)
+                .expect("a prefix of 96 bits");
+            let v4 = if net.prefix_len() <= 96 {
+                net.contains(&mapped)
+                    .then(|| Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).expect("no prefix"))
+            } else {
+                net.network()
+                    .to_ipv4_mapped()
+                    .and_then(|address| Ipv4Net::new(address, net.prefix_len() - 96).ok())
+            };
+            let mut ranges = vec![(
+                net.network().octets().to_vec(),
+                net.broadcast().octets().to_vec(),
+            )];
+            ranges.extend(v4.map(v4_range));
+            ranges
+        }
+    }
+}
+
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
+    if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
+        return Some(IpAddr::V4(v4.into()));
+    }
     let octets: [u8; 16] = bytes.try_into().ok()?;
     let v6 = Ipv6Addr::from(octets);
     Some(match v6.to_ipv4_mapped() {

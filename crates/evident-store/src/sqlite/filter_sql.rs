@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
 use crate::Result;
-use crate::record::ip_range;
+use crate::record::compact_ip_ranges;
 
 /// A SQL condition with its positional parameters.
 #[derive(Clone, Default)]
@@ -439,13 +439,17 @@ pub(super) fn build(
                 )
             }
             Condition::Ip(networks) => {
+                // IPv4 addresses are kept as 4 bytes, IPv6 as 16: a range of
+                // one length also holds values of the other (a shorter value
+                // sorts before every longer one it begins), hence the length.
                 let alternatives = networks
                     .iter()
-                    .map(|network| {
-                        let (low, high) = ip_range(network);
-                        params.push(SqlValue::Blob(low.to_vec()));
-                        params.push(SqlValue::Blob(high.to_vec()));
-                        "ip BETWEEN ? AND ?".to_owned()
+                    .flat_map(compact_ip_ranges)
+                    .map(|(low, high)| {
+                        let length = low.len();
+                        params.push(SqlValue::Blob(low));
+                        params.push(SqlValue::Blob(high));
+                        format!("(ip BETWEEN ? AND ? AND length(ip) = {length})")
                     })
                     .collect();
                 any_of(alternatives)

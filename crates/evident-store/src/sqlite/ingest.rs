@@ -35,11 +35,12 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
+use super::compress::{Dictionaries, DocPacker};
 use super::journal::{
     self, ClosedSegment, JournalBatch, JournalEvent, JournalWriter, Record, RecordBuilder,
 };
 use super::schema::event_rowid;
-use crate::record::{DocRef, MAX_SEQ, email_column, ip_bytes, timestamp};
+use crate::record::{DocRef, MAX_SEQ, compact_ip, email_column, ip_bytes, timestamp};
 use crate::{AppendBatch, BatchError, Receipt, Result, StoreError, StoredEvent};
 
 /// Events journaled but not yet applied past which an append waits (so that
@@ -148,8 +149,10 @@ impl Ingest {
         database: &Path,
         writer: Arc<Mutex<Connection>>,
         statistics: Arc<AtomicU64>,
+        dictionaries: Arc<Dictionaries>,
     ) -> Result<Ingest> {
-        let last = recover(journal_dir, &mut lock(&writer))?;
+        let mut packer = DocPacker::open(&lock(&writer), dictionaries)?;
+        let last = recover(journal_dir, &mut lock(&writer), &mut packer)?;
         let reader = Connection::open_with_flags(
             database,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -181,7 +184,7 @@ impl Ingest {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("evident-applier".to_owned())
-                .spawn(move || apply_loop(&shared))?
+                .spawn(move || apply_loop(&shared, packer))?
         };
         Ok(Ingest {
             sequencer: Mutex::new(Sequencer {
@@ -613,7 +616,7 @@ impl Shared {
 /// The applier thread: applies what is queued, as much as it can in one
 /// transaction, until the store closes; then syncs it and removes the closed
 /// segments. Answers whether everything was applied and synced.
-fn apply_loop(shared: &Shared) -> bool {
+fn apply_loop(shared: &Shared, mut packer: DocPacker) -> bool {
     let mut since_optimize = 0;
     loop {
         let (payloads, closed) = {
@@ -658,7 +661,7 @@ fn apply_loop(shared: &Shared) -> bool {
         };
         let durable = !closed.is_empty();
         let started = Instant::now();
-        let applied = apply(&mut lock(&shared.writer), &payloads, durable);
+        let applied = apply(&mut lock(&shared.writer), &mut packer, &payloads, durable);
         let mut progress = lock(&shared.progress);
         match applied {
             Ok(applied) => {
@@ -740,7 +743,12 @@ struct Applied {
 
 /// Applies records in one transaction, synced when `durable` (else the
 /// journal keeps them until a later synced commit).
-fn apply(connection: &mut Connection, payloads: &[Vec<u8>], durable: bool) -> Result<Applied> {
+fn apply(
+    connection: &mut Connection,
+    packer: &mut DocPacker,
+    payloads: &[Vec<u8>],
+    durable: bool,
+) -> Result<Applied> {
     connection.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     let result = (|| {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -764,7 +772,7 @@ fn apply(connection: &mut Connection, payloads: &[Vec<u8>], durable: bool) -> Re
                 }
             }
         }
-        write_batches(&transaction, &records)?;
+        write_batches(&transaction, packer, &records)?;
         transaction
             .prepare_cached("UPDATE journal_state SET applied = ?1")?
             .execute([applied.last as i64])?;
@@ -783,7 +791,11 @@ fn apply(connection: &mut Connection, payloads: &[Vec<u8>], durable: bool) -> Re
 /// other, and FTS5, which writes its pending terms out as a new segment
 /// whenever a rowid is not above the last one it took, writes one for the
 /// transaction.
-fn write_batches(connection: &Connection, records: &[Record<'_>]) -> Result<()> {
+fn write_batches(
+    connection: &Connection,
+    packer: &mut DocPacker,
+    records: &[Record<'_>],
+) -> Result<()> {
     // A tenant's batches are in seq order across the records: a stable sort
     // by tenant puts every event in rowid order.
     let mut batches: Vec<&JournalBatch> =
@@ -813,11 +825,11 @@ fn write_batches(connection: &Connection, records: &[Record<'_>]) -> Result<()> 
                 event.actor_type,
                 event.actor_id,
                 event.actor_email,
-                event.ip.as_ref().map(|ip| ip.as_slice()),
+                event.ip.as_ref().map(compact_ip),
                 event.channel,
                 event.outcome,
                 event.idempotency_key,
-                event.doc,
+                packer.pack(event.doc)?,
                 event.salt.as_slice(),
             ])?;
             for (id, target_type) in &event.targets {
@@ -826,6 +838,12 @@ fn write_batches(connection: &Connection, records: &[Record<'_>]) -> Result<()> 
         }
     }
     drop(insert_event);
+    let latest_recorded = batches
+        .iter()
+        .flat_map(|batch| &batch.events)
+        .map(|event| event.recorded_at)
+        .max();
+    packer.train_if_due(connection, latest_recorded.unwrap_or_default())?;
     let mut insert_text =
         connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
     for batch in &batches {
@@ -933,7 +951,7 @@ fn touch_durably(connection: &mut Connection) -> Result<()> {
 
 /// At open: applies the journal's records past the database's applied one,
 /// syncs, removes the journal; returns the last record number known.
-fn recover(journal_dir: &Path, connection: &mut Connection) -> Result<u64> {
+fn recover(journal_dir: &Path, connection: &mut Connection, packer: &mut DocPacker) -> Result<u64> {
     let applied = applied_record(connection)?;
     let segments = journal::segments(journal_dir)?;
     if segments.is_empty() {
@@ -957,7 +975,7 @@ fn recover(journal_dir: &Path, connection: &mut Connection) -> Result<u64> {
                 events += record_events(&payloads[end]);
                 end += 1;
             }
-            last = apply(connection, &payloads[start..end], true)?.last;
+            last = apply(connection, packer, &payloads[start..end], true)?.last;
             start = end;
         }
     }
@@ -1103,6 +1121,73 @@ mod tests {
         let mut lease = store.readers.lease();
         let reader = lease.connection(|| Err::<_, ()>(())).unwrap();
         assert_eq!(reader.statistics, refreshed);
+    }
+
+    #[test]
+    fn documents_past_the_first_dictionary_are_stored_compressed_and_read_back_as_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        let appended: Vec<NewEvent> = (0..super::super::compress::SAMPLES + 600)
+            .map(|n| event(n, None))
+            .collect();
+        let (first, rest) = appended.split_at(super::super::compress::SAMPLES);
+        for chunk in first.chunks(400) {
+            append(&store, batch("acme", chunk.iter().cloned()));
+        }
+        // Applied: the transaction that reached the first dictionary's size trained it.
+        store.read(|_| Ok(())).unwrap();
+        append(&store, batch("acme", rest.iter().cloned()));
+        let kinds = |store: &SqliteStore| -> Vec<(String, i64)> {
+            store
+                .read(|connection| {
+                    Ok(connection
+                        .prepare("SELECT typeof(doc), count(*) FROM events GROUP BY 1 ORDER BY 1")?
+                        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?)
+                })
+                .unwrap()
+        };
+        // The documents it was trained on are text; those after are compressed.
+        assert_eq!(
+            kinds(&store),
+            [("blob".to_owned(), 600), ("text".to_owned(), 2_048)]
+        );
+        let read_back = |store: &SqliteStore| {
+            let (seqs, tree_matches) = stored(store);
+            assert_eq!(seqs.len(), appended.len());
+            assert!(tree_matches, "leaves recomputed from the documents as read");
+            let events = store.stored_events("acme", 0, 10_000).unwrap();
+            for (stored, sent) in events.iter().zip(&appended) {
+                let event = &stored.event;
+                assert_eq!(
+                    (
+                        &event.actor.email,
+                        &event.targets,
+                        &event.description,
+                        &event.metadata
+                    ),
+                    (
+                        &sent.actor.email,
+                        &sent.targets,
+                        &sent.description,
+                        &sent.metadata
+                    )
+                );
+            }
+        };
+        read_back(&store);
+        drop(store);
+        // Opened again, the store reads them and compresses new documents with the same dictionary.
+        let store = SqliteStore::open(dir.path()).unwrap();
+        read_back(&store);
+        append(&store, batch("acme", (0..10).map(|n| event(n, None))));
+        assert_eq!(kinds(&store)[0], ("blob".to_owned(), 610));
+        drop(store);
+        let read_only = SqliteStore::open_read_only(dir.path()).unwrap();
+        assert_eq!(
+            read_only.stored_events("acme", 2_648, 100).unwrap().len(),
+            10
+        );
     }
 
     fn open_with_tenant(dir: &Path) -> SqliteStore {

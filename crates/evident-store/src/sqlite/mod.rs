@@ -3,6 +3,7 @@
 //! read-only connections, and appends acknowledged from an ingest journal and
 //! applied behind it (`ingest.rs`).
 
+mod compress;
 mod filter_sql;
 mod ingest;
 mod journal;
@@ -82,6 +83,8 @@ pub struct SqliteStore {
     /// grew from empty otherwise planned with an empty store's statistics
     /// until it restarted).
     statistics: Arc<AtomicU64>,
+    /// The dictionaries its documents are compressed with (`compress.rs`).
+    dictionaries: Arc<compress::Dictionaries>,
     /// Stops (and joins) the WAL checkpointer when the store is dropped.
     _checkpointer: Option<WalCheckpointer>,
     /// Held while the store is open for writing; released last.
@@ -211,6 +214,9 @@ impl SqliteStore {
         writer.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         schema::migrate(&mut writer)?;
+        let dictionaries = compress::Dictionaries::new(&path);
+        dictionaries.load(&writer)?;
+        compress::register(&writer, dictionaries.clone())?;
         rebuild_pending(&mut writer)?;
         log::backfill(&mut writer)?;
         optimize(&writer)?;
@@ -221,6 +227,7 @@ impl SqliteStore {
             &path,
             writer.clone(),
             statistics.clone(),
+            dictionaries.clone(),
         )?;
         let checkpointer = WalCheckpointer::start(&path)?;
         Ok(SqliteStore {
@@ -230,6 +237,7 @@ impl SqliteStore {
             readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: MMAP_BYTES,
             statistics,
+            dictionaries,
             _checkpointer: Some(checkpointer),
             _lock: Some(lock),
         })
@@ -287,6 +295,9 @@ impl SqliteStore {
                 "the store's ingest journal holds {unapplied} acknowledged appends not yet in its database (the server stopped without applying them); run `evident migrate` on it first, which applies them"
             ))));
         }
+        let dictionaries = compress::Dictionaries::new(&path);
+        dictionaries.load(&writer)?;
+        compress::register(&writer, dictionaries.clone())?;
         Ok(SqliteStore {
             ingest: None,
             path,
@@ -294,6 +305,7 @@ impl SqliteStore {
             readers: Pool::new(POOL_SIZE, Vec::new(), |_| true),
             reader_mmap_bytes: READ_ONLY_MMAP_BYTES,
             statistics: Arc::default(),
+            dictionaries,
             _checkpointer: None,
             _lock: None,
         })
@@ -350,6 +362,7 @@ impl SqliteStore {
         connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
         connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
         filter_sql::add_vocabulary(&connection)?;
+        compress::register(&connection, self.dictionaries.clone())?;
         Ok(Reader {
             connection,
             statistics,
@@ -522,7 +535,7 @@ fn resolve_scope(connection: &Connection, scope: &TenantScope) -> Result<ScopeTe
     Ok(ScopeTenants { by_no, numbers })
 }
 
-const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email";
+const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc_text(doc), actor_id, actor_email";
 /// How many columns [`EVENT_COLUMNS`] lists: a statement's own columns follow them.
 const EVENT_COLUMN_COUNT: usize = 15;
 
@@ -2331,6 +2344,129 @@ mod migration_tests {
         assert_eq!(search(&store, "acme", "actor:ada@acme.example").len(), 1);
         assert_eq!(search(&store, "acme", "actor:inci@acme.example").len(), 0);
         assert_eq!(search(&store, "acme", "actor:İnci@acme.example").len(), 1);
+    }
+
+    #[test]
+    fn ipv4_addresses_take_4_bytes_and_networks_of_either_family_find_what_they_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = acme_store(dir.path());
+        let ips = [
+            Some("203.0.113.7"),
+            Some("2001:db8::1"),
+            Some("::ffff:198.51.100.9"),
+            None,
+        ];
+        let events = ips
+            .iter()
+            .map(|ip| {
+                let mut body =
+                    serde_json::json!({"action": "user.login", "actor": {"type": "system"}});
+                if let Some(ip) = ip {
+                    body["context"] = serde_json::json!({ "ip": ip });
+                }
+                evident_core::event::validate_event(
+                    &body,
+                    None,
+                    Timestamp::now(),
+                    &Default::default(),
+                )
+                .unwrap()
+            })
+            .collect();
+        append_to_acme(&store, events);
+        let lengths: Vec<Option<i64>> = store
+            .read(|connection| {
+                Ok(connection
+                    .prepare("SELECT length(ip) FROM events ORDER BY rowid")?
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(lengths, [Some(4), Some(16), Some(4), None]);
+        let page = store.query(&oldest_first("acme", "")).unwrap();
+        let read: Vec<Option<String>> = page
+            .events
+            .iter()
+            .map(|event| event.context.ip.map(|ip| ip.to_string()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                Some("203.0.113.7"),
+                Some("2001:db8::1"),
+                Some("198.51.100.9"),
+                None
+            ]
+            .map(|ip| ip.map(str::to_owned))
+        );
+        let seqs = |query: &str| -> Vec<u64> {
+            search(&store, "acme", query)
+                .into_iter()
+                .map(|(_, seq)| seq)
+                .collect()
+        };
+        assert_eq!(seqs("ip:203.0.113.0/24"), [0]);
+        assert_eq!(seqs("ip:203.0.113.7"), [0]);
+        assert_eq!(seqs("ip:2001:db8::/32"), [1]);
+        // IPv4-mapped networks hold IPv4 addresses; ::/0 holds every address.
+        assert_eq!(seqs("ip:::ffff:203.0.113.0/120"), [0]);
+        assert_eq!(seqs("ip:::ffff:0:0/96"), [0, 2]);
+        assert_eq!(seqs("ip:::/0"), [0, 1, 2]);
+        assert_eq!(seqs("ip:0.0.0.0/0"), [0, 2]);
+        // 32.1.0.0/16 begins with the bytes 2001:db8::1 begins with: still not a match.
+        assert_eq!(seqs("ip:32.1.0.0/16"), Vec::<u64>::new());
+        assert_eq!(seqs("-ip:203.0.113.0/24"), [1, 2, 3]);
+    }
+
+    #[test]
+    fn ipv4_addresses_a_store_kept_in_16_bytes_take_4_once_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            schema::migrate_to(&mut connection, schema::SCHEMA_VERSION - 1).unwrap();
+            connection
+                .execute_batch(
+                    "INSERT INTO tenants (no, id, name, parent, created_at, next_seq) VALUES (1, 'acme', 'Acme', NULL, 0, 2);",
+                )
+                .unwrap();
+            for (seq, ip) in [
+                (0, "203.0.113.7".parse::<std::net::IpAddr>().unwrap()),
+                (1, "2001:db8::1".parse().unwrap()),
+            ] {
+                connection
+                    .execute(
+                        "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category,
+                                             actor_type, outcome, ip, doc)
+                         VALUES (?1, 1, ?2, ?3, ?4, ?4, 'user.login', 'uncategorized', 'system', 'success', ?5, '{}')",
+                        params![
+                            schema::event_rowid(1, seq),
+                            seq as i64,
+                            Uuid::now_v7().as_bytes().as_slice(),
+                            1_700_000_000_000_000i64 + seq as i64,
+                            crate::record::ip_bytes(ip).as_slice()
+                        ],
+                    )
+                    .unwrap();
+            }
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let lengths: Vec<i64> = store
+            .read(|connection| {
+                Ok(connection
+                    .prepare("SELECT length(ip) FROM events ORDER BY rowid")?
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(lengths, [4, 16]);
+        assert_eq!(
+            search(&store, "acme", "ip:203.0.113.0/24"),
+            [("user.login".to_owned(), 0)]
+        );
+        assert_eq!(
+            search(&store, "acme", "ip:2001:db8::/32"),
+            [("user.login".to_owned(), 1)]
+        );
     }
 
     #[test]
