@@ -104,6 +104,8 @@ fn each_kind_of_tampering_is_named() {
             format!(
                 "DELETE FROM events WHERE tenant_no = {ACME} AND seq >= 15;
                  DELETE FROM merkle_nodes WHERE tenant_no = {ACME} AND ((idx + 1) << level) > 15;
+                 DELETE FROM merkle_leaves WHERE tenant_no = {ACME} AND pack > 0;
+                 UPDATE merkle_leaves SET hashes = substr(hashes, 1, 15 * 32) WHERE tenant_no = {ACME};
                  UPDATE tenants SET next_seq = 15 WHERE id = 'acme';"
             ),
             vec!["rolled back: a checkpoint of size 20 is signed, but the log has only 15 events"],
@@ -130,6 +132,8 @@ fn each_kind_of_tampering_is_named() {
         &format!(
             "DELETE FROM events WHERE tenant_no = {ACME} AND seq >= 15;
              DELETE FROM merkle_nodes WHERE tenant_no = {ACME} AND ((idx + 1) << level) > 15;
+             DELETE FROM merkle_leaves WHERE tenant_no = {ACME} AND pack > 0;
+             UPDATE merkle_leaves SET hashes = substr(hashes, 1, 15 * 32) WHERE tenant_no = {ACME};
              UPDATE tenants SET next_seq = 15 WHERE id = 'acme';
              DELETE FROM checkpoints;"
         ),

@@ -1,12 +1,25 @@
-//! The tenants' Merkle logs in SQLite: complete-subtree nodes keyed by
-//! (tenant, level, index), written in the same transaction as the events.
+//! The tenants' Merkle logs in SQLite, written in the same transaction as
+//! the events: each tenant's leaf hashes kept [`LEAVES_PER_PACK`] to a row
+//! (`merkle_leaves`), the complete subtrees of levels 1 to [`PACKED_LEVELS`]
+//! computed from a pack when read, and those above kept by (tenant, level,
+//! index) in `merkle_nodes`. A node per row took about 46 bytes for 32 of
+//! hash: a pack keeps 16 leaves in 512 bytes and one key, and levels 1–3
+//! (seven of every eight stored nodes above the leaves) are a few hashes
+//! away from it.
 
 use evident_core::Event;
 use evident_core::log::leaf::{Leaf, split};
-use evident_core::log::merkle::{Frontier, Hash, Node};
+use evident_core::log::merkle::{Frontier, Hash, Node, Nodes, node_hash};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{Result, StoreError, TreeHead};
+
+/// Leaf hashes a `merkle_leaves` row holds: leaf `pack · 16 + i` is bytes
+/// `32·i .. 32·i + 32` of its `hashes`.
+pub(super) const LEAVES_PER_PACK: u64 = 16;
+/// The highest level computed from a pack instead of stored (its subtrees
+/// of 8 leaves lie within one pack).
+const PACKED_LEVELS: u32 = 3;
 
 fn hash_of(bytes: Vec<u8>) -> Result<Hash> {
     crate::record::hash32(&bytes, "Merkle node")
@@ -18,25 +31,30 @@ pub(super) fn load_frontier(
     tenant_no: i64,
     size: u64,
 ) -> Result<Frontier> {
-    let mut statement = connection.prepare_cached(
-        "SELECT hash FROM merkle_nodes WHERE tenant_no = ?1 AND level = ?2 AND idx = ?3",
-    )?;
-    let mut hashes = Vec::new();
-    for (level, index) in Frontier::node_addresses(size) {
-        let bytes: Option<Vec<u8>> = statement
-            .query_row(params![tenant_no, level, index as i64], |row| row.get(0))
-            .optional()?;
-        let bytes = bytes.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
-            ))
-        })?;
-        hashes.push(hash_of(bytes)?);
-    }
+    let nodes = StoredNodes {
+        connection,
+        tenant_no,
+    };
+    let hashes = Frontier::node_addresses(size)
+        .into_iter()
+        .map(|(level, index)| nodes.node(level, index))
+        .collect::<Result<Vec<Hash>>>()?;
     Frontier::from_hashes(size, &hashes)
         .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))
 }
 
+/// The hashes of a tenant's pack of leaves (empty when it has none yet).
+fn pack(connection: &Connection, tenant_no: i64, pack: u64) -> Result<Vec<u8>> {
+    Ok(connection
+        .prepare_cached("SELECT hashes FROM merkle_leaves WHERE tenant_no = ?1 AND pack = ?2")?
+        .query_row(params![tenant_no, pack as i64], |row| row.get(0))
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Stores the nodes a tenant's appended leaves completed: the leaves into
+/// their packs (a pack begun in an earlier transaction is read and
+/// extended), the levels above [`PACKED_LEVELS`] as rows of their own.
 pub(super) fn insert_nodes<'n>(
     connection: &Connection,
     tenant_no: i64,
@@ -45,15 +63,63 @@ pub(super) fn insert_nodes<'n>(
     let mut statement = connection.prepare_cached(
         "INSERT INTO merkle_nodes (tenant_no, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut leaves = Vec::new();
     for node in nodes {
-        statement.execute(params![
-            tenant_no,
-            node.level,
-            node.index as i64,
-            node.hash.as_slice()
-        ])?;
+        match node.level {
+            0 => leaves.push(node),
+            1..=PACKED_LEVELS => {}
+            _ => {
+                statement.execute(params![
+                    tenant_no,
+                    node.level,
+                    node.index as i64,
+                    node.hash.as_slice()
+                ])?;
+            }
+        }
+    }
+    leaves.sort_unstable_by_key(|leaf| leaf.index);
+    let mut write = connection.prepare_cached(
+        "INSERT OR REPLACE INTO merkle_leaves (tenant_no, pack, hashes) VALUES (?1, ?2, ?3)",
+    )?;
+    for group in
+        leaves.chunk_by(|one, next| one.index / LEAVES_PER_PACK == next.index / LEAVES_PER_PACK)
+    {
+        let first = group[0].index;
+        let number = first / LEAVES_PER_PACK;
+        let mut hashes = if first % LEAVES_PER_PACK == 0 {
+            Vec::new()
+        } else {
+            pack(connection, tenant_no, number)?
+        };
+        for leaf in group {
+            if (hashes.len() / 32) as u64 != leaf.index % LEAVES_PER_PACK {
+                return Err(StoreError::Corrupt(format!(
+                    "tenant {tenant_no}: leaf {} does not follow the {} leaves of its pack",
+                    leaf.index,
+                    hashes.len() / 32
+                )));
+            }
+            hashes.extend_from_slice(&leaf.hash);
+        }
+        write.execute(params![tenant_no, number as i64, hashes])?;
     }
     Ok(())
+}
+
+/// The root of a complete subtree from its leaf hashes (a power of two of them).
+fn subtree_of(leaves: &[u8]) -> Hash {
+    let mut level: Vec<Hash> = leaves
+        .chunks_exact(32)
+        .map(|hash| hash.try_into().expect("32 bytes"))
+        .collect();
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    level.first().copied().unwrap_or_default()
 }
 
 /// A fresh salt for an event's personal-data side-car.
@@ -82,7 +148,8 @@ pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
     let tenants: Vec<(i64, String, String, i64, i64)> = transaction
         .prepare(
             "SELECT no, id, name, next_seq,
-                    (SELECT coalesce(max(idx) + 1, 0) FROM merkle_nodes WHERE merkle_nodes.tenant_no = tenants.no AND level = 0)
+                    coalesce((SELECT pack * 16 + length(hashes) / 32 FROM merkle_leaves
+                              WHERE merkle_leaves.tenant_no = tenants.no ORDER BY pack DESC LIMIT 1), 0)
              FROM tenants",
         )?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?
@@ -137,6 +204,21 @@ impl evident_core::log::merkle::Nodes for StoredNodes<'_> {
     type Error = StoreError;
 
     fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let missing = || {
+            StoreError::Corrupt(format!(
+                "tenant {}: Merkle node ({level}, {index}) is missing",
+                self.tenant_no
+            ))
+        };
+        if level <= PACKED_LEVELS {
+            let first = index << level;
+            let hashes = pack(self.connection, self.tenant_no, first / LEAVES_PER_PACK)?;
+            let start = (first % LEAVES_PER_PACK) as usize * 32;
+            let leaves = hashes
+                .get(start..start + (32 << level))
+                .ok_or_else(missing)?;
+            return Ok(subtree_of(leaves));
+        }
         let bytes: Option<Vec<u8>> = self
             .connection
             .prepare_cached(
@@ -146,11 +228,6 @@ impl evident_core::log::merkle::Nodes for StoredNodes<'_> {
                 row.get(0)
             })
             .optional()?;
-        hash_of(bytes.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "tenant {}: Merkle node ({level}, {index}) is missing",
-                self.tenant_no
-            ))
-        })?)
+        hash_of(bytes.ok_or_else(missing)?)
     }
 }

@@ -1672,14 +1672,28 @@ impl Store for SqliteStore {
 
     fn leaf_hashes(&self, tenant: &str) -> Result<Vec<(u64, [u8; 32])>> {
         self.read(|connection| {
-            let Some((tenant_no, _)) = tenant_log(connection, tenant)? else { return Ok(Vec::new()) };
-            let mut statement = connection
-                .prepare_cached("SELECT idx, hash FROM merkle_nodes WHERE tenant_no = ?1 AND level = 0 ORDER BY idx")?;
+            let Some((tenant_no, _)) = tenant_log(connection, tenant)? else {
+                return Ok(Vec::new());
+            };
+            let mut statement = connection.prepare_cached(
+                "SELECT pack, hashes FROM merkle_leaves WHERE tenant_no = ?1 ORDER BY pack",
+            )?;
             let mut rows = statement.query([tenant_no])?;
             let mut hashes = Vec::new();
             while let Some(row) = rows.next()? {
-                let bytes = row.get_ref(1)?.as_blob().map_err(|error| StoreError::Corrupt(format!("a Merkle node: {error}")))?;
-                hashes.push((row.get::<_, i64>(0)? as u64, hash32(bytes, "Merkle node")?));
+                let first = row.get::<_, i64>(0)? as u64 * log::LEAVES_PER_PACK;
+                let bytes = row.get_ref(1)?.as_blob().map_err(|error| {
+                    StoreError::Corrupt(format!("a pack of leaf hashes: {error}"))
+                })?;
+                if bytes.len() % 32 != 0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "a pack of leaf hashes from {first} holds {} bytes",
+                        bytes.len()
+                    )));
+                }
+                for (offset, hash) in bytes.chunks_exact(32).enumerate() {
+                    hashes.push((first + offset as u64, hash32(hash, "leaf hash")?));
+                }
             }
             Ok(hashes)
         })
@@ -2423,7 +2437,8 @@ mod migration_tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-            schema::migrate_to(&mut connection, schema::SCHEMA_VERSION - 1).unwrap();
+            // The last version that kept IPv4 addresses in 16 bytes.
+            schema::migrate_to(&mut connection, 10).unwrap();
             connection
                 .execute_batch(
                     "INSERT INTO tenants (no, id, name, parent, created_at, next_seq) VALUES (1, 'acme', 'Acme', NULL, 0, 2);",
@@ -2467,6 +2482,89 @@ mod migration_tests {
             search(&store, "acme", "ip:2001:db8::/32"),
             [("user.login".to_owned(), 1)]
         );
+    }
+
+    #[test]
+    fn merkle_nodes_a_store_kept_one_to_a_row_move_into_packs_with_the_same_tree() {
+        use evident_core::log::merkle::{MemoryTree, Nodes};
+        let dir = tempfile::tempdir().unwrap();
+        // Two whole packs and part of a third.
+        let size = 45u64;
+        let leaves: Vec<[u8; 32]> = (0..size).map(|n| [n as u8; 32]).collect();
+        let tree = MemoryTree::new(&leaves);
+        {
+            let mut connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            // The last version that kept a Merkle node to a row.
+            schema::migrate_to(&mut connection, 11).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO tenants (no, id, name, parent, created_at, next_seq) VALUES (1, 'acme', 'Acme', NULL, 0, ?1)",
+                    [size as i64],
+                )
+                .unwrap();
+            // Every complete subtree, as the store kept them.
+            for level in 0..6u32 {
+                for index in (0..).take_while(|index| (index + 1) << level <= size) {
+                    let Ok(hash) = tree.node(level, index);
+                    connection
+                        .execute(
+                            "INSERT INTO merkle_nodes (tenant_no, level, idx, hash) VALUES (1, ?1, ?2, ?3)",
+                            params![level, index as i64, hash.as_slice()],
+                        )
+                        .unwrap();
+                }
+            }
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let packs: Vec<(i64, i64)> = store
+            .read(|connection| {
+                Ok(connection
+                    .prepare("SELECT pack, length(hashes) FROM merkle_leaves ORDER BY pack")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(packs, [(0, 512), (1, 512), (2, 13 * 32)]);
+        // Levels 4 and 5 stay rows of their own: two subtrees of 16 leaves, one of 32.
+        let nodes: Vec<(u32, i64)> = store
+            .read(|connection| {
+                Ok(connection
+                    .prepare("SELECT level, idx FROM merkle_nodes ORDER BY level, idx")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(nodes, [(4, 0), (4, 1), (5, 0)]);
+        assert_eq!(
+            store.leaf_hashes("acme").unwrap(),
+            leaves
+                .iter()
+                .copied()
+                .enumerate()
+                .map(|(index, hash)| (index as u64, hash))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            store.tree_head("acme").unwrap().unwrap().root_hash,
+            tree.root(size)
+        );
+        for index in [0, 7, 15, 16, 31, 40, 44] {
+            assert_eq!(
+                store.inclusion_proof("acme", index, size).unwrap().unwrap(),
+                tree.inclusion_proof(index, size),
+                "leaf {index}"
+            );
+        }
+        for from in [1, 8, 13, 16, 33] {
+            assert_eq!(
+                store
+                    .consistency_proof("acme", from, size)
+                    .unwrap()
+                    .unwrap(),
+                tree.consistency_proof(from, size),
+                "from {from}"
+            );
+        }
     }
 
     #[test]

@@ -250,6 +250,21 @@ CREATE TABLE doc_dictionaries (
 UPDATE events SET ip = substr(ip, 13)
     WHERE length(ip) = 16 AND substr(ip, 1, 12) = X'00000000000000000000FFFF';
 "#,
+    r#"
+-- Each tenant's leaf hashes, 16 to a row: leaf pack·16 + i is bytes
+-- 32·i .. 32·i + 32 of `hashes`. The subtrees of levels 1 to 3 are computed
+-- from a pack when read (sqlite/log.rs); merkle_nodes keeps levels 4 and up.
+CREATE TABLE merkle_leaves (
+    tenant_no INTEGER NOT NULL,
+    pack INTEGER NOT NULL,
+    hashes BLOB NOT NULL,
+    PRIMARY KEY (tenant_no, pack)
+) WITHOUT ROWID;
+INSERT INTO merkle_leaves (tenant_no, pack, hashes)
+    SELECT tenant_no, idx >> 4, unhex(group_concat(hex(hash), '' ORDER BY idx))
+    FROM merkle_nodes WHERE level = 0 GROUP BY tenant_no, idx >> 4;
+DELETE FROM merkle_nodes WHERE level <= 3;
+"#,
 ];
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
