@@ -342,6 +342,7 @@ fn zstd_error(code: usize) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rows;
     use super::*;
 
     /// A document as the applier stores them: what repeats (keys, user
@@ -394,25 +395,21 @@ mod tests {
         }
         connection.execute_batch("COMMIT").unwrap();
         // One dictionary from the first documents, the next once the store grew tenfold.
-        let trained: Vec<(i64, i64)> = connection
-            .prepare("SELECT id, events FROM doc_dictionaries ORDER BY id")
-            .unwrap()
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let trained: Vec<(i64, i64)> = rows(
+            &connection,
+            "SELECT id, events FROM doc_dictionaries ORDER BY id",
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        );
         assert_eq!(
             trained,
             [(1, SAMPLES as i64), (2, SAMPLES as i64 * GROWTH as i64)]
         );
         // Text until the first dictionary; then each blob names the latest one.
-        let stored: Vec<(usize, Option<u8>, usize)> = connection
-            .prepare("SELECT n, CASE typeof(doc) WHEN 'blob' THEN unicode(CAST(substr(doc, 1, 1) AS TEXT)) END, length(CAST(doc AS BLOB)) FROM docs ORDER BY n")
-            .unwrap()
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let stored: Vec<(usize, Option<u8>, usize)> = rows(
+            &connection,
+            "SELECT n, CASE typeof(doc) WHEN 'blob' THEN unicode(CAST(substr(doc, 1, 1) AS TEXT)) END, length(CAST(doc AS BLOB)) FROM docs ORDER BY n",
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        );
         for (n, dictionary, _) in &stored {
             let expected = match *n {
                 n if n < SAMPLES => None,
@@ -437,13 +434,11 @@ mod tests {
         // Another connection, whose dictionaries are not loaded yet, reads every document whole.
         let reader = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         register(&reader, Dictionaries::new(&path)).unwrap();
-        let texts: Vec<String> = reader
-            .prepare("SELECT doc_text(doc) FROM docs ORDER BY n")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let texts: Vec<String> = rows(
+            &reader,
+            "SELECT doc_text(doc) FROM docs ORDER BY n",
+            |row| row.get(0),
+        );
         assert_eq!(texts, (0..count).map(doc).collect::<Vec<_>>());
 
         // A packer opened again goes on with the latest dictionary.

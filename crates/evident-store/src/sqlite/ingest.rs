@@ -1138,14 +1138,10 @@ mod tests {
         store.read(|_| Ok(())).unwrap();
         append(&store, batch("acme", rest.iter().cloned()));
         let kinds = |store: &SqliteStore| -> Vec<(String, i64)> {
-            store
-                .read(|connection| {
-                    Ok(connection
-                        .prepare("SELECT typeof(doc), count(*) FROM events GROUP BY 1 ORDER BY 1")?
-                        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                        .collect::<rusqlite::Result<_>>()?)
-                })
-                .unwrap()
+            store.rows(
+                "SELECT typeof(doc), count(*) FROM events GROUP BY 1 ORDER BY 1",
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
         };
         // The documents it was trained on are text; those after are compressed.
         assert_eq!(

@@ -7,6 +7,8 @@
 //! (seven of every eight stored nodes above the leaves) are a few hashes
 //! away from it.
 
+use std::cell::RefCell;
+
 use evident_core::Event;
 use evident_core::log::leaf::{Leaf, split};
 use evident_core::log::merkle::{Frontier, Hash, Node, Nodes, node_hash};
@@ -31,10 +33,7 @@ pub(super) fn load_frontier(
     tenant_no: i64,
     size: u64,
 ) -> Result<Frontier> {
-    let nodes = StoredNodes {
-        connection,
-        tenant_no,
-    };
+    let nodes = StoredNodes::new(connection, tenant_no);
     let hashes = Frontier::node_addresses(size)
         .into_iter()
         .map(|(level, index)| nodes.node(level, index))
@@ -196,8 +195,21 @@ pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
 
 /// A tenant's stored nodes, for the proof functions of evident-core.
 pub(super) struct StoredNodes<'c> {
-    pub connection: &'c Connection,
-    pub tenant_no: i64,
+    connection: &'c Connection,
+    tenant_no: i64,
+    /// The pack read last, by number: a proof or a frontier asks for
+    /// levels 0–3 of the same pack in turn.
+    last_pack: RefCell<Option<(u64, Vec<u8>)>>,
+}
+
+impl<'c> StoredNodes<'c> {
+    pub(super) fn new(connection: &'c Connection, tenant_no: i64) -> Self {
+        StoredNodes {
+            connection,
+            tenant_no,
+            last_pack: RefCell::new(None),
+        }
+    }
 }
 
 impl evident_core::log::merkle::Nodes for StoredNodes<'_> {
@@ -212,10 +224,15 @@ impl evident_core::log::merkle::Nodes for StoredNodes<'_> {
         };
         if level <= PACKED_LEVELS {
             let first = index << level;
-            let hashes = pack(self.connection, self.tenant_no, first / LEAVES_PER_PACK)?;
+            let number = first / LEAVES_PER_PACK;
+            let mut last = self.last_pack.borrow_mut();
+            if last.as_ref().is_none_or(|(read, _)| *read != number) {
+                *last = Some((number, pack(self.connection, self.tenant_no, number)?));
+            }
             let start = (first % LEAVES_PER_PACK) as usize * 32;
-            let leaves = hashes
-                .get(start..start + (32 << level))
+            let leaves = last
+                .as_ref()
+                .and_then(|(_, hashes)| hashes.get(start..start + (32 << level)))
                 .ok_or_else(missing)?;
             return Ok(subtree_of(leaves));
         }

@@ -383,10 +383,7 @@ impl SqliteStore {
             let Some((tenant_no, tree_size)) = tenant_log(&transaction, tenant)? else {
                 return Ok(None);
             };
-            let nodes = log::StoredNodes {
-                connection: &transaction,
-                tenant_no,
-            };
+            let nodes = log::StoredNodes::new(&transaction, tenant_no);
             let done = work(&nodes, tree_size)?;
             transaction.commit()?;
             Ok(Some(done))
@@ -616,6 +613,31 @@ fn rebuild_pending(connection: &mut Connection) -> Result<()> {
     }
     transaction.commit()?;
     Ok(())
+}
+
+/// Every row `sql` reads, mapped (tests look at what the store keeps).
+#[cfg(test)]
+fn rows<T>(
+    connection: &Connection,
+    sql: &str,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    connection
+        .prepare(sql)
+        .unwrap()
+        .query_map([], map)
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// [`rows`] through the store's read path (after the applier has caught up).
+#[cfg(test)]
+impl SqliteStore {
+    fn rows<T>(&self, sql: &str, map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Vec<T> {
+        self.read(|connection| Ok(rows(connection, sql, map)))
+            .unwrap()
+    }
 }
 
 fn checkpoint_row(row: &Row) -> rusqlite::Result<CheckpointRow> {
@@ -2313,13 +2335,9 @@ mod migration_tests {
         append_to_acme(&store, events.clone());
         drop(store);
         let reader = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-        let docs: Vec<String> = reader
-            .prepare("SELECT doc FROM events ORDER BY rowid")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let docs: Vec<String> = rows(&reader, "SELECT doc FROM events ORDER BY rowid", |row| {
+            row.get(0)
+        });
         // The name, and the email only where its lowercased column would not give it back.
         assert_eq!(
             docs[0],
@@ -2389,13 +2407,9 @@ mod migration_tests {
             .collect();
         append_to_acme(&store, events);
         let lengths: Vec<Option<i64>> = store
-            .read(|connection| {
-                Ok(connection
-                    .prepare("SELECT length(ip) FROM events ORDER BY rowid")?
-                    .query_map([], |row| row.get(0))?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .unwrap();
+            .rows("SELECT length(ip) FROM events ORDER BY rowid", |row| {
+                row.get(0)
+            });
         assert_eq!(lengths, [Some(4), Some(16), Some(4), None]);
         let page = store.query(&oldest_first("acme", "")).unwrap();
         let read: Vec<Option<String>> = page
@@ -2465,14 +2479,9 @@ mod migration_tests {
             }
         }
         let store = SqliteStore::open(dir.path()).unwrap();
-        let lengths: Vec<i64> = store
-            .read(|connection| {
-                Ok(connection
-                    .prepare("SELECT length(ip) FROM events ORDER BY rowid")?
-                    .query_map([], |row| row.get(0))?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .unwrap();
+        let lengths: Vec<i64> = store.rows("SELECT length(ip) FROM events ORDER BY rowid", |row| {
+            row.get(0)
+        });
         assert_eq!(lengths, [4, 16]);
         assert_eq!(
             search(&store, "acme", "ip:203.0.113.0/24"),
@@ -2516,24 +2525,16 @@ mod migration_tests {
             }
         }
         let store = SqliteStore::open(dir.path()).unwrap();
-        let packs: Vec<(i64, i64)> = store
-            .read(|connection| {
-                Ok(connection
-                    .prepare("SELECT pack, length(hashes) FROM merkle_leaves ORDER BY pack")?
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .unwrap();
+        let packs: Vec<(i64, i64)> = store.rows(
+            "SELECT pack, length(hashes) FROM merkle_leaves ORDER BY pack",
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        );
         assert_eq!(packs, [(0, 512), (1, 512), (2, 13 * 32)]);
         // Levels 4 and 5 stay rows of their own: two subtrees of 16 leaves, one of 32.
-        let nodes: Vec<(u32, i64)> = store
-            .read(|connection| {
-                Ok(connection
-                    .prepare("SELECT level, idx FROM merkle_nodes ORDER BY level, idx")?
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .unwrap();
+        let nodes: Vec<(u32, i64)> = store.rows(
+            "SELECT level, idx FROM merkle_nodes ORDER BY level, idx",
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        );
         assert_eq!(nodes, [(4, 0), (4, 1), (5, 0)]);
         assert_eq!(
             store.leaf_hashes("acme").unwrap(),
