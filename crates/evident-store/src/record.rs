@@ -351,7 +351,8 @@ pub(crate) struct EventRow<'r> {
     pub ip: Option<&'r [u8]>,
     pub channel: Option<&'r str>,
     pub outcome: &'r str,
-    pub doc: &'r str,
+    /// Its document's JSON, decompressed if it is stored compressed.
+    pub doc: Cow<'r, str>,
     pub actor_id: Option<&'r str>,
     pub actor_email: Option<&'r str>,
 }
@@ -370,7 +371,7 @@ impl EventRow<'_> {
         let view = self.check()?.view(
             tenant,
             with_tenant_name.then_some(name.as_str()),
-            [self.action, self.category, self.doc],
+            [self.action, self.category, &self.doc],
             [self.channel, self.actor_id, self.actor_email],
         )?;
         Ok((view.to_event(), self.cursor()))
@@ -436,7 +437,7 @@ impl StoredRow<'_> {
         let view = checked.view(
             tenant,
             None,
-            [row.action, row.category, row.doc],
+            [row.action, row.category, &row.doc],
             [row.channel, row.actor_id, row.actor_email],
         )?;
         Ok((checked.seq, leaf_hash_of(&view, salt16(self.salt, row.id)?)))
@@ -656,7 +657,7 @@ impl RawPage {
             category: self.push_text(row.category),
             optional: [row.channel, row.actor_id, row.actor_email]
                 .map(|text| text.map(|text| self.push_text(text))),
-            doc: self.push_text(row.doc),
+            doc: self.push_text(&row.doc),
         };
         self.rows.push(checked);
         Ok(row.cursor())

@@ -498,7 +498,7 @@ fn event_row(row: &Row) -> Result<EventRow<'_>> {
         ip: row.try_get(8)?,
         channel: row.try_get(9)?,
         outcome: row.try_get(10)?,
-        doc: row.try_get(11)?,
+        doc: std::borrow::Cow::Borrowed(row.try_get(11)?),
         actor_id: row.try_get(12)?,
         actor_email: row.try_get(13)?,
     })

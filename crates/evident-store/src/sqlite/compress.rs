@@ -19,16 +19,18 @@
 //! serve every product and tenant that comes later. A blob names the
 //! dictionary it needs; none is ever removed.
 //!
-//! Reads see only JSON: every connection of the store has `doc_text(doc)`,
-//! which gives a document's text however it is stored.
+//! Reads see only JSON: [`Dictionaries::text`] gives a `doc` column's text
+//! however it is stored, decompressing it in the reading thread (so that a
+//! page sorted by SQLite carries each candidate's few compressed bytes, and
+//! only the rows read are decompressed).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use rusqlite::functions::FunctionFlags;
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use zstd::zstd_safe::{self, CCtx, CDict, CParameter, DCtx, DDict};
 
@@ -127,6 +129,21 @@ impl Dictionaries {
         self.insert(id, &bytes)
     }
 
+    /// The JSON of a `doc` column as read: borrowed when stored as text,
+    /// decompressed when stored as a blob.
+    pub(crate) fn text<'r>(&self, doc: ValueRef<'r>) -> Result<Cow<'r, str>> {
+        match doc {
+            ValueRef::Text(text) => std::str::from_utf8(text)
+                .map(Cow::Borrowed)
+                .map_err(corrupt),
+            ValueRef::Blob(packed) => self.unpack(packed).map(Cow::Owned),
+            other => Err(StoreError::Corrupt(format!(
+                "a document stored as {:?}",
+                other.data_type()
+            ))),
+        }
+    }
+
     /// The JSON of a document stored as a blob.
     fn unpack(&self, packed: &[u8]) -> Result<String> {
         let (&id, frame) = packed
@@ -153,31 +170,6 @@ impl Dictionaries {
 thread_local! {
     /// Each thread's decompression context, and its frame with the magic number put back.
     static UNPACKING: RefCell<(DCtx<'static>, Vec<u8>)> = RefCell::new((DCtx::create(), Vec::new()));
-}
-
-/// Gives every statement of `connection` `doc_text(doc)`: a document's JSON
-/// whether it is stored as text or compressed.
-pub(crate) fn register(connection: &Connection, dictionaries: Arc<Dictionaries>) -> Result<()> {
-    connection.create_scalar_function(
-        "doc_text",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        move |context| {
-            let text = match context.get_raw(0) {
-                ValueRef::Text(text) => std::str::from_utf8(text)
-                    .map(str::to_owned)
-                    .map_err(corrupt),
-                ValueRef::Blob(packed) => dictionaries.unpack(packed),
-                other => Err(StoreError::Corrupt(format!(
-                    "a document stored as {:?}",
-                    other.data_type()
-                ))),
-            };
-            text.map(|text| ToSqlOutput::Owned(Value::Text(text)))
-                .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
-        },
-    )?;
-    Ok(())
 }
 
 /// The applier's side: compresses each document with the store's latest
@@ -373,7 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn documents_compress_with_the_latest_dictionary_and_read_back_through_doc_text() {
+    fn documents_compress_with_the_latest_dictionary_and_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.db");
         let connection = open(&path);
@@ -433,12 +425,17 @@ mod tests {
 
         // Another connection, whose dictionaries are not loaded yet, reads every document whole.
         let reader = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        register(&reader, Dictionaries::new(&path)).unwrap();
-        let texts: Vec<String> = rows(
-            &reader,
-            "SELECT doc_text(doc) FROM docs ORDER BY n",
-            |row| row.get(0),
-        );
+        let dictionaries = Dictionaries::new(&path);
+        let read = |sql: &str| -> Result<Vec<String>> {
+            let mut statement = reader.prepare(sql)?;
+            let mut rows = statement.query([])?;
+            let mut texts = Vec::new();
+            while let Some(row) = rows.next()? {
+                texts.push(dictionaries.text(row.get_ref(0)?)?.into_owned());
+            }
+            Ok(texts)
+        };
+        let texts = read("SELECT doc FROM docs ORDER BY n").unwrap();
         assert_eq!(texts, (0..count).map(doc).collect::<Vec<_>>());
 
         // A packer opened again goes on with the latest dictionary.
@@ -449,12 +446,14 @@ mod tests {
             other => panic!("stored as {other:?}"),
         }
 
-        // A blob naming a dictionary the store does not have is an error, not a guess.
-        let error = reader
-            .query_row("SELECT doc_text(X'09285300')", [], |row| {
-                row.get::<_, String>(0)
-            })
-            .unwrap_err();
+        // A blob naming a dictionary the store does not have is an error, not
+        // a guess; so is a frame cut short, or a document of another type.
+        let error = read("SELECT X'09285300'").unwrap_err();
         assert!(error.to_string().contains("dictionary 9"), "{error}");
+        let error = read("SELECT substr(doc, 1, 3) FROM docs WHERE n = (SELECT max(n) FROM docs)")
+            .unwrap_err();
+        assert!(error.to_string().contains("frame"), "{error}");
+        let error = read("SELECT 42").unwrap_err();
+        assert!(error.to_string().contains("Integer"), "{error}");
     }
 }

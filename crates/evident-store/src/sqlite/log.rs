@@ -142,7 +142,10 @@ pub(super) fn tree_head(connection: &Connection, tenant_no: i64, size: u64) -> R
 
 /// Extends each tenant's tree over events stored before the log existed
 /// (data written by an earlier schema): gives them salts and writes their nodes.
-pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
+pub(super) fn backfill(
+    connection: &mut Connection,
+    dictionaries: &super::compress::Dictionaries,
+) -> Result<()> {
     let transaction = connection.transaction()?;
     let tenants: Vec<(i64, String, String, i64, i64)> = transaction
         .prepare(
@@ -175,7 +178,7 @@ pub(super) fn backfill(connection: &mut Connection) -> Result<()> {
             let first = super::schema::event_rowid(tenant_no, logged as u64);
             let mut rows = statement.query(params![first, last])?;
             while let Some(row) = rows.next()? {
-                let (event, cursor) = super::event_from_row(row, &scope, false)?;
+                let (event, cursor) = super::event_from_row(row, dictionaries, &scope, false)?;
                 let salt = match row.get::<_, Option<Vec<u8>>>(super::EVENT_COLUMN_COUNT)? {
                     Some(salt) => salt,
                     None => {

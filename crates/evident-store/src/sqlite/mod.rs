@@ -216,9 +216,8 @@ impl SqliteStore {
         schema::migrate(&mut writer)?;
         let dictionaries = compress::Dictionaries::new(&path);
         dictionaries.load(&writer)?;
-        compress::register(&writer, dictionaries.clone())?;
-        rebuild_pending(&mut writer)?;
-        log::backfill(&mut writer)?;
+        rebuild_pending(&mut writer, &dictionaries)?;
+        log::backfill(&mut writer, &dictionaries)?;
         optimize(&writer)?;
         let writer = Arc::new(Mutex::new(writer));
         let statistics = Arc::new(AtomicU64::new(0));
@@ -297,7 +296,6 @@ impl SqliteStore {
         }
         let dictionaries = compress::Dictionaries::new(&path);
         dictionaries.load(&writer)?;
-        compress::register(&writer, dictionaries.clone())?;
         Ok(SqliteStore {
             ingest: None,
             path,
@@ -362,7 +360,6 @@ impl SqliteStore {
         connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
         connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
         filter_sql::add_vocabulary(&connection)?;
-        compress::register(&connection, self.dictionaries.clone())?;
         Ok(Reader {
             connection,
             statistics,
@@ -417,7 +414,7 @@ impl SqliteStore {
                         StoreError::Corrupt(format!("events salt or idempotency key: {error}"))
                     };
                     let stored = StoredRow {
-                        row: event_row(row)?,
+                        row: event_row(row, &self.dictionaries)?,
                         salt: row.get_ref(EVENT_COLUMN_COUNT)?.as_blob_or_null().map_err(corrupt)?.unwrap_or_default(),
                         idempotency_key: row.get_ref(EVENT_COLUMN_COUNT + 1)?.as_str_or_null().map_err(corrupt)?,
                     };
@@ -532,20 +529,21 @@ fn resolve_scope(connection: &Connection, scope: &TenantScope) -> Result<ScopeTe
     Ok(ScopeTenants { by_no, numbers })
 }
 
-const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc_text(doc), actor_id, actor_email";
+const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email";
 /// How many columns [`EVENT_COLUMNS`] lists: a statement's own columns follow them.
 const EVENT_COLUMN_COUNT: usize = 15;
 
 fn event_from_row(
     row: &Row,
+    dictionaries: &compress::Dictionaries,
     tenants: &ScopeTenants,
     with_tenant_name: bool,
 ) -> Result<(Event, Cursor)> {
-    event_row(row)?.to_event(tenants, with_tenant_name)
+    event_row(row, dictionaries)?.to_event(tenants, with_tenant_name)
 }
 
 /// The columns of [`EVENT_COLUMNS`], borrowed from the row.
-fn event_row<'r>(row: &'r Row) -> Result<EventRow<'r>> {
+fn event_row<'r>(row: &'r Row, dictionaries: &compress::Dictionaries) -> Result<EventRow<'r>> {
     let column =
         |index: usize| -> Result<rusqlite::types::ValueRef<'r>> { Ok(row.get_ref(index)?) };
     let failed = |index: usize| {
@@ -569,14 +567,17 @@ fn event_row<'r>(row: &'r Row) -> Result<EventRow<'r>> {
         ip: column(9)?.as_blob_or_null().map_err(failed(9))?,
         channel: column(10)?.as_str_or_null().map_err(failed(10))?,
         outcome: text(11)?,
-        doc: text(12)?,
+        doc: dictionaries.text(column(12)?)?,
         actor_id: column(13)?.as_str_or_null().map_err(failed(13))?,
         actor_email: column(14)?.as_str_or_null().map_err(failed(14))?,
     })
 }
 
 /// Rebuilds the derived structures a migration left to rebuild (the search index).
-fn rebuild_pending(connection: &mut Connection) -> Result<()> {
+fn rebuild_pending(
+    connection: &mut Connection,
+    dictionaries: &compress::Dictionaries,
+) -> Result<()> {
     let transaction = connection.transaction()?;
     let pending: bool = transaction.query_row(
         "SELECT EXISTS (SELECT 1 FROM pending_rebuilds WHERE what = 'events_fts')",
@@ -604,7 +605,7 @@ fn rebuild_pending(connection: &mut Connection) -> Result<()> {
             transaction.prepare("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
         let mut rows = read.query([])?;
         while let Some(row) = rows.next()? {
-            let (event, cursor) = event_from_row(row, &tenants, false)?;
+            let (event, cursor) = event_from_row(row, dictionaries, &tenants, false)?;
             insert.execute(params![cursor.position, stored_searchable_text(&event)])?;
         }
         drop(rows);
@@ -655,9 +656,13 @@ fn tenant_log(connection: &Connection, tenant: &str) -> Result<Option<(i64, u64)
 }
 
 /// One page of events for `query`.
-fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> {
+fn query_page(
+    connection: &Connection,
+    dictionaries: &compress::Dictionaries,
+    query: &EventQuery,
+) -> Result<EventPage> {
     let words = filter_sql::Words::of(connection, &query.filter)?;
-    let page = raw_page(connection, query, &words)?;
+    let page = raw_page(connection, dictionaries, query, &words)?;
     Ok(EventPage {
         events: page.events()?,
         next_cursor: page.next_cursor,
@@ -668,6 +673,7 @@ fn query_page(connection: &Connection, query: &EventQuery) -> Result<EventPage> 
 /// as `words` says.
 fn raw_page(
     connection: &Connection,
+    dictionaries: &compress::Dictionaries,
     query: &EventQuery,
     words: &filter_sql::Words,
 ) -> Result<RawPage> {
@@ -777,7 +783,7 @@ fn raw_page(
         let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
         let (mut read, mut last) = (0, None);
         while let Some(row) = rows.next()? {
-            let row = event_row(row)?;
+            let row = event_row(row, dictionaries)?;
             read += 1;
             last = Some((row.occurred_at, row.position));
             if !page.offer(&row)? {
@@ -1600,13 +1606,14 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, query: &EventQuery) -> Result<EventPage> {
-        self.read(|connection| query_page(connection, query))
+        self.read(|connection| query_page(connection, &self.dictionaries, query))
     }
 
     fn raw_page(&self, query: &EventQuery) -> Result<RawPage> {
         self.read(|connection| {
             raw_page(
                 connection,
+                &self.dictionaries,
                 query,
                 &filter_sql::Words::of(connection, &query.filter)?,
             )
@@ -1627,7 +1634,7 @@ impl Store for SqliteStore {
             // The total and the page search the words alike, listed once.
             let words = filter_sql::Words::of(&transaction, &query.filter)?;
             let total = count_events(&transaction, &query.scope, &query.filter, &words, query.now)?;
-            let page = raw_page(&transaction, query, &words)?;
+            let page = raw_page(&transaction, &self.dictionaries, query, &words)?;
             transaction.commit()?;
             Ok((page, total))
         })
@@ -1643,7 +1650,12 @@ impl Store for SqliteStore {
                     if !tenants.by_no.contains_key(&tenant_no) {
                         return Ok(None);
                     }
-                    Ok(Some(event_from_row(row, &tenants, true)))
+                    Ok(Some(event_from_row(
+                        row,
+                        &self.dictionaries,
+                        &tenants,
+                        true,
+                    )))
                 })
                 .optional()?
                 .flatten();
