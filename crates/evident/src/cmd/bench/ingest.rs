@@ -170,6 +170,23 @@ pub fn run(
         .timeout(Duration::from_secs(300))
         .pool_max_idle_per_host(scenario.clients)
         .build()?;
+    // Each scenario starts on a settled store: a read waits until every
+    // event acknowledged before it is applied, so that no scenario's
+    // figure carries the applying of the one before.
+    runtime.block_on(async {
+        let response = http
+            .get(format!("{url}/v1/tenants/{}/events?limit=1", tenants[0].id))
+            .bearer_auth(key)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer = response.text().await?;
+        ensure!(
+            status == 200,
+            "a read before the scenario answered {status}: {answer}"
+        );
+        Ok::<_, anyhow::Error>(())
+    })?;
     let started = Instant::now();
     let client = || async {
         let mut latencies = Vec::new();
