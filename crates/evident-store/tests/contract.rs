@@ -1597,7 +1597,8 @@ mod cases {
     }
 
     /// An event can match one clause twice: its actor id is also its email,
-    /// or it has two of the targets asked for. It is listed, paged and counted once.
+    /// it has two of the targets asked for, or a target id asked for without
+    /// its type under two types. It is listed, paged and counted once.
     pub fn events_matching_twice_are_listed_once(store: &dyn Store) {
         tenant(store, "acme", None);
         tenant(store, "acme-sub", Some("acme"));
@@ -1615,6 +1616,12 @@ mod cases {
                 Target {
                     target_type: "keyset".into(),
                     id: "ks_1".into(),
+                    name: None,
+                    email: None,
+                },
+                Target {
+                    target_type: "legacy_license".into(),
+                    id: "lic_1".into(),
                     name: None,
                     email: None,
                 },
@@ -1639,7 +1646,10 @@ mod cases {
             for text in [
                 "actor:ops@acme.example",
                 "target:license:lic_1,keyset:ks_1",
+                "target:lic_1",
+                "target:lic_1,keyset:ks_1",
                 "actor:ops@acme.example target:license:lic_1,keyset:ks_1",
+                "target:lic_1 action:*",
             ] {
                 let filter = evident_core::query::parse(text).unwrap();
                 let walked: Vec<_> = matching(store, scope, &filter)

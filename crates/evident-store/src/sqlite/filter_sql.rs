@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use evident_core::search::has_words;
-use evident_core::{ActorMatch, BoundSide, Condition, Filter, TextTerm};
+use evident_core::{ActorMatch, BoundSide, Condition, Filter, TargetMatch, TextTerm};
 use jiff::Timestamp;
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
@@ -381,6 +381,14 @@ pub(super) fn build(
             conditions.push_driver(&searches, params, false);
             continue;
         }
+        if let (Condition::Target(targets), false) = (&clause.condition, clause.negated) {
+            // A total of events with a target is counted in the target index
+            // alone, never reading the events (a target of thousands of
+            // events at 10M: tens of ms of row reads, hundreds when not cached).
+            let (searches, params) = target_searches(tenants, targets);
+            conditions.push_driver(&searches, params, targets.len() == 1);
+            continue;
+        }
         let sql = match &clause.condition {
             Condition::Action(patterns) => {
                 let mut alternatives = Vec::new();
@@ -549,6 +557,33 @@ fn text_searches(
 /// The rowids of events by any of `matches`, one index search each: the
 /// index is named, since without fresh statistics SQLite may scan a whole
 /// tenant's entries of the email index for an `actor_id = ? OR actor_email = ?`.
+/// The events of `tenants` with any of `targets`, from the target index: one
+/// search per target, each listing an event once (an untyped one may find an
+/// event under two types), united with UNION ALL.
+fn target_searches(tenants: &[i64], targets: &[TargetMatch]) -> (String, Vec<SqlValue>) {
+    let scope = format!("tenant_no IN ({})", placeholders(tenants.len()));
+    let mut params = Vec::new();
+    let searches: Vec<String> = targets
+        .iter()
+        .map(|target| {
+            params.extend(tenants.iter().map(|tenant| SqlValue::Integer(*tenant)));
+            params.push(SqlValue::Text(target.id.clone()));
+            match &target.target_type {
+                Some(target_type) => {
+                    params.push(SqlValue::Text(target_type.clone()));
+                    format!(
+                        "SELECT event_rowid FROM event_targets WHERE {scope} AND target_id = ? AND target_type = ?"
+                    )
+                }
+                None => format!(
+                    "SELECT DISTINCT event_rowid FROM event_targets WHERE {scope} AND target_id = ?"
+                ),
+            }
+        })
+        .collect();
+    (searches.join(" UNION ALL "), params)
+}
+
 fn actor_searches(tenants: &[i64], matches: &[ActorMatch]) -> (String, Vec<SqlValue>) {
     let mut params = Vec::new();
     let scope = format!("tenant_no IN ({})", placeholders(tenants.len()));

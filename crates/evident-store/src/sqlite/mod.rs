@@ -2667,6 +2667,9 @@ mod text_window_tests {
         /// Some late below event `late_below` (days late below half of it,
         /// minutes late above), and each up to four minutes off its place.
         Jittered { late_below: i64 },
+        /// Each up to an hour off its place (as batches sent at once by
+        /// several clients arrive), none a day late.
+        Shuffled,
     }
 
     /// Event `n`, arriving as `arrival` says.
@@ -2690,6 +2693,7 @@ mod text_window_tests {
                 }
                 at += (n * 7 % 9 - 4) * 60;
             }
+            Arrival::Shuffled => at += (n * 37 % 121 - 60) * 60,
         }
         // Two in three match "rotated": enough that a first window is
         // likely to fill a page. One in eleven matches "audit": few enough
@@ -2937,8 +2941,9 @@ mod text_window_tests {
 
     /// Free text searched within windows of the newest (or oldest) events
     /// gives the pages a search of every event gives, whatever order the
-    /// events arrived in: out of order throughout (acme, acme-sub), or
-    /// within minutes but for some late ones in its oldest part (initech).
+    /// events arrived in: out of order throughout (acme, acme-sub), within
+    /// minutes but for some late ones in its oldest part (initech), or each
+    /// up to an hour off, more than a few matches span (globex).
     #[test]
     fn windowed_free_text_pages_are_the_whole_search_pages() {
         let dir = tempfile::tempdir().unwrap();
@@ -2948,6 +2953,7 @@ mod text_window_tests {
             ("acme", None),
             ("acme-sub", Some("acme")),
             ("initech", None),
+            ("globex", None),
         ] {
             store
                 .create_tenant(&crate::NewTenant {
@@ -2961,6 +2967,7 @@ mod text_window_tests {
             ("acme", 0..400, Arrival::Disordered),
             ("acme-sub", 400..520, Arrival::Disordered),
             ("initech", 0..600, Arrival::Jittered { late_below: 200 }),
+            ("globex", 0..600, Arrival::Shuffled),
         ] {
             let events: Vec<_> = range.map(|n| event(n, arrival, now)).collect();
             for chunk in events.chunks(50) {
@@ -3008,7 +3015,12 @@ mod text_window_tests {
                 Box::new(move |event: &Event| audit(event) && event.outcome == Outcome::Success),
             ),
         ];
-        for scope in [&["acme"][..], &["acme", "acme-sub"][..], &["initech"][..]] {
+        for scope in [
+            &["acme"][..],
+            &["acme", "acme-sub"][..],
+            &["initech"][..],
+            &["globex"][..],
+        ] {
             for sort in [SortOrder::Desc, SortOrder::Asc] {
                 let all = walk(&store, scope, "", sort);
                 for (text, keep) in &cases {
