@@ -383,11 +383,6 @@ fn name_of(field: &str) -> &str {
     if field.is_empty() { "an event" } else { field }
 }
 
-/// Validates one event of a request and normalises it.
-///
-/// `index` is the event's position in a batch (None for a single-event
-/// request); `now` is the receipt time, the default for `occurred_at` and the
-/// reference for the future limit.
 /// Whether a string or a key anywhere in `value` holds U+0000.
 fn holds_nul(value: &Value) -> bool {
     match value {
@@ -430,6 +425,11 @@ fn nul_fields(value: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Validates one event of a request and normalises it.
+///
+/// `index` is the event's position in a batch (None for a single-event
+/// request); `now` is the receipt time, the default for `occurred_at` and the
+/// reference for the future limit.
 pub fn validate_event(
     value: &Value,
     index: Option<usize>,
