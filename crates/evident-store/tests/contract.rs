@@ -1598,7 +1598,8 @@ mod cases {
 
     /// An event can match one clause twice: its actor id is also its email,
     /// it has two of the targets asked for, or a target id asked for without
-    /// its type under two types. It is listed, paged and counted once.
+    /// its type under two types. It is listed, paged and counted once, and
+    /// left out once by the targets negated.
     pub fn events_matching_twice_are_listed_once(store: &dyn Store) {
         tenant(store, "acme", None);
         tenant(store, "acme-sub", Some("acme"));
@@ -1671,6 +1672,28 @@ mod cases {
                 assert_eq!(
                     store.count(&scope_of, &filter, now()).unwrap(),
                     want.len() as u64,
+                    "{text} in {scope:?}: the total"
+                );
+            }
+            // Negated, the same targets leave every other event, each once.
+            let rest: Vec<_> = all
+                .iter()
+                .map(|event| event.id)
+                .filter(|id| !want.contains(id))
+                .collect();
+            for text in ["-target:lic_1", "-target:license:lic_1,keyset:ks_1"] {
+                let filter = evident_core::query::parse(text).unwrap();
+                let walked: Vec<_> = matching(store, scope, &filter)
+                    .iter()
+                    .map(|event| event.id)
+                    .collect();
+                assert_eq!(walked, rest, "{text} in {scope:?}");
+                let scope_of = TenantScope {
+                    tenants: scope.iter().map(|t| t.to_string()).collect(),
+                };
+                assert_eq!(
+                    store.count(&scope_of, &filter, now()).unwrap(),
+                    rest.len() as u64,
                     "{text} in {scope:?}: the total"
                 );
             }

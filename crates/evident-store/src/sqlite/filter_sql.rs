@@ -420,31 +420,11 @@ pub(super) fn build(
                 in_list("outcome", &names, &mut params)
             }
             Condition::Actor(matches) => actor_alternatives(matches, &mut params),
+            // Positive target clauses drive (above); a negated one is checked.
             Condition::Target(targets) => {
-                let alternatives = targets
-                    .iter()
-                    .map(|target| {
-                        params.push(SqlValue::Text(target.id.clone()));
-                        match &target.target_type {
-                            Some(target_type) => {
-                                params.push(SqlValue::Text(target_type.clone()));
-                                "(target_id = ? AND target_type = ?)".to_owned()
-                            }
-                            None => "target_id = ?".to_owned(),
-                        }
-                    })
-                    .collect();
-                let scope = format!("tenant_no IN ({})", placeholders(tenants.len()));
-                let mut scoped: Vec<SqlValue> = tenants
-                    .iter()
-                    .map(|tenant| SqlValue::Integer(*tenant))
-                    .collect();
-                scoped.append(&mut params);
-                params = scoped;
-                format!(
-                    "rowid IN (SELECT event_rowid FROM event_targets WHERE {scope} AND {})",
-                    any_of(alternatives)
-                )
+                let (searches, searched) = target_searches(tenants, targets);
+                params = searched;
+                format!("rowid IN ({searches})")
             }
             Condition::Ip(networks) => {
                 // IPv4 addresses are kept as 4 bytes, IPv6 as 16: a range of

@@ -51,6 +51,35 @@ fn pack(connection: &Connection, tenant_no: i64, pack: u64) -> Result<Vec<u8>> {
         .unwrap_or_default())
 }
 
+/// Every leaf hash of a tenant by index, read pack by pack.
+pub(super) fn leaf_hashes(connection: &Connection, tenant_no: i64) -> Result<Vec<(u64, Hash)>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT pack, hashes FROM merkle_leaves WHERE tenant_no = ?1 ORDER BY pack",
+    )?;
+    let mut rows = statement.query([tenant_no])?;
+    let mut hashes = Vec::new();
+    while let Some(row) = rows.next()? {
+        let first = row.get::<_, i64>(0)? as u64 * LEAVES_PER_PACK;
+        let bytes = row
+            .get_ref(1)?
+            .as_blob()
+            .map_err(|error| StoreError::Corrupt(format!("a pack of leaf hashes: {error}")))?;
+        if bytes.len() % 32 != 0 {
+            return Err(StoreError::Corrupt(format!(
+                "a pack of leaf hashes from {first} holds {} bytes",
+                bytes.len()
+            )));
+        }
+        for (offset, hash) in bytes.chunks_exact(32).enumerate() {
+            hashes.push((
+                first + offset as u64,
+                crate::record::hash32(hash, "leaf hash")?,
+            ));
+        }
+    }
+    Ok(hashes)
+}
+
 /// Stores the nodes a tenant's appended leaves completed: the leaves into
 /// their packs (a pack begun in an earlier transaction is read and
 /// extended), the levels above [`PACKED_LEVELS`] as rows of their own.
@@ -148,12 +177,12 @@ pub(super) fn backfill(
 ) -> Result<()> {
     let transaction = connection.transaction()?;
     let tenants: Vec<(i64, String, String, i64, i64)> = transaction
-        .prepare(
+        .prepare(&format!(
             "SELECT no, id, name, next_seq,
-                    coalesce((SELECT pack * 16 + length(hashes) / 32 FROM merkle_leaves
+                    coalesce((SELECT pack * {LEAVES_PER_PACK} + length(hashes) / 32 FROM merkle_leaves
                               WHERE merkle_leaves.tenant_no = tenants.no ORDER BY pack DESC LIMIT 1), 0)
-             FROM tenants",
-        )?
+             FROM tenants"
+        ))?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (tenant_no, id, name, next_seq, logged) in tenants {

@@ -1709,27 +1709,7 @@ impl Store for SqliteStore {
             let Some((tenant_no, _)) = tenant_log(connection, tenant)? else {
                 return Ok(Vec::new());
             };
-            let mut statement = connection.prepare_cached(
-                "SELECT pack, hashes FROM merkle_leaves WHERE tenant_no = ?1 ORDER BY pack",
-            )?;
-            let mut rows = statement.query([tenant_no])?;
-            let mut hashes = Vec::new();
-            while let Some(row) = rows.next()? {
-                let first = row.get::<_, i64>(0)? as u64 * log::LEAVES_PER_PACK;
-                let bytes = row.get_ref(1)?.as_blob().map_err(|error| {
-                    StoreError::Corrupt(format!("a pack of leaf hashes: {error}"))
-                })?;
-                if bytes.len() % 32 != 0 {
-                    return Err(StoreError::Corrupt(format!(
-                        "a pack of leaf hashes from {first} holds {} bytes",
-                        bytes.len()
-                    )));
-                }
-                for (offset, hash) in bytes.chunks_exact(32).enumerate() {
-                    hashes.push((first + offset as u64, hash32(hash, "leaf hash")?));
-                }
-            }
-            Ok(hashes)
+            log::leaf_hashes(connection, tenant_no)
         })
     }
 
