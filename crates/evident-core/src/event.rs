@@ -283,14 +283,13 @@ impl Checker {
         key: &str,
         max: usize,
     ) -> Option<String> {
-        let path = join(parent, key);
         match object.get(key) {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => {
                 let length = text.chars().count();
                 if length > max {
                     self.fail(
-                        path,
+                        join(parent, key),
                         "max_length",
                         format!("at most {max} characters, got {length}"),
                     );
@@ -300,7 +299,7 @@ impl Checker {
                 }
             }
             Some(_) => {
-                self.fail(path, "type", format!("{key} must be a string"));
+                self.fail(join(parent, key), "type", format!("{key} must be a string"));
                 None
             }
         }
@@ -315,12 +314,16 @@ impl Checker {
         choices: &[(&str, T)],
         default: Option<T>,
     ) -> Option<T> {
-        let path = join(parent, key);
-        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
-        let names = names.join(", ");
+        // Named only in a violation.
+        let path = || join(parent, key);
+        let names = || {
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            names.join(", ")
+        };
         match object.get(key) {
             None | Some(Value::Null) => {
                 if default.is_none() {
+                    let (path, names) = (path(), names());
                     self.fail(&path, "required", format!("{path} is required ({names})"));
                 }
                 default
@@ -331,11 +334,13 @@ impl Checker {
                     .find(|(name, _)| name == text)
                     .map(|(_, value)| *value);
                 if found.is_none() {
-                    self.fail(&path, "one_of", format!("{text:?} is not one of {names}"));
+                    let names = names();
+                    self.fail(path(), "one_of", format!("{text:?} is not one of {names}"));
                 }
                 found
             }
             Some(_) => {
+                let (path, names) = (path(), names());
                 self.fail(
                     &path,
                     "type",

@@ -286,6 +286,32 @@ impl DocPacker {
         Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.packed[3..])))
     }
 
+    /// Packs a transaction's documents in their order, as [`DocPacker::pack`]
+    /// packs each (the applier runs this on a thread of its own while it
+    /// writes the transaction's search entries).
+    pub(super) fn pack_all<'d>(
+        &mut self,
+        docs: impl IntoIterator<Item = &'d str>,
+    ) -> Result<PackedDocs> {
+        let docs = docs.into_iter();
+        let mut packed = PackedDocs {
+            frames: Vec::new(),
+            blobs: Vec::with_capacity(docs.size_hint().0),
+        };
+        for doc in docs {
+            let blob = match self.pack(doc)? {
+                ToSqlOutput::Borrowed(ValueRef::Blob(blob)) => {
+                    let start = packed.frames.len();
+                    packed.frames.extend_from_slice(blob);
+                    Some(start..packed.frames.len())
+                }
+                _ => None,
+            };
+            packed.blobs.push(blob);
+        }
+        Ok(packed)
+    }
+
     /// Trains the next dictionary if the store has grown to it (in the
     /// transaction `connection` has open, whose documents are all packed);
     /// later documents are compressed with it.
@@ -317,6 +343,24 @@ impl DocPacker {
         self.latest = Some(packing);
         self.next_id += 1;
         Ok(())
+    }
+}
+
+/// Documents packed by [`DocPacker::pack_all`]: each one's blob, or its
+/// text where it is stored as text.
+pub(super) struct PackedDocs {
+    frames: Vec<u8>,
+    /// Per document, in order: where its blob is in `frames`, or `None` for its text.
+    blobs: Vec<Option<std::ops::Range<usize>>>,
+}
+
+impl PackedDocs {
+    /// The value to store for document `index`, whose text is `doc`.
+    pub(super) fn value<'a>(&'a self, index: usize, doc: &'a str) -> ToSqlOutput<'a> {
+        match &self.blobs[index] {
+            Some(range) => ToSqlOutput::Borrowed(ValueRef::Blob(&self.frames[range.clone()])),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(doc.as_bytes())),
+        }
     }
 }
 
@@ -444,6 +488,16 @@ mod tests {
         match packer.pack(&text).unwrap() {
             ToSqlOutput::Borrowed(ValueRef::Blob(blob)) => assert_eq!(blob[0], 2),
             other => panic!("stored as {other:?}"),
+        }
+        // Packed together, documents are stored as packed one at a time.
+        let texts: Vec<String> = (count..count + 20).map(doc).collect();
+        let mut one_by_one = DocPacker::open(&connection, Dictionaries::new(&path)).unwrap();
+        let together = DocPacker::open(&connection, Dictionaries::new(&path))
+            .unwrap()
+            .pack_all(texts.iter().map(String::as_str))
+            .unwrap();
+        for (index, text) in texts.iter().enumerate() {
+            assert_eq!(together.value(index, text), one_by_one.pack(text).unwrap());
         }
 
         // A blob naming a dictionary the store does not have is an error, not

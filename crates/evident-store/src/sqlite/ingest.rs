@@ -57,6 +57,9 @@ const APPLY_EVENTS: usize = 8_192;
 /// Below this many waiting events the applier waits up to [`LINGER`] for more.
 const LINGER_EVENTS: usize = 2_048;
 const LINGER: Duration = Duration::from_millis(50);
+/// From this many events a transaction's documents are compressed on a
+/// thread of their own (fewer are not worth starting one).
+const PACK_APART_FROM: usize = 256;
 /// The longest one append is paced.
 const MOST_PACING: Duration = Duration::from_millis(100);
 /// After this many applied events the planner's statistics are refreshed
@@ -804,6 +807,35 @@ fn write_batches(
     let mut batches: Vec<&JournalBatch> =
         records.iter().flat_map(|record| &record.batches).collect();
     batches.sort_by_key(|batch| batch.tenant_no);
+    let events = || {
+        batches
+            .iter()
+            .flat_map(|batch| batch.events.iter().map(|event| (batch.tenant_no, event)))
+    };
+    // The documents are compressed on a thread of their own while the search
+    // entries are written (the two take about as long).
+    let (packed, texts) = if batches
+        .iter()
+        .map(|batch| batch.events.len())
+        .sum::<usize>()
+        < PACK_APART_FROM
+    {
+        (
+            packer.pack_all(events().map(|(_, event)| event.doc)),
+            insert_texts(connection, events()),
+        )
+    } else {
+        std::thread::scope(|scope| {
+            let packing = scope.spawn(|| packer.pack_all(events().map(|(_, event)| event.doc)));
+            let texts = insert_texts(connection, events());
+            let packed = packing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (packed, texts)
+        })
+    };
+    texts?;
+    let packed = packed?;
     let mut insert_event = connection.prepare_cached(
         "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
                              actor_email, ip, channel, outcome, idempotency_key, doc, salt)
@@ -811,50 +843,35 @@ fn write_batches(
     )?;
     let mut targets = Vec::new();
     let mut categories = std::collections::BTreeSet::new();
-    for batch in &batches {
-        let tenant_no = batch.tenant_no;
-        for event in &batch.events {
-            let rowid = event_rowid(tenant_no, event.seq);
-            categories.insert((tenant_no, event.category, event.action));
-            insert_event.execute(params![
-                rowid,
-                tenant_no,
-                event.seq as i64,
-                event.id.as_slice(),
-                event.occurred_at,
-                event.recorded_at,
-                event.action,
-                event.category,
-                event.actor_type,
-                event.actor_id,
-                event.actor_email,
-                event.ip.as_ref().map(compact_ip),
-                event.channel,
-                event.outcome,
-                event.idempotency_key,
-                packer.pack(event.doc)?,
-                event.salt.as_slice(),
-            ])?;
-            for (id, target_type) in &event.targets {
-                targets.push((tenant_no, *id, *target_type, event.occurred_at, rowid));
-            }
+    for (index, (tenant_no, event)) in events().enumerate() {
+        let rowid = event_rowid(tenant_no, event.seq);
+        categories.insert((tenant_no, event.category, event.action));
+        insert_event.execute(params![
+            rowid,
+            tenant_no,
+            event.seq as i64,
+            event.id.as_slice(),
+            event.occurred_at,
+            event.recorded_at,
+            event.action,
+            event.category,
+            event.actor_type,
+            event.actor_id,
+            event.actor_email,
+            event.ip.as_ref().map(compact_ip),
+            event.channel,
+            event.outcome,
+            event.idempotency_key,
+            packed.value(index, event.doc),
+            event.salt.as_slice(),
+        ])?;
+        for (id, target_type) in &event.targets {
+            targets.push((tenant_no, *id, *target_type, event.occurred_at, rowid));
         }
     }
     drop(insert_event);
-    let latest_recorded = batches
-        .iter()
-        .flat_map(|batch| &batch.events)
-        .map(|event| event.recorded_at)
-        .max();
+    let latest_recorded = events().map(|(_, event)| event.recorded_at).max();
     packer.train_if_due(connection, latest_recorded.unwrap_or_default())?;
-    let mut insert_text =
-        connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
-    for batch in &batches {
-        for event in &batch.events {
-            insert_text.execute(params![event_rowid(batch.tenant_no, event.seq), event.text])?;
-        }
-    }
-    drop(insert_text);
     targets.sort_unstable();
     let mut insert_target = connection.prepare_cached(
         "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
@@ -903,6 +920,19 @@ fn write_batches(
             order.lateness,
             tenant_no
         ])?;
+    }
+    Ok(())
+}
+
+/// Writes the search entries of `events` (a tenant's, in rowid order, after another's).
+fn insert_texts<'e>(
+    connection: &Connection,
+    events: impl Iterator<Item = (i64, &'e JournalEvent<'e>)>,
+) -> Result<()> {
+    let mut insert_text =
+        connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
+    for (tenant_no, event) in events {
+        insert_text.execute(params![event_rowid(tenant_no, event.seq), event.text])?;
     }
     Ok(())
 }
@@ -1144,6 +1174,7 @@ mod tests {
         }
         // Applied: the transaction that reached the first dictionary's size trained it.
         store.read(|_| Ok(())).unwrap();
+        // 600 in one transaction: compressed on a thread of their own.
         append(&store, batch("acme", rest.iter().cloned()));
         let kinds = |store: &SqliteStore| -> Vec<(String, i64)> {
             store.rows(
@@ -1184,6 +1215,7 @@ mod tests {
         // Opened again, the store reads them and compresses new documents with the same dictionary.
         let store = SqliteStore::open(dir.path()).unwrap();
         read_back(&store);
+        // Ten: compressed by the applier itself.
         append(&store, batch("acme", (0..10).map(|n| event(n, None))));
         assert_eq!(kinds(&store)[0], ("blob".to_owned(), 610));
         drop(store);
