@@ -825,14 +825,18 @@ fn write_batches(
             insert_texts(connection, events()),
         )
     } else {
-        std::thread::scope(|scope| {
-            let packing = scope.spawn(|| packer.pack_all(events().map(|(_, event)| event.doc)));
+        std::thread::scope(|scope| -> Result<_> {
+            let packing = std::thread::Builder::new()
+                .name("evident-packer".to_owned())
+                .spawn_scoped(scope, || {
+                    packer.pack_all(events().map(|(_, event)| event.doc))
+                })?;
             let texts = insert_texts(connection, events());
             let packed = packing
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (packed, texts)
-        })
+            Ok((packed, texts))
+        })?
     };
     texts?;
     let packed = packed?;
