@@ -1644,6 +1644,24 @@ mod cases {
                 .filter(|event| event.actor.id.as_deref() == Some("ops@acme.example"))
                 .map(|event| event.id)
                 .collect();
+            let scope_of = TenantScope {
+                tenants: scope.iter().map(|t| t.to_string()).collect(),
+            };
+            // Walked page by page and counted, `text` finds exactly `expected`.
+            let walks_and_counts = |text: &str, expected: &[uuid::Uuid]| {
+                let filter = evident_core::query::parse(text).unwrap();
+                let walked: Vec<_> = matching(store, scope, &filter)
+                    .iter()
+                    .map(|event| event.id)
+                    .collect();
+                assert_eq!(walked, expected, "{text} in {scope:?}");
+                assert_eq!(
+                    store.count(&scope_of, &filter, now()).unwrap(),
+                    expected.len() as u64,
+                    "{text} in {scope:?}: the total"
+                );
+                filter
+            };
             for text in [
                 "actor:ops@acme.example",
                 "target:license:lic_1,keyset:ks_1",
@@ -1652,12 +1670,7 @@ mod cases {
                 "actor:ops@acme.example target:license:lic_1,keyset:ks_1",
                 "target:lic_1 action:*",
             ] {
-                let filter = evident_core::query::parse(text).unwrap();
-                let walked: Vec<_> = matching(store, scope, &filter)
-                    .iter()
-                    .map(|event| event.id)
-                    .collect();
-                assert_eq!(walked, want, "{text} in {scope:?}");
+                let filter = walks_and_counts(text, &want);
                 assert_eq!(
                     numbered(store, scope, &filter, 2, 3)
                         .iter()
@@ -1665,14 +1678,6 @@ mod cases {
                         .collect::<Vec<_>>(),
                     want[2..5],
                     "{text} in {scope:?}: a numbered page"
-                );
-                let scope_of = TenantScope {
-                    tenants: scope.iter().map(|t| t.to_string()).collect(),
-                };
-                assert_eq!(
-                    store.count(&scope_of, &filter, now()).unwrap(),
-                    want.len() as u64,
-                    "{text} in {scope:?}: the total"
                 );
             }
             // Negated, the same targets leave every other event, each once.
@@ -1682,20 +1687,7 @@ mod cases {
                 .filter(|id| !want.contains(id))
                 .collect();
             for text in ["-target:lic_1", "-target:license:lic_1,keyset:ks_1"] {
-                let filter = evident_core::query::parse(text).unwrap();
-                let walked: Vec<_> = matching(store, scope, &filter)
-                    .iter()
-                    .map(|event| event.id)
-                    .collect();
-                assert_eq!(walked, rest, "{text} in {scope:?}");
-                let scope_of = TenantScope {
-                    tenants: scope.iter().map(|t| t.to_string()).collect(),
-                };
-                assert_eq!(
-                    store.count(&scope_of, &filter, now()).unwrap(),
-                    rest.len() as u64,
-                    "{text} in {scope:?}: the total"
-                );
+                walks_and_counts(text, &rest);
             }
         }
     }

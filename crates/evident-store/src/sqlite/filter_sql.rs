@@ -534,9 +534,6 @@ fn text_searches(
     (searches.join(" UNION ALL "), firsts)
 }
 
-/// The rowids of events by any of `matches`, one index search each: the
-/// index is named, since without fresh statistics SQLite may scan a whole
-/// tenant's entries of the email index for an `actor_id = ? OR actor_email = ?`.
 /// The events of `tenants` with any of `targets`, from the target index: one
 /// search per target, each listing an event once (an untyped one may find an
 /// event under two types), united with UNION ALL.
@@ -564,6 +561,9 @@ fn target_searches(tenants: &[i64], targets: &[TargetMatch]) -> (String, Vec<Sql
     (searches.join(" UNION ALL "), params)
 }
 
+/// The rowids of events by any of `matches`, one index search each: the
+/// index is named, since without fresh statistics SQLite may scan a whole
+/// tenant's entries of the email index for an `actor_id = ? OR actor_email = ?`.
 fn actor_searches(tenants: &[i64], matches: &[ActorMatch]) -> (String, Vec<SqlValue>) {
     let mut params = Vec::new();
     let scope = format!("tenant_no IN ({})", placeholders(tenants.len()));
