@@ -239,7 +239,7 @@ impl Words {
 /// own, which stores nothing.
 pub(super) fn add_vocabulary(connection: &Connection) -> Result<()> {
     connection.execute_batch(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.events_fts_terms USING fts5vocab(main, events_fts, 'row')",
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.events_fts_terms USING fts5vocab(search, events_fts, 'row')",
     )?;
     Ok(())
 }
@@ -528,7 +528,14 @@ fn text_searches(
             firsts.push((*tenant, params.len()));
             params.push(SqlValue::Integer(first));
             params.push(SqlValue::Integer(last));
-            "SELECT rowid FROM events_fts WHERE events_fts MATCH ? AND rowid BETWEEN ? AND ?"
+            params.push(SqlValue::Integer(first));
+            params.push(SqlValue::Integer(*tenant));
+            // No further than the tenant's log in `evident.db`: the search
+            // index commits apart from it, and a search that took its
+            // snapshot after a commit the events' snapshot has not seen would
+            // list events that no row of the read stands for.
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH ?
+                 AND rowid BETWEEN ? AND min(?, ? + (SELECT next_seq FROM tenants WHERE no = ?) - 1)"
         })
         .collect();
     (searches.join(" UNION ALL "), firsts)

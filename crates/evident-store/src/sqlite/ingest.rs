@@ -40,6 +40,7 @@ use super::journal::{
     self, ClosedSegment, JournalBatch, JournalEvent, JournalWriter, Record, RecordBuilder,
 };
 use super::schema::event_rowid;
+use super::search;
 use crate::record::{DocRef, MAX_SEQ, compact_ip, email_column, ip_bytes, timestamp};
 use crate::{AppendBatch, BatchError, Receipt, Result, StoreError, StoredEvent};
 
@@ -57,9 +58,9 @@ const APPLY_EVENTS: usize = 8_192;
 /// Below this many waiting events the applier waits up to [`LINGER`] for more.
 const LINGER_EVENTS: usize = 2_048;
 const LINGER: Duration = Duration::from_millis(50);
-/// From this many events a transaction's documents are compressed on a
+/// From this many events a transaction's search entries are written on a
 /// thread of their own (fewer are not worth starting one).
-const PACK_APART_FROM: usize = 256;
+const APART_FROM: usize = 256;
 /// The longest one append is paced.
 const MOST_PACING: Duration = Duration::from_millis(100);
 /// After this many applied events the planner's statistics are refreshed
@@ -151,11 +152,18 @@ impl Ingest {
         journal_dir: &Path,
         database: &Path,
         writer: Arc<Mutex<Connection>>,
+        mut search: Connection,
         statistics: Arc<AtomicU64>,
         dictionaries: Arc<Dictionaries>,
     ) -> Result<Ingest> {
-        let mut packer = DocPacker::open(&lock(&writer), dictionaries)?;
-        let last = recover(journal_dir, &mut lock(&writer), &mut packer)?;
+        let mut packer = DocPacker::open(&lock(&writer), dictionaries.clone())?;
+        let last = recover(
+            journal_dir,
+            &mut lock(&writer),
+            &mut search,
+            &mut packer,
+            &dictionaries,
+        )?;
         let reader = Connection::open_with_flags(
             database,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -187,7 +195,7 @@ impl Ingest {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("evident-applier".to_owned())
-                .spawn(move || apply_loop(&shared, packer))?
+                .spawn(move || apply_loop(&shared, search, packer))?
         };
         Ok(Ingest {
             sequencer: Mutex::new(Sequencer {
@@ -619,7 +627,7 @@ impl Shared {
 /// The applier thread: applies what is queued, as much as it can in one
 /// transaction, until the store closes; then syncs it and removes the closed
 /// segments. Answers whether everything was applied and synced.
-fn apply_loop(shared: &Shared, mut packer: DocPacker) -> bool {
+fn apply_loop(shared: &Shared, mut search: Connection, mut packer: DocPacker) -> bool {
     let mut since_optimize = 0;
     loop {
         let (payloads, closed) = {
@@ -664,7 +672,14 @@ fn apply_loop(shared: &Shared, mut packer: DocPacker) -> bool {
         };
         let durable = !closed.is_empty();
         let started = Instant::now();
-        let applied = apply(&mut lock(&shared.writer), &mut packer, &payloads, durable);
+        let applied = apply(
+            &mut lock(&shared.writer),
+            &mut search,
+            &mut packer,
+            &payloads,
+            durable,
+            Marks::QUEUED,
+        );
         if applied.is_ok() {
             // Before readers hear of the events: a reader that saw them sees the journal without them.
             for segment in closed {
@@ -715,7 +730,9 @@ fn apply_loop(shared: &Shared, mut packer: DocPacker) -> bool {
         }
     }
     // Everything is applied: sync it, then the journal can go.
-    if let Err(error) = touch_durably(&mut lock(&shared.writer)) {
+    if let Err(error) =
+        touch_durably(&mut lock(&shared.writer)).and_then(|()| search::touch_durably(&search))
+    {
         tracing::error!(%error, "the applied events could not be synced; the journal is kept for the next open");
         return false;
     }
@@ -747,99 +764,171 @@ struct Applied {
     keys: Vec<(i64, String)>,
 }
 
-/// Applies records in one transaction, synced when `durable` (else the
-/// journal keeps them until a later synced commit).
+/// The last journal record each database file holds: a record at or
+/// below a file's mark is not applied to it again (after a crash between
+/// the two files' commits, one holds records the other does not).
+#[derive(Clone, Copy)]
+struct Marks {
+    events: u64,
+    search: u64,
+}
+
+impl Marks {
+    /// Records in the applier's queue: past both marks.
+    const QUEUED: Marks = Marks {
+        events: 0,
+        search: 0,
+    };
+}
+
+/// Applies records to `evident.db` in one transaction and to the search
+/// index in another, each synced when `durable` (else the journal keeps
+/// them until a later synced commit). From [`APART_FROM`] events the search
+/// entries are written on a thread of their own while the events are.
 fn apply(
     connection: &mut Connection,
+    search: &mut Connection,
     packer: &mut DocPacker,
     payloads: &[Vec<u8>],
     durable: bool,
+    marks: Marks,
 ) -> Result<Applied> {
-    connection.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
-    let result = (|| {
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut applied = Applied {
-            last: 0,
-            events: 0,
-            keys: Vec::new(),
-        };
-        let records = payloads
-            .iter()
-            .map(|payload| Record::decode(payload))
-            .collect::<Result<Vec<_>>>()?;
-        for record in &records {
-            applied.last = record.number;
-            applied.events += record.events();
-            for batch in &record.batches {
-                for event in &batch.events {
-                    if let Some(key) = event.idempotency_key {
-                        applied.keys.push((batch.tenant_no, key.to_owned()));
-                    }
+    let records = payloads
+        .iter()
+        .map(|payload| Record::decode(payload))
+        .collect::<Result<Vec<_>>>()?;
+    let mut applied = Applied {
+        last: 0,
+        events: 0,
+        keys: Vec::new(),
+    };
+    for record in &records {
+        applied.last = record.number;
+        applied.events += record.events();
+        for batch in &record.batches {
+            for event in &batch.events {
+                if let Some(key) = event.idempotency_key {
+                    applied.keys.push((batch.tenant_no, key.to_owned()));
                 }
             }
         }
-        write_batches(&transaction, packer, &records)?;
-        transaction
-            .prepare_cached("UPDATE journal_state SET applied = ?1")?
-            .execute([applied.last as i64])?;
-        transaction.commit()?;
-        Ok(applied)
-    })();
-    // Every other write of the store commits synced.
+    }
+    let past = |mark: u64| -> Vec<&Record<'_>> {
+        records
+            .iter()
+            .filter(|record| record.number > mark)
+            .collect()
+    };
+    let (to_events, to_search) = (past(marks.events), past(marks.search));
+    let last = applied.last;
+    let (events, searched) = if applied.events < APART_FROM {
+        (
+            apply_events(connection, packer, &to_events, last, durable),
+            apply_search(search, &to_search, last, durable),
+        )
+    } else {
+        std::thread::scope(|scope| -> Result<_> {
+            let searching = std::thread::Builder::new()
+                .name("evident-search".to_owned())
+                .spawn_scoped(scope, || apply_search(search, &to_search, last, durable))?;
+            let events = apply_events(connection, packer, &to_events, last, durable);
+            let searched = searching
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok((events, searched))
+        })?
+    };
+    events?;
+    searched?;
+    Ok(applied)
+}
+
+/// Sets a connection's `synchronous` for one transaction; every other
+/// commit of the store is synced.
+fn synced_when<T>(
+    connection: &mut Connection,
+    durable: bool,
+    work: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<T> {
+    connection.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+    let result = work(connection);
     connection.pragma_update(None, "synchronous", "FULL")?;
     result
+}
+
+/// Writes `records` into `evident.db` in one transaction, with `last` as its applied record.
+fn apply_events(
+    connection: &mut Connection,
+    packer: &mut DocPacker,
+    records: &[&Record<'_>],
+    last: u64,
+    durable: bool,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    synced_when(connection, durable, |connection| {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        write_batches(&transaction, packer, records)?;
+        transaction
+            .prepare_cached("UPDATE journal_state SET applied = ?1")?
+            .execute([last as i64])?;
+        transaction.commit()?;
+        Ok(())
+    })
+}
+
+/// Writes the search entries of `records` in one transaction, with `last` as the index's mark.
+fn apply_search(
+    connection: &mut Connection,
+    records: &[&Record<'_>],
+    last: u64,
+    durable: bool,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    synced_when(connection, durable, |connection| {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        search::insert(&transaction, events_of(&in_rowid_order(records)), last)?;
+        transaction.commit()?;
+        Ok(())
+    })
+}
+
+/// The records' batches with every event in rowid order: a tenant's batches
+/// are in seq order across the records, so a stable sort by tenant does it.
+fn in_rowid_order<'r>(records: &[&'r Record<'r>]) -> Vec<&'r JournalBatch<'r>> {
+    let mut batches: Vec<&JournalBatch> =
+        records.iter().flat_map(|record| &record.batches).collect();
+    batches.sort_by_key(|batch| batch.tenant_no);
+    batches
+}
+
+/// Each event of `batches` with its tenant's number.
+fn events_of<'b>(
+    batches: &'b [&'b JournalBatch<'b>],
+) -> impl Iterator<Item = (i64, &'b JournalEvent<'b>)> + 'b {
+    batches
+        .iter()
+        .flat_map(|batch| batch.events.iter().map(|event| (batch.tenant_no, event)))
 }
 
 /// Writes the records' events, targets, Merkle nodes and log sizes, each
 /// table's rows in the order of its key. In the order the events came,
 /// tenants interleaved, each row would land somewhere else in its table and
 /// indexes than the one before; in key order a tenant's rows follow each
-/// other, and FTS5, which writes its pending terms out as a new segment
+/// other (and FTS5, which writes its pending terms out as a new segment
 /// whenever a rowid is not above the last one it took, writes one for the
-/// transaction.
+/// transaction: `apply_search` takes the same order).
 fn write_batches(
     connection: &Connection,
     packer: &mut DocPacker,
-    records: &[Record<'_>],
+    records: &[&Record<'_>],
 ) -> Result<()> {
-    // A tenant's batches are in seq order across the records: a stable sort
-    // by tenant puts every event in rowid order.
-    let mut batches: Vec<&JournalBatch> =
-        records.iter().flat_map(|record| &record.batches).collect();
-    batches.sort_by_key(|batch| batch.tenant_no);
-    let events = || {
-        batches
-            .iter()
-            .flat_map(|batch| batch.events.iter().map(|event| (batch.tenant_no, event)))
-    };
-    // The documents are compressed on a thread of their own while the search
-    // entries are written (the two take about as long).
-    let (packed, texts) = if batches
-        .iter()
-        .map(|batch| batch.events.len())
-        .sum::<usize>()
-        < PACK_APART_FROM
-    {
-        (
-            packer.pack_all(events().map(|(_, event)| event.doc)),
-            insert_texts(connection, events()),
-        )
-    } else {
-        std::thread::scope(|scope| -> Result<_> {
-            let packing = std::thread::Builder::new()
-                .name("evident-packer".to_owned())
-                .spawn_scoped(scope, || {
-                    packer.pack_all(events().map(|(_, event)| event.doc))
-                })?;
-            let texts = insert_texts(connection, events());
-            let packed = packing
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            Ok((packed, texts))
-        })?
-    };
-    texts?;
-    let packed = packed?;
+    let batches = in_rowid_order(records);
+    let events = || events_of(&batches);
+    let packed = packer.pack_all(events().map(|(_, event)| event.doc))?;
     let mut insert_event = connection.prepare_cached(
         "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
                              actor_email, ip, channel, outcome, idempotency_key, doc, salt)
@@ -928,19 +1017,6 @@ fn write_batches(
     Ok(())
 }
 
-/// Writes the search entries of `events` (a tenant's, in rowid order, after another's).
-fn insert_texts<'e>(
-    connection: &Connection,
-    events: impl Iterator<Item = (i64, &'e JournalEvent<'e>)>,
-) -> Result<()> {
-    let mut insert_text =
-        connection.prepare_cached("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
-    for (tenant_no, event) in events {
-        insert_text.execute(params![event_rowid(tenant_no, event.seq), event.text])?;
-    }
-    Ok(())
-}
-
 /// How long before an earlier event of its tenant an event may have
 /// occurred for pages still to read the tenant in arrival order, in
 /// microseconds. Events arrive out of order all the time by seconds to
@@ -986,19 +1062,45 @@ fn touch_durably(connection: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// At open: applies the journal's records past the database's applied one,
-/// syncs, removes the journal; returns the last record number known.
-fn recover(journal_dir: &Path, connection: &mut Connection, packer: &mut DocPacker) -> Result<u64> {
+/// At open: applies the journal's records past each file's applied one
+/// (`evident.db`'s, the search index's), syncs, removes the journal;
+/// returns the last record number known. A search index the journal cannot
+/// bring level with the events is built again from them.
+fn recover(
+    journal_dir: &Path,
+    connection: &mut Connection,
+    search: &mut Connection,
+    packer: &mut DocPacker,
+    dictionaries: &Dictionaries,
+) -> Result<u64> {
     let applied = applied_record(connection)?;
     let segments = journal::segments(journal_dir)?;
-    if segments.is_empty() {
+    if segments.is_empty() && search::applied(search)? == Some(applied) {
         return Ok(applied);
     }
-    let payloads: Vec<Vec<u8>> = journal::read_payloads(journal_dir)?
+    let payloads = if segments.is_empty() {
+        Vec::new()
+    } else {
+        journal::read_payloads(journal_dir)?
+    };
+    let first = payloads.first().map(|payload| record_number(payload));
+    let last = payloads
+        .last()
+        .map_or(applied, |payload| record_number(payload).max(applied));
+    // The index can follow the journal from its mark when the journal holds
+    // the record after it, or when it is at or past the events' mark and no
+    // further than the journal reaches.
+    let search_mark = search::applied(search)?.filter(|mark| {
+        *mark <= last && (*mark >= applied || first.is_some_and(|first| first <= mark + 1))
+    });
+    let marks = Marks {
+        events: applied,
+        search: search_mark.unwrap_or(u64::MAX),
+    };
+    let payloads: Vec<Vec<u8>> = payloads
         .into_iter()
-        .filter(|payload| record_number(payload) > applied)
+        .filter(|payload| record_number(payload) > marks.events.min(marks.search))
         .collect();
-    let mut last = applied;
     if !payloads.is_empty() {
         tracing::info!(
             records = payloads.len(),
@@ -1012,11 +1114,22 @@ fn recover(journal_dir: &Path, connection: &mut Connection, packer: &mut DocPack
                 events += record_events(&payloads[end]);
                 end += 1;
             }
-            last = apply(connection, packer, &payloads[start..end], true)?.last;
+            apply(
+                connection,
+                search,
+                packer,
+                &payloads[start..end],
+                true,
+                marks,
+            )?;
             start = end;
         }
     }
+    if search_mark.is_none() {
+        super::build_search_index(connection, search, dictionaries, last)?;
+    }
     touch_durably(connection)?;
+    search::touch_durably(search)?;
     for segment in segments {
         journal::remove(&segment)?;
     }
@@ -1589,6 +1702,176 @@ mod tests {
         );
         assert_eq!(after, [first[0], j], "applied: the same receipts");
         assert_eq!(stored(&store).0.len(), 2);
+    }
+
+    /// Acme's events that match `query`, counted (free text from the search index).
+    fn count(store: &SqliteStore, query: &str) -> u64 {
+        store
+            .count(
+                &crate::TenantScope::single("acme"),
+                &evident_core::query::parse(query).unwrap(),
+                Timestamp::now(),
+            )
+            .unwrap()
+    }
+
+    /// A crash between the two files' commits leaves one holding records
+    /// the other does not: the next open applies to each what it lacks, once.
+    #[test]
+    fn a_crash_between_the_two_files_commits_is_made_good_in_the_one_that_lacks_them() {
+        for events_ahead in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open_with_tenant(dir.path());
+            let mut acknowledged = append(&store, batch("acme", (0..5).map(|n| event(n, None))));
+            store.ingest().unwrap().caught_up().unwrap();
+            crash_after(store, |store| {
+                for round in 0..6 {
+                    let events = (0..7).map(|n| event(100 + round * 7 + n, None));
+                    acknowledged.extend(append(store, batch("acme", events)));
+                }
+            });
+            // The journal's first three records applied to one file only, as
+            // if the process had died between the two commits.
+            let path = dir.path().join(super::super::DATABASE_FILE);
+            let mut connection = Connection::open(&path).unwrap();
+            let mut search = search::open_writer(&dir.path().join(search::SEARCH_FILE)).unwrap();
+            let dictionaries = Dictionaries::new(&path);
+            dictionaries.load(&connection).unwrap();
+            let mut packer = DocPacker::open(&connection, dictionaries).unwrap();
+            let applied = applied_record(&connection).unwrap();
+            assert_eq!(search::applied(&search).unwrap(), Some(applied));
+            let payloads: Vec<Vec<u8>> =
+                journal::read_payloads(&dir.path().join(journal::JOURNAL_DIR))
+                    .unwrap()
+                    .into_iter()
+                    .filter(|payload| record_number(payload) > applied)
+                    .collect();
+            assert_eq!(payloads.len(), 6);
+            let marks = if events_ahead {
+                Marks {
+                    events: applied,
+                    search: u64::MAX,
+                }
+            } else {
+                Marks {
+                    events: u64::MAX,
+                    search: applied,
+                }
+            };
+            apply(
+                &mut connection,
+                &mut search,
+                &mut packer,
+                &payloads[..3],
+                true,
+                marks,
+            )
+            .unwrap();
+            assert_ne!(
+                applied_record(&connection).unwrap(),
+                search::applied(&search).unwrap().unwrap(),
+                "the files' marks differ"
+            );
+            drop((connection, search, packer));
+
+            let reopened = SqliteStore::open(dir.path()).unwrap();
+            let (events, tree_matches) = stored(&reopened);
+            let expected: Vec<(u64, Uuid)> = acknowledged
+                .iter()
+                .map(|receipt| (receipt.seq, receipt.id))
+                .collect();
+            assert_eq!(events, expected, "every acknowledged event, once");
+            assert!(tree_matches);
+            assert_eq!(
+                count(&reopened, "revoked"),
+                acknowledged.len() as u64,
+                "every event's search entries, once (events ahead: {events_ahead})"
+            );
+            for n in [0, 100, 120, 141] {
+                assert_eq!(count(&reopened, &format!("\"licence number {n}\"")), 1);
+            }
+        }
+    }
+
+    /// The search index commits apart from the events: a read whose search
+    /// snapshot holds entries its events' snapshot does not (the index
+    /// committed first) counts only the events of the tenant's log.
+    #[test]
+    fn search_entries_past_a_tenants_log_are_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        append(&store, batch("acme", (0..3).map(|n| event(n, None))));
+        assert_eq!(count(&store, "revoked"), 3);
+        let tenant_no: i64 =
+            store
+                .lookup(|connection| {
+                    Ok(connection.query_row(
+                        "SELECT no FROM tenants WHERE id = 'acme'",
+                        [],
+                        |row| row.get(0),
+                    )?)
+                })
+                .unwrap();
+        let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        search
+            .execute(
+                "INSERT INTO events_fts (rowid, body) VALUES (?1, 'revoked licence number 7')",
+                [event_rowid(tenant_no, 3)],
+            )
+            .unwrap();
+        assert_eq!(count(&store, "revoked"), 3);
+        assert_eq!(count(&store, "\"licence number 7\""), 0);
+        assert_eq!(count(&store, "\"licence number 2\""), 1);
+    }
+
+    /// The search index is derived from the events: one that is missing,
+    /// behind them with no journal to catch up from, or ahead of them (a
+    /// restored copy of `evident.db`) is built again from them at open;
+    /// verification refuses a store whose index does not hold its events.
+    #[test]
+    fn a_search_index_missing_or_from_another_time_is_built_again_from_the_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| dir.path().join(name);
+        // A closed store's files are whole: SQLite removes a WAL it has copied in.
+        let copy = |from: &str, to: &str| {
+            assert!(!file(&format!("{from}-wal")).exists());
+            std::fs::copy(file(from), file(to)).unwrap();
+        };
+        let store = open_with_tenant(dir.path());
+        append(&store, batch("acme", (0..5).map(|n| event(n, None))));
+        drop(store);
+        copy(search::SEARCH_FILE, "search-5.db");
+        copy(super::super::DATABASE_FILE, "evident-5.db");
+        let store = SqliteStore::open(dir.path()).unwrap();
+        append(&store, batch("acme", (5..12).map(|n| event(n, None))));
+        drop(store);
+
+        copy("search-5.db", search::SEARCH_FILE);
+        let refused = SqliteStore::open_read_only(dir.path()).err().unwrap();
+        assert!(refused.to_string().contains("search index"), "{refused}");
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            count(&store, "revoked"),
+            12,
+            "an index behind is built again"
+        );
+        assert_eq!(count(&store, "\"licence number 11\""), 1);
+        drop(store);
+        assert!(SqliteStore::open_read_only(dir.path()).is_ok());
+
+        std::fs::remove_file(file(search::SEARCH_FILE)).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(count(&store, "revoked"), 12, "a missing index is built");
+        drop(store);
+
+        copy("evident-5.db", super::super::DATABASE_FILE);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(count(&store, "revoked"), 5, "an index ahead is built again");
+        let receipt = append(&store, batch("acme", [event(99, None)]));
+        assert_eq!(receipt[0].seq, 5);
+        assert_eq!(count(&store, "\"licence number 5\""), 0);
+        assert_eq!(count(&store, "\"licence number 99\""), 1);
+        assert_eq!(count(&store, "revoked"), 6);
     }
 
     #[test]

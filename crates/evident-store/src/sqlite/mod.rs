@@ -9,6 +9,7 @@ mod ingest;
 mod journal;
 mod log;
 mod schema;
+mod search;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use crate::record::{
 };
 pub use schema::SCHEMA_VERSION;
 use schema::tenant_rowids;
+pub use search::SEARCH_FILE;
 
 /// The version of the SQLite library built in.
 pub fn version() -> &'static str {
@@ -85,8 +87,10 @@ pub struct SqliteStore {
     statistics: Arc<AtomicU64>,
     /// The dictionaries its documents are compressed with (`compress.rs`).
     dictionaries: Arc<compress::Dictionaries>,
-    /// Stops (and joins) the WAL checkpointer when the store is dropped.
-    _checkpointer: Option<WalCheckpointer>,
+    /// The search index's file (`search.rs`), attached by read connections.
+    search_path: PathBuf,
+    /// Stop (and join) the WAL checkpointers of both files when the store is dropped.
+    _checkpointers: Vec<WalCheckpointer>,
     /// Held while the store is open for writing; released last.
     _lock: Option<std::fs::File>,
 }
@@ -198,6 +202,17 @@ fn optimize(connection: &Connection) -> Result<bool> {
     Ok(true)
 }
 
+/// Whether the search index at `path` holds exactly the events the store
+/// `connection` reads has applied (a store open for writing makes it so).
+fn search_is_current(path: &Path, connection: &Connection) -> Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let search = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mark = search::applied(&search).unwrap_or(None);
+    Ok(mark == Some(ingest::applied_record(connection)?))
+}
+
 /// A pooled read connection and the statistics it plans with.
 struct Reader {
     connection: Connection,
@@ -232,19 +247,24 @@ impl SqliteStore {
         schema::migrate(&mut writer)?;
         let dictionaries = compress::Dictionaries::new(&path);
         dictionaries.load(&writer)?;
-        rebuild_pending(&mut writer, &dictionaries)?;
         log::backfill(&mut writer, &dictionaries)?;
         optimize(&writer)?;
+        let search_path = data_dir.join(SEARCH_FILE);
+        let search = search::open_writer(&search_path)?;
         let writer = Arc::new(Mutex::new(writer));
         let statistics = Arc::new(AtomicU64::new(0));
         let ingest = ingest::Ingest::open(
             &data_dir.join(journal::JOURNAL_DIR),
             &path,
             writer.clone(),
+            search,
             statistics.clone(),
             dictionaries.clone(),
         )?;
-        let checkpointer = WalCheckpointer::start(&path)?;
+        let checkpointers = vec![
+            WalCheckpointer::start(&path)?,
+            WalCheckpointer::start(&search_path)?,
+        ];
         Ok(SqliteStore {
             ingest: Some(ingest),
             path,
@@ -253,7 +273,8 @@ impl SqliteStore {
             reader_mmap_bytes: MMAP_BYTES,
             statistics,
             dictionaries,
-            _checkpointer: Some(checkpointer),
+            search_path,
+            _checkpointers: checkpointers,
             _lock: Some(lock),
         })
     }
@@ -310,6 +331,12 @@ impl SqliteStore {
                 "the store's ingest journal holds {unapplied} acknowledged appends not yet in its database (the server stopped without applying them); run `evident migrate` on it first, which applies them"
             ))));
         }
+        let search_path = data_dir.join(SEARCH_FILE);
+        if !in_use && !search_is_current(&search_path, &writer)? {
+            return Err(StoreError::Io(std::io::Error::other(format!(
+                "the store's search index ({SEARCH_FILE}) is missing or does not hold the events the store does; run `evident migrate` on it first, which builds it"
+            ))));
+        }
         let dictionaries = compress::Dictionaries::new(&path);
         dictionaries.load(&writer)?;
         Ok(SqliteStore {
@@ -320,7 +347,8 @@ impl SqliteStore {
             reader_mmap_bytes: READ_ONLY_MMAP_BYTES,
             statistics: Arc::default(),
             dictionaries,
-            _checkpointer: None,
+            search_path,
+            _checkpointers: Vec::new(),
             _lock: None,
         })
     }
@@ -375,6 +403,12 @@ impl SqliteStore {
         connection.set_prepared_statement_cache_capacity(64);
         connection.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
         connection.pragma_update(None, "mmap_size", self.reader_mmap_bytes)?;
+        search::attach(
+            &connection,
+            &self.search_path,
+            READER_CACHE_KIB,
+            self.reader_mmap_bytes,
+        )?;
         filter_sql::add_vocabulary(&connection)?;
         Ok(Reader {
             connection,
@@ -589,47 +623,42 @@ fn event_row<'r>(row: &'r Row, dictionaries: &compress::Dictionaries) -> Result<
     })
 }
 
-/// Rebuilds the derived structures a migration left to rebuild (the search index).
-fn rebuild_pending(
-    connection: &mut Connection,
+/// Builds the search index anew from the stored events, as holding the
+/// journal's records through `applied` (`search.rs`).
+fn build_search_index(
+    connection: &Connection,
+    search: &mut Connection,
     dictionaries: &compress::Dictionaries,
+    applied: u64,
 ) -> Result<()> {
-    let transaction = connection.transaction()?;
-    let pending: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pending_rebuilds WHERE what = 'events_fts')",
-        [],
-        |row| row.get(0),
-    )?;
-    if pending {
-        tracing::info!("building the search index over the stored events");
-        let mut by_no = HashMap::new();
-        let mut numbers = Vec::new();
-        {
-            let mut statement = transaction.prepare("SELECT no, id, name FROM tenants")?;
-            let mut rows = statement.query([])?;
-            while let Some(row) = rows.next()? {
-                let no: i64 = row.get(0)?;
-                by_no.insert(no, (row.get(1)?, row.get(2)?));
-                numbers.push(no);
-            }
-        }
-        let tenants = ScopeTenants { by_no, numbers };
-        let mut read = transaction.prepare(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events ORDER BY rowid"
-        ))?;
-        let mut insert =
-            transaction.prepare("INSERT INTO events_fts (rowid, body) VALUES (?1, ?2)")?;
-        let mut rows = read.query([])?;
+    tracing::info!("building the search index over the stored events");
+    let mut by_no = HashMap::new();
+    let mut numbers = Vec::new();
+    {
+        let mut statement = connection.prepare("SELECT no, id, name FROM tenants")?;
+        let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            let (event, cursor) = event_from_row(row, dictionaries, &tenants, false)?;
-            insert.execute(params![cursor.position, stored_searchable_text(&event)])?;
+            let no: i64 = row.get(0)?;
+            by_no.insert(no, (row.get(1)?, row.get(2)?));
+            numbers.push(no);
         }
-        drop(rows);
-        drop((read, insert));
-        transaction.execute("DELETE FROM pending_rebuilds WHERE what = 'events_fts'", [])?;
     }
-    transaction.commit()?;
-    Ok(())
+    let tenants = ScopeTenants { by_no, numbers };
+    let mut read = connection.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events ORDER BY rowid"
+    ))?;
+    search::rebuild(
+        search,
+        |insert| {
+            let mut rows = read.query([])?;
+            while let Some(row) = rows.next()? {
+                let (event, cursor) = event_from_row(row, dictionaries, &tenants, false)?;
+                insert(cursor.position, &stored_searchable_text(&event))?;
+            }
+            Ok(())
+        },
+        applied,
+    )
 }
 
 /// Every row `sql` reads, mapped (tests look at what the store keeps).
@@ -903,7 +932,8 @@ impl TextWindows {
         // The page's last match and the window's end, a few matches past
         // it. The offset is written, not bound, as a page's LIMIT is.
         let sql = format!(
-            "SELECT rowid FROM events_fts WHERE events_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH ?1
+                 AND rowid BETWEEN ?2 AND min(?3, ?4 + (SELECT next_seq FROM tenants WHERE no = ?5) - 1)
              ORDER BY rowid {} LIMIT {} OFFSET {}",
             if ascending { "ASC" } else { "DESC" },
             WINDOW_MARGIN + 1,
@@ -911,7 +941,16 @@ impl TextWindows {
         );
         let rowids: Vec<i64> = connection
             .prepare_cached(&sql)?
-            .query_map(params![expression, first, last], |row| row.get(0))?
+            .query_map(
+                params![
+                    expression,
+                    first,
+                    last,
+                    schema::tenant_rowids(tenant).0,
+                    tenant
+                ],
+                |row| row.get(0),
+            )?
             .collect::<rusqlite::Result<_>>()?;
         if rowids.len() <= WINDOW_MARGIN as usize {
             return Ok(false);
@@ -2000,13 +2039,16 @@ impl Store for SqliteStore {
                 |row| row.get(0),
             )?)
         })?;
-        let mut files = ["", "-wal", "-shm"]
-            .map(|suffix| {
-                let mut name = self.path.clone().into_os_string();
-                name.push(suffix);
-                PathBuf::from(name)
+        let mut files: Vec<PathBuf> = [&self.path, &self.search_path]
+            .into_iter()
+            .flat_map(|path| {
+                ["", "-wal", "-shm"].map(|suffix| {
+                    let mut name = path.clone().into_os_string();
+                    name.push(suffix);
+                    PathBuf::from(name)
+                })
             })
-            .to_vec();
+            .collect();
         if let Some(dir) = self.path.parent() {
             files.extend(journal::segments(&dir.join(journal::JOURNAL_DIR))?);
         }
@@ -2190,15 +2232,19 @@ mod migration_tests {
             assert_eq!(leaf.object["seq"], *index);
             assert_eq!(leaf.hash(), *hash);
         }
-        // Nothing is left to rebuild, and a new event lands in acme's range.
+        // The search index is a file of its own, level with the events, and
+        // a new event lands in acme's range.
         drop(store);
         let store = SqliteStore::open(dir.path()).unwrap();
-        let pending: i64 = reader
-            .query_row("SELECT count(*) FROM pending_rebuilds", [], |row| {
-                row.get(0)
-            })
+        let left_in_main: i64 = reader
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'events_fts%' OR name = 'pending_rebuilds'",
+                [],
+                |row| row.get(0),
+            )
             .unwrap();
-        assert_eq!(pending, 0);
+        assert_eq!(left_in_main, 0);
+        assert!(search_is_current(&dir.path().join(SEARCH_FILE), &reader).unwrap());
         let event = system_event("license.renewed");
         let receipts = store
             .append(
@@ -2813,11 +2859,10 @@ mod text_window_tests {
             walk(&store, &["acme"], "", SortOrder::Desc).len(),
             words.len()
         );
-        let connection = store.writer.lock().unwrap();
-        filter_sql::add_vocabulary(&connection).unwrap();
+        let reader = store.open_reader(0).unwrap();
         let as_terms = |text: &str| {
             let filter = evident_core::query::parse(text).unwrap();
-            filter_sql::Words::of(&connection, &filter)
+            filter_sql::Words::of(&reader.connection, &filter)
                 .unwrap()
                 .has(text)
         };
@@ -2825,7 +2870,7 @@ mod text_window_tests {
         assert!(as_terms("zed1"), "zed1 and zed10–zed19: as terms");
         assert!(as_terms("caf"), "cafe and cafeteria: as terms");
         assert!(!as_terms("zed"), "21 longer terms: a prefix query");
-        drop(connection);
+        drop(reader);
         for text in [
             "rotat", "rotate", "ROTATED", "rotation", "zed", "zed1", "zed19", "caf", "cafe",
             "rout", "nothing",

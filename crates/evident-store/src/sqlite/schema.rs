@@ -265,6 +265,12 @@ INSERT INTO merkle_leaves (tenant_no, pack, hashes)
     FROM merkle_nodes WHERE level = 0 GROUP BY tenant_no, idx >> 4;
 DELETE FROM merkle_nodes WHERE level <= 3;
 "#,
+    r#"
+-- The search index moves to a file of its own, search.db (sqlite/search.rs),
+-- which the store builds from the events when it finds none.
+DROP TABLE events_fts;
+DROP TABLE pending_rebuilds;
+"#,
 ];
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
