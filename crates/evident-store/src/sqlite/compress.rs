@@ -287,8 +287,7 @@ impl DocPacker {
     }
 
     /// Packs a transaction's documents in their order, as [`DocPacker::pack`]
-    /// packs each (the applier runs this on a thread of its own while it
-    /// writes the transaction's search entries).
+    /// packs each (the applier then writes the rows with them).
     pub(super) fn pack_all<'d>(
         &mut self,
         docs: impl IntoIterator<Item = &'d str>,

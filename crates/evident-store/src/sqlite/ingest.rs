@@ -16,10 +16,12 @@
 //! acknowledged before they began is applied ([`Ingest::caught_up`]), so a
 //! 201 is seen by the next read, as it always was.
 //!
-//! **Invariant:** a record is applied in one transaction that also records
-//! its number (`journal_state.applied`): after a crash the records past it
-//! are applied again from the journal at open, each exactly once. A segment
-//! is removed only after a synced commit has applied all of its records.
+//! **Invariant:** a record is applied to each database file (`evident.db`,
+//! and the search index's `search.db`) in one transaction that also records
+//! its number in that file (`journal_state.applied`, `search_state.applied`):
+//! after a crash the records past each file's mark are applied again to it
+//! from the journal at open, each exactly once. A segment is removed only
+//! after synced commits in both files have applied all of its records.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
