@@ -321,9 +321,25 @@ fn demo_loads_realistic_tenants_and_events() {
         .unwrap()
         .trim()
         .to_owned();
+    // The demo's store verifies offline before it has ever served.
+    let verified = Command::new(binary())
+        .args(["verify", "--store", data_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+    let verified = stdout(&verified);
+    assert!(!verified.contains("FAILED"), "{verified}");
     let server = TestServer::start_in(&data_dir, &[], &[]);
     let tenants = common::expect_json(server.get("/v1/tenants", &key).send().unwrap(), 200);
     let tenants = tenants["tenants"].as_array().unwrap();
+    assert_eq!(
+        verified
+            .lines()
+            .filter(|line| line.starts_with("ok "))
+            .count(),
+        tenants.len(),
+        "every tenant's log verified: {verified}"
+    );
     let parents: Vec<&Value> = tenants
         .iter()
         .filter(|tenant| tenant["parent"].is_string())

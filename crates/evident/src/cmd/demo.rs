@@ -128,6 +128,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .find_map(|tenant| tenant.parent)
         .unwrap_or("");
     println!("admin key: {key}");
+    // Made with the store, so that `evident verify --store` can read its
+    // verifier key whether or not the demo has served.
+    let signer = crate::signing_key::load_or_create(
+        settings.signing_key.as_deref(),
+        &args.data_dir,
+        &settings.origin,
+    )?;
     if args.no_serve {
         return Ok(ExitCode::SUCCESS);
     }
@@ -139,11 +146,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         settings.redactor.clone(),
         store.as_ref(),
     )?);
-    let signer = crate::signing_key::load_or_create(
-        settings.signing_key.as_deref(),
-        &args.data_dir,
-        &settings.origin,
-    )?;
     let session_key = SessionKey::derive(signer.encode().as_bytes());
     let checkpointer = Arc::new(Checkpointer::new(signer, settings.origin.clone()));
     serve(
