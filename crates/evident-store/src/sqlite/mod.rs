@@ -1686,6 +1686,9 @@ impl Store for SqliteStore {
         self.read(|connection| {
             // One read transaction: the total and the page see the same snapshot.
             let transaction = connection.unchecked_transaction()?;
+            // Of evident.db first: the search index, which commits before it,
+            // then holds every event the transaction reads (`ingest::apply`).
+            transaction.query_row("SELECT applied FROM main.journal_state", [], |_| Ok(()))?;
             // The total and the page search the words alike, listed once.
             let words = filter_sql::Words::of(&transaction, &query.filter)?;
             let total = count_events(&transaction, &query.scope, &query.filter, &words, query.now)?;
