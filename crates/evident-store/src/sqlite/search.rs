@@ -10,9 +10,10 @@
 //!
 //! The index is derived from the events: it records the last journal record
 //! it holds (`search_state.applied`), as `evident.db` does, and the applier
-//! applies each record to both in two transactions that commit on their own.
-//! After a crash between the two commits, the journal's records past each
-//! file's mark are applied to that file at the next open. An index that
+//! applies each record to both in two transactions, the index's committed
+//! first (so that it always holds every event `evident.db` does). After a
+//! crash between the two commits, the journal's records past each file's
+//! mark are applied to that file at the next open. An index that
 //! cannot be brought level with the events that way (missing, or from
 //! another time: a restored backup) is built again from the events at open.
 
