@@ -886,7 +886,8 @@ fn apply_events(
                 .execute([last as i64])?;
             Ok(())
         });
-        // Waited for even when writing failed: the other thread borrows what this one does.
+        // The index commits first: these rows only once it has (its outcome is
+        // known before an error of either is returned).
         before_commit()?;
         written?;
         transaction.commit()?;
