@@ -238,9 +238,10 @@ impl Words {
 /// Makes the vocabulary [`Words`] reads on a connection: a table of its
 /// own, which stores nothing.
 pub(super) fn add_vocabulary(connection: &Connection) -> Result<()> {
-    connection.execute_batch(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.events_fts_terms USING fts5vocab(search, events_fts, 'row')",
-    )?;
+    connection.execute_batch(&format!(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.events_fts_terms USING fts5vocab({}, events_fts, 'row')",
+        super::search::SCHEMA
+    ))?;
     Ok(())
 }
 
