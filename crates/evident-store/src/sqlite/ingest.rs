@@ -1091,8 +1091,9 @@ fn recover(
     dictionaries: &Dictionaries,
 ) -> Result<u64> {
     let applied = applied_record(connection)?;
+    let search_applied = search::applied(search)?;
     let segments = journal::segments(journal_dir)?;
-    if segments.is_empty() && search::applied(search)? == Some(applied) {
+    if segments.is_empty() && search_applied == Some(applied) {
         return Ok(applied);
     }
     let payloads = if segments.is_empty() {
@@ -1107,7 +1108,7 @@ fn recover(
     // The index can follow the journal from its mark when the journal holds
     // the record after it, or when it is at or past the events' mark and no
     // further than the journal reaches.
-    let search_mark = search::applied(search)?.filter(|mark| {
+    let search_mark = search_applied.filter(|mark| {
         *mark <= last && (*mark >= applied || first.is_some_and(|first| first <= mark + 1))
     });
     let marks = Marks {
@@ -1927,27 +1928,26 @@ mod tests {
         append(&store, batch("acme", (5..12).map(|n| event(n, None))));
         drop(store);
 
+        // Opens the store and counts what its index finds of every event.
+        let reopened = |events: u64, why: &str| {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            assert_eq!(count(&store, "revoked"), events, "{why}");
+            store
+        };
+
         copy("search-5.db", search::SEARCH_FILE);
         let refused = SqliteStore::open_read_only(dir.path()).err().unwrap();
         assert!(refused.to_string().contains("search index"), "{refused}");
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(
-            count(&store, "revoked"),
-            12,
-            "an index behind is built again"
-        );
+        let store = reopened(12, "an index behind is built again");
         assert_eq!(count(&store, "\"licence number 11\""), 1);
         drop(store);
         assert!(SqliteStore::open_read_only(dir.path()).is_ok());
 
         std::fs::remove_file(file(search::SEARCH_FILE)).unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(count(&store, "revoked"), 12, "a missing index is built");
-        drop(store);
+        drop(reopened(12, "a missing index is built"));
 
         copy("evident-5.db", super::super::DATABASE_FILE);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(count(&store, "revoked"), 5, "an index ahead is built again");
+        let store = reopened(5, "an index ahead is built again");
         let receipt = append(&store, batch("acme", [event(99, None)]));
         assert_eq!(receipt[0].seq, 5);
         assert_eq!(count(&store, "\"licence number 5\""), 0);
