@@ -2,7 +2,9 @@
 //!
 //! Validation works on the raw JSON value rather than on a serde struct so
 //! that every problem is reported with its field path and the rule it broke,
-//! and so that all problems of a batch are reported at once.
+//! and so that all problems of a batch are reported at once. A body whose
+//! events keep every rule is read straight into [`NewEvent`]s by [`wire`]
+//! instead, and the same body read here only when it does not.
 
 use std::net::IpAddr;
 
@@ -10,6 +12,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+pub mod wire;
 
 /// Who did it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

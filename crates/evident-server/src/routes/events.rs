@@ -8,7 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use evident_core::access::Scope;
 use evident_core::catalog::Catalog;
-use evident_core::{Event, Filter, NewEvent, Violation, event::validate_event, query};
+use evident_core::event::validate_event;
+use evident_core::event::wire::{self, WireBody};
+use evident_core::{Event, Filter, NewEvent, Violation, query};
 use evident_store::{
     AppendBatch, BatchError, Cursor, EventQuery, PageStart, RawPage, Receipt, SortOrder, Store,
     TenantScope,
@@ -70,9 +72,25 @@ pub struct IngestReceipts {
     pub events: Vec<Receipt>,
 }
 
-/// Parses an ingest body into validated events, or every violation.
+/// An ingest body as read: its events when every one keeps every rule
+/// (`wire`), else its JSON, for `validate_event` to name each violation.
+enum IngestRead {
+    Valid(WireBody),
+    Json(Value),
+}
+
+impl IngestRead {
+    fn of(bytes: &[u8], limits: &crate::Limits, now: Timestamp) -> Result<Self, Problem> {
+        match wire::read_valid(bytes, now, &limits.event, limits.max_events_per_request) {
+            Some(valid) => Ok(IngestRead::Valid(valid)),
+            None => Ok(IngestRead::Json(parse_json(bytes)?)),
+        }
+    }
+}
+
+/// The validated events of an ingest body with the catalog applied, or every violation.
 fn events_from_body(
-    body: Value,
+    body: IngestRead,
     idempotency_header: Option<String>,
     state: &AppState,
     catalog: &Catalog,
@@ -80,6 +98,17 @@ fn events_from_body(
 ) -> Result<Vec<NewEvent>, Problem> {
     let limits = &state.limits;
     let redactor = state.catalogs.redactor();
+    let body = match body {
+        IngestRead::Valid(WireBody::Single(mut event)) => {
+            prepare(catalog, redactor, &mut event, None).map_err(Problem::validation)?;
+            return single_event(*event, idempotency_header);
+        }
+        IngestRead::Valid(WireBody::Batch(events)) => {
+            refuse_batch_key(&idempotency_header)?;
+            return prepared_batch(events.into_iter().map(Ok), catalog, redactor);
+        }
+        IngestRead::Json(body) => body,
+    };
     let is_batch = body
         .as_object()
         .is_some_and(|object| object.contains_key("events"));
@@ -87,19 +116,7 @@ fn events_from_body(
         let mut event =
             validate_event(&body, None, now, &limits.event).map_err(Problem::validation)?;
         prepare(catalog, redactor, &mut event, None).map_err(Problem::validation)?;
-        if let Some(header) = idempotency_header {
-            match &event.idempotency_key {
-                Some(field) if *field != header => {
-                    return Err(Problem::invalid_field(
-                        "idempotency_key",
-                        "conflict",
-                        "the Idempotency-Key header and the idempotency_key field differ",
-                    ));
-                }
-                _ => event.idempotency_key = Some(header),
-            }
-        }
-        return Ok(vec![event]);
+        return single_event(event, idempotency_header);
     }
     let Value::Object(mut object) = body else {
         unreachable!("checked above")
@@ -111,13 +128,7 @@ fn events_from_body(
             "a batch body holds only \"events\"",
         ));
     }
-    if idempotency_header.is_some() {
-        return Err(Problem::invalid_field(
-            "Idempotency-Key",
-            "single_event_only",
-            "for a batch, give each event its own idempotency_key",
-        ));
-    }
+    refuse_batch_key(&idempotency_header)?;
     let Some(Value::Array(items)) = object.remove("events") else {
         return Err(Problem::invalid_field(
             "events",
@@ -139,22 +150,66 @@ fn events_from_body(
             items.len()
         )));
     }
-    let mut events = Vec::with_capacity(items.len());
-    let mut violations: Vec<Violation> = Vec::new();
     // Each event's tree is dropped once it is read.
-    for (index, item) in items.into_iter().enumerate() {
-        let prepared =
-            validate_event(&item, Some(index), now, &limits.event).and_then(|mut event| {
-                prepare(catalog, redactor, &mut event, Some(index))?;
-                Ok(event)
-            });
-        match prepared {
-            Ok(event) => events.push(event),
+    let events = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| validate_event(&item, Some(index), now, &limits.event));
+    prepared_batch(events, catalog, redactor)
+}
+
+/// A single event with the Idempotency-Key header as its key (the same as its field's, if any).
+fn single_event(
+    mut event: NewEvent,
+    idempotency_header: Option<String>,
+) -> Result<Vec<NewEvent>, Problem> {
+    if let Some(header) = idempotency_header {
+        match &event.idempotency_key {
+            Some(field) if *field != header => {
+                return Err(Problem::invalid_field(
+                    "idempotency_key",
+                    "conflict",
+                    "the Idempotency-Key header and the idempotency_key field differ",
+                ));
+            }
+            _ => event.idempotency_key = Some(header),
+        }
+    }
+    Ok(vec![event])
+}
+
+/// The Idempotency-Key header names one event's key: a batch refuses it.
+fn refuse_batch_key(idempotency_header: &Option<String>) -> Result<(), Problem> {
+    if idempotency_header.is_some() {
+        return Err(Problem::invalid_field(
+            "Idempotency-Key",
+            "single_event_only",
+            "for a batch, give each event its own idempotency_key",
+        ));
+    }
+    Ok(())
+}
+
+/// A batch's events with the catalog applied to each, or every violation of them all.
+fn prepared_batch(
+    events: impl ExactSizeIterator<Item = Result<NewEvent, Vec<Violation>>>,
+    catalog: &Catalog,
+    redactor: &evident_core::redact::Redactor,
+) -> Result<Vec<NewEvent>, Problem> {
+    let mut prepared = Vec::with_capacity(events.len());
+    let mut violations: Vec<Violation> = Vec::new();
+    for (index, event) in events.enumerate() {
+        let event = event.and_then(|mut event| {
+            prepare(catalog, redactor, &mut event, Some(index))?;
+            Ok(event)
+        });
+        match event {
+            Ok(event) => prepared.push(event),
             Err(mut found) => violations.append(&mut found),
         }
     }
     if violations.is_empty() {
-        Ok(events)
+        Ok(prepared)
     } else {
         Err(Problem::validation(violations))
     }
@@ -219,7 +274,8 @@ pub async fn ingest(
             })?
         }
     };
-    let body = parse_json(&bytes)?;
+    let now = Timestamp::now();
+    let body = IngestRead::of(&bytes, &state.limits, now)?;
     drop(bytes);
     let set = state.catalogs.snapshot();
     let catalog = match set.computed(&tenant) {
@@ -229,7 +285,7 @@ pub async fn ingest(
             blocking(move || set.effective(store.as_ref(), &tenant)).await?
         }
     };
-    let events = events_from_body(body, idempotency_header, &state, &catalog, Timestamp::now())?;
+    let events = events_from_body(body, idempotency_header, &state, &catalog, now)?;
     let receipts = state
         .writer
         .append(AppendBatch { tenant, events })
