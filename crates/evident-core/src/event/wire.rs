@@ -66,8 +66,13 @@ struct WireBatch<'a> {
     events: Vec<WireEvent<'a>>,
 }
 
-/// A string field: borrowed from the body unless it holds an escape.
-type Text<'a> = Option<Cow<'a, str>>;
+/// A string, borrowed from the body unless it holds an escape (serde
+/// borrows a `Cow` only as a field of its own, not inside an `Option`).
+#[derive(Deserialize)]
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A string field that may be absent or null.
+type Text<'a> = Option<Str<'a>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,7 +138,7 @@ fn within(text: Text<'_>, max: usize) -> Option<Option<String>> {
     match text {
         None => Some(None),
         // Bytes bound characters: the count only where it could be over.
-        Some(text) if text.len() <= max || text.chars().count() <= max => {
+        Some(Str(text)) if text.len() <= max || text.chars().count() <= max => {
             Some(Some(text.into_owned()))
         }
         Some(_) => None,
@@ -150,7 +155,7 @@ impl WireEvent<'_> {
         let action = required(self.action, ACTION_MAX).filter(|action| is_valid_action(action))?;
         let occurred_at = match self.occurred_at {
             None => truncate_to_micros(now),
-            Some(text) => {
+            Some(Str(text)) => {
                 let instant = text.parse::<Timestamp>().ok()?;
                 if instant > now + limits.max_future {
                     return None;
@@ -172,14 +177,14 @@ impl WireEvent<'_> {
             Some(context) => Context {
                 ip: match context.ip {
                     None => None,
-                    Some(ip) => Some(ip.parse::<IpAddr>().ok()?),
+                    Some(Str(ip)) => Some(ip.parse::<IpAddr>().ok()?),
                 },
                 user_agent: within(context.user_agent, USER_AGENT_MAX)?,
             },
         };
         let outcome = match self.outcome {
             None => Outcome::Success,
-            Some(text) => Outcome::parse(&text)?,
+            Some(Str(text)) => Outcome::parse(&text)?,
         };
         let metadata = self.metadata.unwrap_or_default();
         let size = serde_json::to_vec(&metadata).map_or(usize::MAX, |bytes| bytes.len());
@@ -204,7 +209,8 @@ impl WireEvent<'_> {
 
 impl WireActor<'_> {
     fn valid(self) -> Option<Actor> {
-        let actor_type = ActorType::parse(self.actor_type.as_deref()?)?;
+        let Str(actor_type) = self.actor_type?;
+        let actor_type = ActorType::parse(&actor_type)?;
         let id = within(self.id, ACTOR_ID_MAX)?.filter(|id| !id.is_empty());
         if actor_type != ActorType::System && id.is_none() {
             return None;
@@ -347,6 +353,18 @@ mod tests {
         let twice = br#"{"action": "a", "action": "b", "actor": {"type": "system"}}"#;
         assert_eq!(read_valid(twice, now(), &limits, 1_000), None);
         assert_eq!(read_valid(b"{\"action\": ", now(), &limits, 1_000), None);
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_from_the_body() {
+        let body = br#"{"action": "user.login", "actor": {"type": "user", "id": "u\u00e9"}}"#;
+        let event: WireEvent = serde_json::from_slice(body).unwrap();
+        assert!(matches!(
+            event.action,
+            Some(Str(Cow::Borrowed("user.login")))
+        ));
+        let actor = event.actor.unwrap();
+        assert!(matches!(actor.id, Some(Str(Cow::Owned(ref id))) if id == "u\u{e9}"));
     }
 
     /// A field's value: absent, null, one of `values` (mostly), or one of `edges`.
