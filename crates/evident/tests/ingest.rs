@@ -384,6 +384,49 @@ fn idempotency_keys_store_once_and_return_the_first_receipt() {
     assert_eq!(seqs, vec![0, 1, 2, 3]);
 }
 
+/// The header names one event's key: a batch refuses it, and a single
+/// event's own key must agree with it. Valid events and invalid ones are
+/// read differently (straight into events, or through validation); both
+/// answer alike.
+#[test]
+fn the_idempotency_key_header_names_a_single_events_key_only() {
+    let server = TestServer::start();
+    server.create_tenant("acme", None);
+    let post = |body: &Value| {
+        server
+            .post("/v1/tenants/acme/events", ADMIN_KEY)
+            .header("Idempotency-Key", "op-9")
+            .json(body)
+            .send()
+            .unwrap()
+    };
+    let mut invalid = event(2);
+    invalid["action"] = json!("user login");
+    for batch in [
+        json!({"events": [event(1), event(2)]}),
+        json!({"events": [event(1), invalid.clone()]}),
+    ] {
+        let problem = expect_problem(post(&batch), 422);
+        assert_eq!(problem["errors"][0]["field"], "Idempotency-Key", "{batch}");
+        assert_eq!(problem["errors"][0]["rule"], "single_event_only", "{batch}");
+    }
+    let mut keyed = event(3);
+    keyed["idempotency_key"] = json!("op-8");
+    let problem = expect_problem(post(&keyed), 422);
+    assert_eq!(problem["errors"][0]["field"], "idempotency_key");
+    assert_eq!(problem["errors"][0]["rule"], "conflict");
+    // An invalid event names its violation first.
+    let problem = expect_problem(post(&invalid), 422);
+    assert_eq!(problem["errors"][0]["field"], "action");
+    assert_eq!(problem["errors"][0]["rule"], "pattern");
+    assert_eq!(count(&server, "acme"), 0, "nothing stored");
+    // The same key in the field and the header is one event, stored once.
+    keyed["idempotency_key"] = json!("op-9");
+    let first = expect_json(post(&keyed), 201);
+    assert_eq!(expect_json(post(&keyed), 201), first);
+    assert_eq!(count(&server, "acme"), 1);
+}
+
 #[test]
 fn an_unknown_tenant_is_a_404_and_stores_nothing() {
     let server = TestServer::start();
