@@ -82,9 +82,9 @@ struct WireEvent<'a> {
     #[serde(borrow)]
     occurred_at: Text<'a>,
     #[serde(borrow)]
-    actor: Option<WireActor<'a>>,
+    actor: Option<WireParty<'a>>,
     #[serde(borrow)]
-    targets: Option<Vec<WireTarget<'a>>>,
+    targets: Option<Vec<WireParty<'a>>>,
     #[serde(borrow)]
     context: Option<WireContext<'a>>,
     #[serde(borrow)]
@@ -98,24 +98,12 @@ struct WireEvent<'a> {
     idempotency_key: Text<'a>,
 }
 
+/// An actor or a target: the two have the same four fields.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireActor<'a> {
+struct WireParty<'a> {
     #[serde(borrow, rename = "type")]
-    actor_type: Text<'a>,
-    #[serde(borrow)]
-    id: Text<'a>,
-    #[serde(borrow)]
-    name: Text<'a>,
-    #[serde(borrow)]
-    email: Text<'a>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireTarget<'a> {
-    #[serde(borrow, rename = "type")]
-    target_type: Text<'a>,
+    kind: Text<'a>,
     #[serde(borrow)]
     id: Text<'a>,
     #[serde(borrow)]
@@ -163,12 +151,12 @@ impl WireEvent<'_> {
                 truncate_to_micros(instant)
             }
         };
-        let actor = self.actor?.valid()?;
+        let actor = self.actor?.actor()?;
         let targets = match self.targets {
             None => Vec::new(),
             Some(targets) if targets.len() <= limits.max_targets => targets
                 .into_iter()
-                .map(WireTarget::valid)
+                .map(WireParty::target)
                 .collect::<Option<Vec<_>>>()?,
             Some(_) => return None,
         };
@@ -207,9 +195,9 @@ impl WireEvent<'_> {
     }
 }
 
-impl WireActor<'_> {
-    fn valid(self) -> Option<Actor> {
-        let Str(actor_type) = self.actor_type?;
+impl WireParty<'_> {
+    fn actor(self) -> Option<Actor> {
+        let Str(actor_type) = self.kind?;
         let actor_type = ActorType::parse(&actor_type)?;
         let id = within(self.id, ACTOR_ID_MAX)?.filter(|id| !id.is_empty());
         if actor_type != ActorType::System && id.is_none() {
@@ -222,12 +210,10 @@ impl WireActor<'_> {
             email: within(self.email, EMAIL_MAX)?,
         })
     }
-}
 
-impl WireTarget<'_> {
-    fn valid(self) -> Option<Target> {
+    fn target(self) -> Option<Target> {
         Some(Target {
-            target_type: required(self.target_type, TARGET_TYPE_MAX)?,
+            target_type: required(self.kind, TARGET_TYPE_MAX)?,
             id: required(self.id, TARGET_ID_MAX)?,
             name: within(self.name, NAME_MAX)?,
             email: within(self.email, EMAIL_MAX)?,
