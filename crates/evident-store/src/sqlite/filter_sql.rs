@@ -545,8 +545,20 @@ fn text_searches(
 /// The events of `tenants` with any of `targets`, from the target index: one
 /// search per target, each listing an event once (an untyped one may find an
 /// event under two types), united with UNION ALL.
+///
+/// No further than each tenant's log in `evident.db`, as for free text: the
+/// target index commits apart from it (`search.rs`), and a total counted
+/// from it alone would count events the read's rows do not yet hold. The
+/// tenants are the outer loop (`CROSS JOIN`), so that each is read once and
+/// each entry only compared with its tenant's log size.
 fn target_searches(tenants: &[i64], targets: &[TargetMatch]) -> (String, Vec<SqlValue>) {
-    let scope = format!("tenant_no IN ({})", placeholders(tenants.len()));
+    let from = format!(
+        "FROM tenants CROSS JOIN event_targets ON event_targets.tenant_no = tenants.no \
+         WHERE tenants.no IN ({}) AND event_rowid < (tenants.no << {}) + tenants.next_seq \
+         AND target_id = ?",
+        placeholders(tenants.len()),
+        crate::record::SEQ_BITS,
+    );
     let mut params = Vec::new();
     let searches: Vec<String> = targets
         .iter()
@@ -556,13 +568,9 @@ fn target_searches(tenants: &[i64], targets: &[TargetMatch]) -> (String, Vec<Sql
             match &target.target_type {
                 Some(target_type) => {
                     params.push(SqlValue::Text(target_type.clone()));
-                    format!(
-                        "SELECT event_rowid FROM event_targets WHERE {scope} AND target_id = ? AND target_type = ?"
-                    )
+                    format!("SELECT event_rowid {from} AND target_type = ?")
                 }
-                None => format!(
-                    "SELECT DISTINCT event_rowid FROM event_targets WHERE {scope} AND target_id = ?"
-                ),
+                None => format!("SELECT DISTINCT event_rowid {from}"),
             }
         })
         .collect();

@@ -895,7 +895,7 @@ fn apply_events(
     })
 }
 
-/// Writes the search entries of `records` in one transaction, with `last` as the index's mark.
+/// Writes the search and target entries of `records` in one transaction, with `last` as the index's mark.
 fn apply_search(
     connection: &mut Connection,
     records: &[&Record<'_>],
@@ -931,13 +931,14 @@ fn events_of<'b>(
         .flat_map(|batch| batch.events.iter().map(|event| (batch.tenant_no, event)))
 }
 
-/// Writes the records' events, targets, Merkle nodes and log sizes, each
+/// Writes the records' events, categories, Merkle nodes and log sizes, each
 /// table's rows in the order of its key. In the order the events came,
 /// tenants interleaved, each row would land somewhere else in its table and
 /// indexes than the one before; in key order a tenant's rows follow each
 /// other (and FTS5, which writes its pending terms out as a new segment
 /// whenever a rowid is not above the last one it took, writes one for the
-/// transaction: `apply_search` takes the same order).
+/// transaction: `apply_search`, which writes the search and target
+/// entries, takes the same order).
 fn write_batches(
     connection: &Connection,
     packer: &mut DocPacker,
@@ -951,7 +952,6 @@ fn write_batches(
                              actor_email, ip, channel, outcome, idempotency_key, doc, salt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
-    let mut targets = Vec::new();
     let mut categories = std::collections::BTreeSet::new();
     for (index, (tenant_no, event)) in events().enumerate() {
         let rowid = event_rowid(tenant_no, event.seq);
@@ -975,22 +975,10 @@ fn write_batches(
             packed.value(index, event.doc),
             event.salt.as_slice(),
         ])?;
-        for (id, target_type) in &event.targets {
-            targets.push((tenant_no, *id, *target_type, event.occurred_at, rowid));
-        }
     }
     drop(insert_event);
     let latest_recorded = events().map(|(_, event)| event.recorded_at).max();
     packer.train_if_due(connection, latest_recorded.unwrap_or_default())?;
-    targets.sort_unstable();
-    let mut insert_target = connection.prepare_cached(
-        "INSERT OR IGNORE INTO event_targets (tenant_no, target_id, target_type, occurred_at, event_rowid)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for (tenant_no, id, target_type, occurred_at, rowid) in targets {
-        insert_target.execute(params![tenant_no, id, target_type, occurred_at, rowid])?;
-    }
-    drop(insert_target);
     let mut insert_category = connection.prepare_cached(
         "INSERT OR IGNORE INTO action_categories (tenant_no, category, action) VALUES (?1, ?2, ?3)",
     )?;
@@ -1904,6 +1892,68 @@ mod tests {
         assert_eq!(count(&store, "revoked"), 3);
         assert_eq!(count(&store, "\"licence number 7\""), 0);
         assert_eq!(count(&store, "\"licence number 2\""), 1);
+    }
+
+    /// Target entries are in the search index's file too, committed before
+    /// the events: a total counted from them alone stops at each tenant's
+    /// log, typed or not, alone or with other targets.
+    #[test]
+    fn target_entries_past_a_tenants_log_are_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        append(&store, batch("acme", (0..3).map(|n| event(n, None))));
+        let tenant_no: i64 =
+            store
+                .lookup(|connection| {
+                    Ok(connection.query_row(
+                        "SELECT no FROM tenants WHERE id = 'acme'",
+                        [],
+                        |row| row.get(0),
+                    )?)
+                })
+                .unwrap();
+        let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        for target in ["lic_1", "lic_7"] {
+            search
+                .execute(
+                    "INSERT INTO event_targets VALUES (?1, ?2, 'license', 0, ?3)",
+                    params![tenant_no, target, event_rowid(tenant_no, 3)],
+                )
+                .unwrap();
+        }
+        for (query, events) in [
+            ("target:license:lic_1", 1),
+            ("target:lic_1", 1),
+            ("target:license:lic_7", 0),
+            ("target:lic_7", 0),
+            ("target:license:lic_1,license:lic_7,license:lic_2", 2),
+            ("target:license:lic_7 action:license.revoked", 0),
+        ] {
+            assert_eq!(count(&store, query), events, "{query}");
+        }
+    }
+
+    /// An index that an earlier build wrote, without the targets, is built
+    /// again with them at the next open (verification refuses it until then).
+    #[test]
+    fn a_search_index_of_an_earlier_version_is_built_again_with_the_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        append(&store, batch("acme", (0..4).map(|n| event(n, None))));
+        drop(store);
+        let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        search
+            .execute_batch("DROP TABLE event_targets; PRAGMA user_version = 0;")
+            .unwrap();
+        drop(search);
+        let refused = SqliteStore::open_read_only(dir.path()).err().unwrap();
+        assert!(refused.to_string().contains("search index"), "{refused}");
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(count(&store, "target:license:lic_2"), 1);
+        assert_eq!(count(&store, "target:lic_3 revoked"), 1);
+        assert_eq!(count(&store, "revoked"), 4);
+        drop(store);
+        assert!(SqliteStore::open_read_only(dir.path()).is_ok());
     }
 
     /// The search index is derived from the events: one that is missing,

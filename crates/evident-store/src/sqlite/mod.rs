@@ -653,7 +653,17 @@ fn build_search_index(
             let mut rows = read.query([])?;
             while let Some(row) = rows.next()? {
                 let (event, cursor) = event_from_row(row, dictionaries, &tenants, false)?;
-                insert(cursor.position, &stored_searchable_text(&event))?;
+                insert(search::Stored {
+                    tenant_no: row.get(1)?,
+                    rowid: cursor.position,
+                    occurred_at: event.occurred_at.as_microsecond(),
+                    text: &stored_searchable_text(&event),
+                    targets: event
+                        .targets
+                        .into_iter()
+                        .map(|target| (target.id, target.target_type))
+                        .collect(),
+                })?;
             }
             Ok(())
         },

@@ -271,6 +271,12 @@ DELETE FROM merkle_nodes WHERE level <= 3;
 DROP TABLE events_fts;
 DROP TABLE pending_rebuilds;
 "#,
+    r#"
+-- The target index moves to the search index's file, search.db, written by
+-- its own thread (sqlite/search.rs); the store builds it there from the
+-- events' documents at the next open.
+DROP TABLE event_targets;
+"#,
 ];
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
