@@ -105,8 +105,8 @@ pub(super) fn attach(
     Ok(())
 }
 
-/// The last journal record the index holds; None when it was never built
-/// or holds less than this build's [`VERSION`] does.
+/// The last journal record the index holds; None when it was never built,
+/// or was built for another [`VERSION`] (an earlier one holds no targets).
 pub(super) fn applied(connection: &Connection) -> Result<Option<u64>> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version != VERSION {
