@@ -399,6 +399,16 @@ fn migrate_creates_upgrades_and_refuses_a_newer_schema() {
     assert!(created.starts_with("created the store in"), "{created}");
     let version: i64 = created.trim().rsplit(' ').next().unwrap().parse().unwrap();
     assert!(stdout(&migrate()).ends_with(&format!("at schema version {version}: nothing to do\n")));
+    // A search index that is gone is built again, and said so; once.
+    std::fs::remove_file(data_dir.join("search.db")).unwrap();
+    let rebuilt = stdout(&migrate());
+    assert!(
+        rebuilt.ends_with(&format!(
+            "at schema version {version}; built its search index again from its events\n"
+        )),
+        "{rebuilt}"
+    );
+    assert!(stdout(&migrate()).ends_with(&format!("at schema version {version}: nothing to do\n")));
 
     let database = data_dir.join("evident.db");
     let newer = rusqlite::Connection::open(&database).unwrap();

@@ -144,6 +144,8 @@ pub(super) struct Ingest {
     shared: Arc<Shared>,
     /// Answers whether it applied and synced everything before it stopped.
     applier: Option<JoinHandle<bool>>,
+    /// Whether opening built the search index again from the stored events.
+    pub(super) search_rebuilt: bool,
 }
 
 impl Ingest {
@@ -159,7 +161,7 @@ impl Ingest {
         dictionaries: Arc<Dictionaries>,
     ) -> Result<Ingest> {
         let mut packer = DocPacker::open(&lock(&writer), dictionaries.clone())?;
-        let last = recover(
+        let (last, search_rebuilt) = recover(
             journal_dir,
             &mut lock(&writer),
             &mut search,
@@ -209,6 +211,7 @@ impl Ingest {
             }),
             shared,
             applier: Some(applier),
+            search_rebuilt,
         })
     }
 
@@ -1069,20 +1072,20 @@ fn touch_durably(connection: &mut Connection) -> Result<()> {
 
 /// At open: applies the journal's records past each file's applied one
 /// (`evident.db`'s, the search index's), syncs, removes the journal;
-/// returns the last record number known. A search index the journal cannot
-/// bring level with the events is built again from them.
+/// returns the last record number known, and whether the search index was
+/// built again: one the journal cannot bring level with the events is.
 fn recover(
     journal_dir: &Path,
     connection: &mut Connection,
     search: &mut Connection,
     packer: &mut DocPacker,
     dictionaries: &Dictionaries,
-) -> Result<u64> {
+) -> Result<(u64, bool)> {
     let applied = applied_record(connection)?;
     let search_applied = search::applied(search)?;
     let segments = journal::segments(journal_dir)?;
     if segments.is_empty() && search_applied == Some(applied) {
-        return Ok(applied);
+        return Ok((applied, false));
     }
     let payloads = if segments.is_empty() {
         Vec::new()
@@ -1139,7 +1142,7 @@ fn recover(
     for segment in segments {
         journal::remove(&segment)?;
     }
-    Ok(last)
+    Ok((last, search_mark.is_none()))
 }
 
 /// The last record the database has applied.

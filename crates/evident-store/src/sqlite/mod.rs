@@ -279,6 +279,15 @@ impl SqliteStore {
         })
     }
 
+    /// Whether opening the store built its search index again from the
+    /// stored events (`search.db` missing, from another time, or of an
+    /// earlier version: see `search.rs`).
+    pub fn search_index_rebuilt(&self) -> bool {
+        self.ingest
+            .as_ref()
+            .is_some_and(|ingest| ingest.search_rebuilt)
+    }
+
     /// The schema version of the store in `data_dir`, read without changing
     /// it; None when the directory holds no store.
     pub fn schema_version(data_dir: &Path) -> Result<Option<i64>> {

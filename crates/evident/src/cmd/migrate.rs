@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
+use evident_store::SqliteStore;
+
 use crate::config::DEFAULT_DATA_DIR;
 use crate::store::Location;
 
@@ -27,16 +29,33 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let location = Location::or_data_dir(args.store, &data_dir);
     let before = location.schema_version()?;
-    location
-        .open()
-        .with_context(|| format!("migrating {location}"))?;
+    let opened = || -> anyhow::Result<bool> {
+        Ok(match &location {
+            Location::Dir(dir) => SqliteStore::open(dir)?.search_index_rebuilt(),
+            Location::Postgres(_) => {
+                location.open()?;
+                false
+            }
+        })
+    };
+    let rebuilt = opened().with_context(|| format!("migrating {location}"))?;
     let known = location.known_schema_version();
+    let search = if rebuilt {
+        "; built its search index again from its events"
+    } else {
+        ""
+    };
     match before {
         None | Some(0) => println!("created {location} at schema version {known}"),
-        Some(found) if found == known => {
+        Some(found) if found == known && !rebuilt => {
             println!("{location} is at schema version {known}: nothing to do")
         }
-        Some(found) => println!("migrated {location} from schema version {found} to {known}"),
+        Some(found) if found == known => {
+            println!("{location} is at schema version {known}{search}")
+        }
+        Some(found) => {
+            println!("migrated {location} from schema version {found} to {known}{search}")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
