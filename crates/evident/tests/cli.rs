@@ -400,7 +400,10 @@ fn migrate_creates_upgrades_and_refuses_a_newer_schema() {
     let version: i64 = created.trim().rsplit(' ').next().unwrap().parse().unwrap();
     assert!(stdout(&migrate()).ends_with(&format!("at schema version {version}: nothing to do\n")));
     // A search index that is gone is built again, and said so; once.
-    std::fs::remove_file(data_dir.join("search.db")).unwrap();
+    for file in ["search.db", "search.db-wal", "search.db-shm"] {
+        let _ = std::fs::remove_file(data_dir.join(file));
+    }
+    assert!(!data_dir.join("search.db").exists());
     let rebuilt = stdout(&migrate());
     assert!(
         rebuilt.ends_with(&format!(

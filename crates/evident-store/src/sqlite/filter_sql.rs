@@ -17,7 +17,7 @@ use crate::record::compact_ip_ranges;
 pub(super) struct Conditions {
     parts: Vec<String>,
     params: Vec<SqlValue>,
-    /// Clauses whose matches a subquery lists (free text, actors). Each can
+    /// Clauses whose matches a subquery lists (free text, actors, targets). Each can
     /// drive a page (its rowids fetched, then sorted by time) or only filter
     /// it (the time index drives, the list is checked): which is cheaper
     /// depends on how many events match, which SQLite's planner cannot see.

@@ -1713,6 +1713,20 @@ mod tests {
         assert_eq!(stored(&store).0.len(), 2);
     }
 
+    /// A tenant's number.
+    fn tenant_no(store: &SqliteStore, tenant: &str) -> i64 {
+        store
+            .lookup(|connection| {
+                let no = connection.query_row(
+                    "SELECT no FROM tenants WHERE id = ?1",
+                    [tenant],
+                    |row| row.get(0),
+                )?;
+                Ok(no)
+            })
+            .unwrap()
+    }
+
     /// Acme's events that match `query`, counted (free text from the search index).
     fn count(store: &SqliteStore, query: &str) -> u64 {
         store
@@ -1875,16 +1889,7 @@ mod tests {
         let store = open_with_tenant(dir.path());
         append(&store, batch("acme", (0..3).map(|n| event(n, None))));
         assert_eq!(count(&store, "revoked"), 3);
-        let tenant_no: i64 =
-            store
-                .lookup(|connection| {
-                    Ok(connection.query_row(
-                        "SELECT no FROM tenants WHERE id = 'acme'",
-                        [],
-                        |row| row.get(0),
-                    )?)
-                })
-                .unwrap();
+        let tenant_no = tenant_no(&store, "acme");
         let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
         search
             .execute(
@@ -1899,52 +1904,106 @@ mod tests {
 
     /// Target entries are in the search index's file too, committed before
     /// the events: a total counted from them alone stops at each tenant's
-    /// log, typed or not, alone or with other targets.
+    /// own log (two tenants of different sizes), typed or not, alone or with
+    /// other targets, and a page with its total agrees with it.
     #[test]
     fn target_entries_past_a_tenants_log_are_not_counted() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_with_tenant(dir.path());
+        store
+            .create_tenant(&NewTenant {
+                id: "globex".to_owned(),
+                name: "Globex".to_owned(),
+                parent: None,
+            })
+            .unwrap();
         append(&store, batch("acme", (0..3).map(|n| event(n, None))));
-        let tenant_no: i64 =
-            store
-                .lookup(|connection| {
-                    Ok(connection.query_row(
-                        "SELECT no FROM tenants WHERE id = 'acme'",
-                        [],
-                        |row| row.get(0),
-                    )?)
-                })
-                .unwrap();
+        append(&store, batch("globex", (0..6).map(|n| event(n, None))));
         let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
-        for target in ["lic_1", "lic_7"] {
-            search
-                .execute(
-                    "INSERT INTO event_targets VALUES (?1, ?2, 'license', 0, ?3)",
-                    params![tenant_no, target, event_rowid(tenant_no, 3)],
-                )
-                .unwrap();
+        // Past each log: acme's seq 3 (globex's log is longer), globex's seq 6.
+        for (tenant, seq) in [("acme", 3), ("globex", 6)] {
+            let tenant_no = tenant_no(&store, tenant);
+            for target in ["lic_1", "lic_7"] {
+                search
+                    .execute(
+                        "INSERT INTO event_targets VALUES (?1, ?2, 'license', 0, ?3)",
+                        params![tenant_no, target, event_rowid(tenant_no, seq)],
+                    )
+                    .unwrap();
+            }
         }
+        let both = crate::TenantScope {
+            tenants: vec!["acme".to_owned(), "globex".to_owned()],
+        };
         for (query, events) in [
-            ("target:license:lic_1", 1),
-            ("target:lic_1", 1),
+            ("target:license:lic_1", 2),
+            ("target:lic_1", 2),
             ("target:license:lic_7", 0),
             ("target:lic_7", 0),
-            ("target:license:lic_1,license:lic_7,license:lic_2", 2),
-            ("target:license:lic_7 action:license.revoked", 0),
+            ("target:license:lic_1,license:lic_7,license:lic_2", 4),
+            ("target:license:lic_5", 1),
         ] {
-            assert_eq!(count(&store, query), events, "{query}");
+            let filter = evident_core::query::parse(query).unwrap();
+            let now = Timestamp::now();
+            assert_eq!(store.count(&both, &filter, now).unwrap(), events, "{query}");
+            let (page, total) = store
+                .query_with_total(&crate::EventQuery {
+                    scope: both.clone(),
+                    filter,
+                    sort: crate::SortOrder::Desc,
+                    start: crate::PageStart::Offset(0),
+                    limit: 50,
+                    now,
+                })
+                .unwrap();
+            assert_eq!((page.len() as u64, total), (events, events), "{query}");
         }
     }
 
     /// An index that an earlier build wrote, without the targets, is built
-    /// again with them at the next open (verification refuses it until then).
+    /// again with them at the next open (verification refuses it until
+    /// then), entry for entry as they were written; a newer build's is refused.
     #[test]
     fn a_search_index_of_an_earlier_version_is_built_again_with_the_targets() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_with_tenant(dir.path());
-        append(&store, batch("acme", (0..4).map(|n| event(n, None))));
+        // One event names a target twice, and two others.
+        let mut several = event(9, None);
+        let target = |target_type: &str, id: &str| evident_core::Target {
+            target_type: target_type.to_owned(),
+            id: id.to_owned(),
+            name: None,
+            email: None,
+        };
+        several.targets = vec![
+            target("license", "lic_9"),
+            target("seat", "seat_1"),
+            target("license", "lic_9"),
+            target("license", "lic_2"),
+        ];
+        append(
+            &store,
+            batch("acme", (0..4).map(|n| event(n, None)).chain([several])),
+        );
         drop(store);
         let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        let entries = |search: &Connection| {
+            super::super::rows(
+                search,
+                "SELECT * FROM event_targets ORDER BY 1, 2, 3, 4, 5",
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+        };
+        let written = entries(&search);
+        assert_eq!(written.len(), 7, "{written:?}");
         search
             .execute_batch("DROP TABLE event_targets; PRAGMA user_version = 0;")
             .unwrap();
@@ -1952,11 +2011,25 @@ mod tests {
         let refused = SqliteStore::open_read_only(dir.path()).err().unwrap();
         assert!(refused.to_string().contains("search index"), "{refused}");
         let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(count(&store, "target:license:lic_2"), 1);
+        assert!(store.search_index_rebuilt());
+        assert_eq!(count(&store, "target:license:lic_2"), 2);
+        assert_eq!(count(&store, "target:seat:seat_1"), 1);
         assert_eq!(count(&store, "target:lic_3 revoked"), 1);
-        assert_eq!(count(&store, "revoked"), 4);
+        assert_eq!(count(&store, "revoked"), 5);
         drop(store);
+        let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        assert_eq!(entries(&search), written, "built again as written");
+        drop(search);
         assert!(SqliteStore::open_read_only(dir.path()).is_ok());
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(!store.search_index_rebuilt());
+        drop(store);
+        // A newer build's index is refused, not built again over.
+        let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        search.pragma_update(None, "user_version", 2).unwrap();
+        drop(search);
+        let refused = SqliteStore::open(dir.path()).err().unwrap();
+        assert!(refused.to_string().contains("newer build"), "{refused}");
     }
 
     /// The search index is derived from the events: one that is missing,

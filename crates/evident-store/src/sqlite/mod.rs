@@ -281,7 +281,7 @@ impl SqliteStore {
 
     /// Whether opening the store built its search index again from the
     /// stored events (`search.db` missing, from another time, or of an
-    /// earlier version: see `search.rs`).
+    /// earlier version: see `search.rs`); a new store's is built too.
     pub fn search_index_rebuilt(&self) -> bool {
         self.ingest
             .as_ref()
@@ -343,7 +343,7 @@ impl SqliteStore {
         let search_path = data_dir.join(SEARCH_FILE);
         if !in_use && !search_is_current(&search_path, &writer)? {
             return Err(StoreError::Io(std::io::Error::other(format!(
-                "the store's search index ({SEARCH_FILE}) is missing or does not hold the events the store does; run `evident migrate` on it first, which builds it"
+                "the store's search index ({SEARCH_FILE}) is missing, of an earlier version, or does not hold the events the store does; run `evident migrate` on it first, which builds it"
             ))));
         }
         let dictionaries = compress::Dictionaries::new(&path);
@@ -1403,8 +1403,8 @@ fn count_events(
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
     }
     if let Some(driver) = conditions.sole_driver() {
-        // Free text or actors alone: counted from the search index or the actor
-        // indexes, without reading the events.
+        // Free text, actors or targets alone: counted from the search index,
+        // the actor indexes or the target index, without reading the events.
         let count: i64 = connection
             .prepare_cached(&driver.total_sql)?
             .query_row(rusqlite::params_from_iter(&driver.params), |row| row.get(0))?;
@@ -2199,7 +2199,7 @@ mod migration_tests {
         let dir = tempfile::tempdir().unwrap();
         version_4_store(dir.path());
         let store = SqliteStore::open(dir.path()).unwrap();
-        // Rows renumbered by tenant and seq, target rows following them.
+        // Rows renumbered by tenant and seq.
         let reader = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
         let rowids: Vec<(i64, i64, i64)> = reader
             .prepare("SELECT rowid, tenant_no, seq FROM events ORDER BY rowid")
@@ -2254,13 +2254,14 @@ mod migration_tests {
             assert_eq!(leaf.object["seq"], *index);
             assert_eq!(leaf.hash(), *hash);
         }
-        // The search index is a file of its own, level with the events, and
-        // a new event lands in acme's range.
+        // The search index, with the targets, is a file of its own, level
+        // with the events, and a new event lands in acme's range.
         drop(store);
         let store = SqliteStore::open(dir.path()).unwrap();
         let left_in_main: i64 = reader
             .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'events_fts%' OR name = 'pending_rebuilds'",
+                "SELECT count(*) FROM sqlite_schema
+                 WHERE name LIKE 'events_fts%' OR name IN ('pending_rebuilds', 'event_targets')",
                 [],
                 |row| row.get(0),
             )

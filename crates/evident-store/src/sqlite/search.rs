@@ -35,7 +35,8 @@ pub const SEARCH_FILE: &str = "search.db";
 pub(super) const SCHEMA: &str = "search";
 
 /// What the index holds, in its `user_version`: 1 added the targets. An
-/// index of another version is built again from the events at open.
+/// index of an earlier version is built again from the events at open; one
+/// of a later version (a newer build's) is refused.
 const VERSION: i64 = 1;
 
 /// The index and its mark, created when the file is new. `contentless_delete`
@@ -81,6 +82,13 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
     connection.pragma_update(None, "wal_autocheckpoint", super::WAL_BACKSTOP_PAGES)?;
     connection.pragma_update(None, "journal_size_limit", super::WAL_SIZE_LIMIT)?;
     connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > VERSION {
+        // A newer build's index: built again here, it would be built again there.
+        return Err(crate::StoreError::Io(std::io::Error::other(format!(
+            "the search index ({SEARCH_FILE}) was written by a newer build (version {version}; this one knows {VERSION})"
+        ))));
+    }
     connection.execute_batch(TABLES)?;
     Ok(connection)
 }
