@@ -183,6 +183,26 @@ impl Default for EventLimits {
     }
 }
 
+/// The bytes `metadata` takes serialised (the limit's measure), counted
+/// without writing them anywhere.
+fn serialized_size(metadata: &Map<String, Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, metadata) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 /// One broken rule: which event, which field, which rule, in words.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -517,9 +537,7 @@ pub fn validate_event(
     let metadata = match object.get("metadata") {
         None | Some(Value::Null) => Some(Map::new()),
         Some(Value::Object(map)) => {
-            let size = serde_json::to_vec(map)
-                .map(|bytes| bytes.len())
-                .unwrap_or(usize::MAX);
+            let size = serialized_size(map);
             if size > limits.max_metadata_bytes {
                 check.fail(
                     "metadata",

@@ -175,8 +175,7 @@ impl WireEvent<'_> {
             Some(Str(text)) => Outcome::parse(&text)?,
         };
         let metadata = self.metadata.unwrap_or_default();
-        let size = serde_json::to_vec(&metadata).map_or(usize::MAX, |bytes| bytes.len());
-        if size > limits.max_metadata_bytes {
+        if super::serialized_size(&metadata) > limits.max_metadata_bytes {
             return None;
         }
         Some(NewEvent {

@@ -29,16 +29,14 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let location = Location::or_data_dir(args.store, &data_dir);
     let before = location.schema_version()?;
-    let opened = || -> anyhow::Result<bool> {
-        Ok(match &location {
-            Location::Dir(dir) => SqliteStore::open(dir)?.search_index_rebuilt(),
-            Location::Postgres(_) => {
-                location.open()?;
-                false
-            }
-        })
-    };
-    let rebuilt = opened().with_context(|| format!("migrating {location}"))?;
+    // Only SQLite's store has a search index of its own to build.
+    let rebuilt = match &location {
+        Location::Dir(dir) => SqliteStore::open(dir)
+            .map(|store| store.search_index_rebuilt())
+            .map_err(anyhow::Error::from),
+        Location::Postgres(_) => location.open().map(|_| false),
+    }
+    .with_context(|| format!("migrating {location}"))?;
     let known = location.known_schema_version();
     let search = if rebuilt {
         "; built its search index again from its events"
