@@ -793,14 +793,7 @@ fn raw_page(
             arm.conditions.push_param(cursor.occurred_at_micros);
             arm.conditions.push_param(cursor.position);
         }
-        let choice = choices.choose(connection, group, &arm.conditions, query.limit, offset)?;
-        selects.push(format!(
-            "SELECT {EVENT_COLUMNS}, {} AS sort_time, {} AS sort_position FROM {} WHERE {}",
-            arm.time,
-            arm.position,
-            arm.source,
-            arm.conditions.sql_driven_by(choice.driver)
-        ));
+        let mut choice = choices.choose(connection, group, &arm.conditions, query.limit, offset)?;
         params.extend(arm.source_params);
         if let Some(text) = arm.conditions.text.as_ref() {
             let start = params.len();
@@ -811,19 +804,30 @@ fn raw_page(
                         window_ends.push((*tenant, start + first));
                     }
                 }
-                // A driving search of one tenant reads only as far back as
-                // its page's last match, counted in the search index alone.
+                // A search of one tenant reads only as far back as its
+                // page's last match, counted in the search index alone, and
+                // then drives: a page of matches is fetched and sorted, however
+                // many the tenant holds. Where the tenant's arrival order
+                // allows no such window, the choice stands.
                 (Some(TextWindow::ThroughPage), [(tenant, first)]) => {
                     let expression = &arm.conditions.params()[first - 1];
                     if windows.open_through(
                         connection, *tenant, expression, page_rows, cursor, ascending,
                     )? {
                         window_ends.push((*tenant, start + first));
+                        choice.driver = Some(text.driver);
                     }
                 }
                 _ => {}
             }
         }
+        selects.push(format!(
+            "SELECT {EVENT_COLUMNS}, {} AS sort_time, {} AS sort_position FROM {} WHERE {}",
+            arm.time,
+            arm.position,
+            arm.source,
+            arm.conditions.sql_driven_by(choice.driver)
+        ));
         params.extend(arm.conditions.params().iter().cloned());
     }
     // The limit is written into the statement, not bound: SQLite plans with
@@ -1268,8 +1272,11 @@ impl DriverChoices {
                 Some(TextWindow::First)
             }
             // Fetching a page of the matches and finding where it ends in
-            // the search index pays once there are a few pages of them.
-            Some(_) if driver == text_driver && text_matches > 2 * page => {
+            // the search index pays once there are a few pages of them: when
+            // the text drives, and when nothing does but the matches are too
+            // few for a first window to fill the page (the walk of the arm's
+            // index would check thousands of entries for each match it finds).
+            Some(_) if (driver == text_driver || driver.is_none()) && text_matches > 2 * page => {
                 Some(TextWindow::ThroughPage)
             }
             _ => None,
@@ -1280,7 +1287,8 @@ impl DriverChoices {
 
 /// How an arm of a page is read.
 struct Choice {
-    /// The driving clause, if one has few enough matches.
+    /// The driving clause, if one has few enough matches (the page makes
+    /// free text drive within a window through its page).
     driver: Option<usize>,
     /// Whether its free text is searched within a window first, and which.
     window: Option<TextWindow>,
@@ -1291,8 +1299,10 @@ struct Choice {
 enum TextWindow {
     /// Free text that does not drive: the newest (oldest) [`FIRST_TEXT_WINDOW`] events.
     First,
-    /// Free text that drives: a few matches past its page's last, if the
-    /// tenant's arrival order shows that nothing before that comes first.
+    /// Free text of one tenant with a few pages of matches, which drives or
+    /// which nothing else does: a few matches past its page's last, if the
+    /// tenant's arrival order shows that nothing before that comes first
+    /// (the text then drives).
     ThroughPage,
 }
 
@@ -2762,7 +2772,9 @@ mod text_window_tests {
         }
         // Two in three match "rotated": enough that a first window is
         // likely to fill a page. One in eleven matches "audit": few enough
-        // that it drives its page, more than a page.
+        // that it drives its page, more than a page. One in seven matches
+        // "look": too many to drive, too few for a first window to fill a
+        // page, so that it drives within a window through its page.
         let description = match (n % 3 != 2, n % 11 == 0) {
             (true, false) => "rotated the key",
             (true, true) => "rotated the key for the audit",
@@ -2776,6 +2788,7 @@ mod text_window_tests {
                 "occurred_at": Timestamp::from_second(at).unwrap().to_string(),
                 "description": description,
                 "outcome": if n % 5 == 0 { "failure" } else { "success" },
+                "metadata": {"review": if n % 7 == 0 { "second look" } else { "none" }},
             }),
             None,
             now,
@@ -3007,7 +3020,8 @@ mod text_window_tests {
     /// gives the pages a search of every event gives, whatever order the
     /// events arrived in: out of order throughout (acme, acme-sub), within
     /// minutes but for some late ones in its oldest part (initech), or each
-    /// up to an hour off, more than a few matches span (globex).
+    /// up to an hour off, more than a few matches span (globex); for terms
+    /// that fill a first window, that drive, and that do neither.
     #[test]
     fn windowed_free_text_pages_are_the_whole_search_pages() {
         let dir = tempfile::tempdir().unwrap();
@@ -3060,8 +3074,10 @@ mod text_window_tests {
                 .as_deref()
                 .is_some_and(|text| text.ends_with("audit"))
         };
+        let look =
+            |event: &Event| event.metadata.get("review") == Some(&serde_json::json!("second look"));
         type Keep = Box<dyn Fn(&Event) -> bool>;
-        let cases: [(&str, Keep); 5] = [
+        let cases: [(&str, Keep); 7] = [
             ("rotated", Box::new(rotated)),
             (
                 "rotated -outcome:failure",
@@ -3077,6 +3093,11 @@ mod text_window_tests {
             (
                 "audit -outcome:failure",
                 Box::new(move |event: &Event| audit(event) && event.outcome == Outcome::Success),
+            ),
+            ("look", Box::new(look)),
+            (
+                "look -outcome:failure",
+                Box::new(move |event: &Event| look(event) && event.outcome == Outcome::Success),
             ),
         ];
         for scope in [
