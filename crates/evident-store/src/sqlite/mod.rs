@@ -1287,8 +1287,8 @@ impl DriverChoices {
 
 /// How an arm of a page is read.
 struct Choice {
-    /// The driving clause, if one has few enough matches (the page makes
-    /// free text drive within a window through its page).
+    /// The driving clause, if one has few enough matches; `raw_page` makes
+    /// the free text drive once a window through its page opens.
     driver: Option<usize>,
     /// Whether its free text is searched within a window first, and which.
     window: Option<TextWindow>,
