@@ -296,11 +296,7 @@ impl SqliteStore {
             return Ok(None);
         }
         let connection = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        Ok(Some(connection.query_row(
-            "PRAGMA user_version",
-            [],
-            |row| row.get(0),
-        )?))
+        Ok(Some(schema::user_version(&connection)?))
     }
 
     /// Opens an existing store without changing anything in it (for verification):
@@ -314,7 +310,7 @@ impl SqliteStore {
             )));
         }
         let writer = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        let found: i64 = writer.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        let found = schema::user_version(&writer)?;
         let known = SCHEMA_VERSION;
         if found > known {
             return Err(StoreError::SchemaTooNew { found, known });

@@ -295,6 +295,11 @@ pub fn tenant_rowids(tenant_no: i64) -> (i64, i64) {
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// A database file's `user_version`: the schema version it records.
+pub(super) fn user_version(connection: &Connection) -> Result<i64> {
+    Ok(connection.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
 /// Brings the database to [`SCHEMA_VERSION`]; refuses one that is newer.
 pub fn migrate(connection: &mut Connection) -> Result<()> {
     migrate_to(connection, SCHEMA_VERSION)
@@ -302,7 +307,7 @@ pub fn migrate(connection: &mut Connection) -> Result<()> {
 
 /// Runs the migrations up to `version` (tests build older databases with it).
 pub(super) fn migrate_to(connection: &mut Connection, version: i64) -> Result<()> {
-    let found: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let found = user_version(connection)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
             found,

@@ -82,7 +82,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
     connection.pragma_update(None, "wal_autocheckpoint", super::WAL_BACKSTOP_PAGES)?;
     connection.pragma_update(None, "journal_size_limit", super::WAL_SIZE_LIMIT)?;
     connection.busy_timeout(std::time::Duration::from_secs(10))?;
-    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let version = super::schema::user_version(&connection)?;
     if version > VERSION {
         // A newer build's index: built again here, it would be built again there.
         return Err(crate::StoreError::Io(std::io::Error::other(format!(
@@ -116,7 +116,7 @@ pub(super) fn attach(
 /// The last journal record the index holds; None when it was never built,
 /// or was built for another [`VERSION`] (an earlier one holds no targets).
 pub(super) fn applied(connection: &Connection) -> Result<Option<u64>> {
-    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let version = super::schema::user_version(connection)?;
     if version != VERSION {
         return Ok(None);
     }
