@@ -811,6 +811,10 @@ fn raw_page(
                         connection, *tenant, expression, page_rows, cursor, ascending,
                     )? {
                         window_ends.push((*tenant, start + first));
+                        #[cfg(test)]
+                        if choice.driver.is_none() {
+                            text_window_tests::DROVE_THROUGH_PAGE.with(|n| n.set(n.get() + 1));
+                        }
                         choice.driver = Some(text.driver);
                     }
                 }
@@ -2729,6 +2733,12 @@ mod text_window_tests {
     use crate::TenantScope;
     use evident_core::{Event, Outcome};
 
+    thread_local! {
+        /// Arms whose free text came to drive through a window of its page
+        /// when no clause drove it: the pages that take that path.
+        pub(super) static DROVE_THROUGH_PAGE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
     /// How events arrive: a minute apart, in time order but for these.
     #[derive(Clone, Copy)]
     enum Arrival {
@@ -3111,11 +3121,18 @@ mod text_window_tests {
                         .map(|event| event.id)
                         .collect();
                     assert!(want.len() > 20, "{text}: too few matches to test");
+                    let before = DROVE_THROUGH_PAGE.with(std::cell::Cell::get);
                     let got: Vec<Uuid> = walk(&store, scope, text, sort)
                         .iter()
                         .map(|event| event.id)
                         .collect();
                     assert_eq!(got, want, "{text} in {scope:?}, {sort:?}");
+                    if text.starts_with("look") && scope == ["initech"] && sort == SortOrder::Desc {
+                        assert!(
+                            DROVE_THROUGH_PAGE.with(std::cell::Cell::get) > before,
+                            "{text} in initech: its pages drive through a window"
+                        );
+                    }
                     for skip in [0, 5, want.len() as u64 / 2, want.len() as u64 - 3] {
                         let page = store
                             .query(&query(scope, text, sort, PageStart::Offset(skip)))
