@@ -3,7 +3,11 @@
 //! applied to the database behind it (`ingest.rs`).
 //!
 //! A journal is a directory of segment files, each named by the number of
-//! its first record. A record is framed as its payload's length (u32, little
+//! its first record. The open segment is zero-filled ahead of its records,
+//! [`PREALLOCATE_BYTES`] at a time, so that most syncs write records into
+//! room the file already has and leave its size alone: on ext4 a size change
+//! makes `fdatasync` commit the file system's own journal, which also waits
+//! for other files' data (the WAL checkpoints' pages). A record is framed as its payload's length (u32, little
 //! endian), the payload's CRC-32, and the payload: the record's number (u64),
 //! then each batch: its tenant's number, the tenant's log size after it, its
 //! events and the Merkle nodes they complete. A torn write at the end of the
@@ -16,7 +20,7 @@
 //! every record written so far durable.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +36,12 @@ const SEGMENT_BYTES: u64 = 64 << 20;
 /// Small in tests, so that they close segments.
 #[cfg(test)]
 const SEGMENT_BYTES: u64 = 16 << 10;
+/// The open segment grows by this much zero-filled room when a record needs more.
+#[cfg(not(test))]
+const PREALLOCATE_BYTES: u64 = 4 << 20;
+/// Small in tests, so that a segment grows several times.
+#[cfg(test)]
+const PREALLOCATE_BYTES: u64 = 4 << 10;
 /// Frame header: payload length and CRC-32.
 const FRAME_HEADER: usize = 8;
 /// The largest payload a frame may claim (a group holds at most some 20,000 events).
@@ -360,7 +370,9 @@ pub(super) struct JournalWriter {
     dir: PathBuf,
     file: Arc<File>,
     path: PathBuf,
+    /// The end of the last record written, and of the zero-filled room after it.
     bytes: u64,
+    room: u64,
 }
 
 impl JournalWriter {
@@ -370,7 +382,7 @@ impl JournalWriter {
         let path = segment_path(dir, first);
         let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)?;
         // The new file's name must survive a crash as surely as the records written to it.
         sync_dir(dir)?;
@@ -379,6 +391,7 @@ impl JournalWriter {
             file: Arc::new(file),
             path,
             bytes: 0,
+            room: 0,
         })
     }
 
@@ -390,8 +403,17 @@ impl JournalWriter {
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         frame.extend_from_slice(payload);
-        (&*self.file).write_all(&frame)?;
-        self.bytes += frame.len() as u64;
+        let end = self.bytes + frame.len() as u64;
+        if end > self.room {
+            // Zeros read as the end of the records (`read_payloads`); the
+            // sync that makes this record durable makes the room durable too.
+            let room = end.max((self.room + PREALLOCATE_BYTES).min(SEGMENT_BYTES));
+            let zeros = vec![0; (room - self.room) as usize];
+            self.file.write_all_at(&zeros, self.room)?;
+            self.room = room;
+        }
+        self.file.write_all_at(&frame, self.bytes)?;
+        self.bytes = end;
         if self.bytes < SEGMENT_BYTES {
             return Ok(None);
         }
@@ -450,10 +472,12 @@ pub(super) fn segments(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found.into_iter().map(|(_, path)| path).collect())
 }
 
-/// The payloads of the journal's records, in order. A frame cut short or
-/// failing its check ends the journal: it can only be the last segment's
-/// tail, an append that a crash interrupted before it was acknowledged.
-/// Anything after it is an error: an acknowledged record would be lost.
+/// The payloads of the journal's records, in order. Zeros to a segment's
+/// end are the room made ahead of its records: they end it. A frame cut
+/// short or failing its check ends the journal: it can only be the last
+/// segment's tail, an append that a crash interrupted before it was
+/// acknowledged. Anything after it is an error: an acknowledged record
+/// would be lost.
 pub(super) fn read_payloads(dir: &Path) -> Result<Vec<Vec<u8>>> {
     let segments = segments(dir)?;
     let mut payloads = Vec::new();
@@ -466,6 +490,7 @@ pub(super) fn read_payloads(dir: &Path) -> Result<Vec<Vec<u8>>> {
                     payloads.push(payload.to_vec());
                     rest = after;
                 }
+                None if rest.iter().all(|&byte| byte == 0) => break,
                 None if number + 1 == segments.len() => {
                     tracing::warn!(
                         segment = %path.display(),
@@ -487,12 +512,13 @@ pub(super) fn read_payloads(dir: &Path) -> Result<Vec<Vec<u8>>> {
 }
 
 /// The payload of the frame at the start of `bytes` and what follows it;
-/// None for a frame cut short or failing its check.
+/// None for a frame cut short or failing its check, or of no payload (a
+/// record holds at least its number; zeros are room, not a record).
 fn frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let header: [u8; FRAME_HEADER] = bytes.get(..FRAME_HEADER)?.try_into().ok()?;
     let length = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
     let checksum = u32::from_le_bytes(header[4..].try_into().ok()?);
-    if length > MOST_PAYLOAD_BYTES {
+    if length == 0 || length > MOST_PAYLOAD_BYTES {
         return None;
     }
     let payload = bytes.get(FRAME_HEADER..FRAME_HEADER + length)?;
@@ -590,7 +616,12 @@ mod tests {
         writer.write(2, &record(2)).unwrap();
         drop(writer);
         let segment = segments(dir.path()).unwrap().remove(0);
-        let whole = std::fs::read(&segment).unwrap();
+        let mut whole = std::fs::read(&segment).unwrap();
+        // The records, then the zero-filled room made ahead of them.
+        let records = 2 * (FRAME_HEADER + record(1).len());
+        assert!(whole.len() > records);
+        assert!(whole[records..].iter().all(|&byte| byte == 0));
+        whole.truncate(records);
         // A crash mid-append: the third record's frame is half written.
         let mut torn = whole.clone();
         torn.extend_from_slice(&(record(3).len() as u32).to_le_bytes());
@@ -608,6 +639,52 @@ mod tests {
         let mut later = JournalWriter::create(dir.path(), 3).unwrap();
         later.write(3, &record(3)).unwrap();
         assert!(read_payloads(dir.path()).is_err());
+    }
+
+    #[test]
+    fn records_go_into_zero_filled_room_and_the_zeros_end_each_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = JournalWriter::create(dir.path(), 1).unwrap();
+        let frame_bytes = (FRAME_HEADER + record(1).len()) as u64;
+        let mut sizes = Vec::new();
+        let mut closed = None;
+        let mut number = 1;
+        while closed.is_none() {
+            closed = writer.write(number, &record(number)).unwrap();
+            sizes.push(std::fs::metadata(writer.path()).unwrap().len());
+            number += 1;
+        }
+        // The first segment grew by whole steps of room, ahead of its records,
+        // not a record at a time; its last record took it past its size.
+        let closed = closed.unwrap();
+        assert_eq!(closed.last, number - 1);
+        let first_segment = std::fs::read(&closed.path).unwrap();
+        let records = (number - 1) * frame_bytes;
+        assert!(first_segment.len() as u64 >= records);
+        assert!(
+            first_segment[records as usize..]
+                .iter()
+                .all(|&byte| byte == 0)
+        );
+        assert!(sizes[0] == PREALLOCATE_BYTES && sizes[0] > frame_bytes);
+        assert!(
+            sizes
+                .iter()
+                .filter(|&&size| size == PREALLOCATE_BYTES)
+                .count()
+                > 1
+        );
+        // The next segment's records read back after the first's; zeros in
+        // neither are read as records.
+        writer.write(number, &record(number)).unwrap();
+        let read: Vec<u64> = read_payloads(dir.path())
+            .unwrap()
+            .iter()
+            .map(|payload| Record::decode(payload).unwrap().number)
+            .collect();
+        assert_eq!(read, (1..=number).collect::<Vec<_>>());
+        // A frame of no payload is zeros, never a record.
+        assert!(frame(&[0; FRAME_HEADER]).is_none());
     }
 
     #[test]
