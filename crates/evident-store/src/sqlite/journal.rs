@@ -3,11 +3,13 @@
 //! applied to the database behind it (`ingest.rs`).
 //!
 //! A journal is a directory of segment files, each named by the number of
-//! its first record. The open segment is zero-filled ahead of its records,
-//! [`PREALLOCATE_BYTES`] at a time, so that most syncs write records into
-//! room the file already has and leave its size alone: on ext4 a size change
-//! makes `fdatasync` commit the file system's own journal, which also waits
-//! for other files' data (the WAL checkpoints' pages). A record is framed as its payload's length (u32, little
+//! its first record. The open segment is zero-filled ahead of its small
+//! records, [`PREALLOCATE_BYTES`] at a time, so that most syncs of small
+//! groups write records into room the file already has and leave its size
+//! alone: on ext4 a size change makes `fdatasync` commit the file system's
+//! own journal, which also waits for other files' data (the WAL
+//! checkpoints' pages). A large record grows the file itself: zeros would
+//! double what it writes for one sync's saving. A record is framed as its payload's length (u32, little
 //! endian), the payload's CRC-32, and the payload: the record's number (u64),
 //! then each batch: its tenant's number, the tenant's log size after it, its
 //! events and the Merkle nodes they complete. A torn write at the end of the
@@ -42,6 +44,11 @@ const PREALLOCATE_BYTES: u64 = 4 << 20;
 /// Small in tests, so that a segment grows several times.
 #[cfg(test)]
 const PREALLOCATE_BYTES: u64 = 4 << 10;
+/// Frames up to this size go into zero-filled room; larger ones grow the file.
+#[cfg(not(test))]
+const MOST_ROOMED_BYTES: u64 = 64 << 10;
+#[cfg(test)]
+const MOST_ROOMED_BYTES: u64 = 1 << 10;
 /// Frame header: payload length and CRC-32.
 const FRAME_HEADER: usize = 8;
 /// The largest payload a frame may claim (a group holds at most some 20,000 events).
@@ -404,7 +411,7 @@ impl JournalWriter {
         frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         frame.extend_from_slice(payload);
         let end = self.bytes + frame.len() as u64;
-        if end > self.room {
+        if end > self.room && frame.len() as u64 <= MOST_ROOMED_BYTES {
             // Zeros read as the end of the records (`read_payloads`); the
             // sync that makes this record durable makes the room durable too.
             let room = end.max((self.room + PREALLOCATE_BYTES).min(SEGMENT_BYTES));
@@ -414,6 +421,7 @@ impl JournalWriter {
         }
         self.file.write_all_at(&frame, self.bytes)?;
         self.bytes = end;
+        self.room = self.room.max(end);
         if self.bytes < SEGMENT_BYTES {
             return Ok(None);
         }
@@ -683,6 +691,20 @@ mod tests {
             .map(|payload| Record::decode(payload).unwrap().number)
             .collect();
         assert_eq!(read, (1..=number).collect::<Vec<_>>());
+        // A large record grows the file itself, without room after it.
+        let mut large = RecordBuilder::new(number + 1);
+        large.begin_batch(3);
+        for seq in 0..8 {
+            large.event(&event(seq, "a large record"));
+        }
+        large.end_batch(8, &[]);
+        let large = large.finish();
+        assert!((FRAME_HEADER + large.len()) as u64 > MOST_ROOMED_BYTES);
+        let before = std::fs::metadata(writer.path()).unwrap().len();
+        writer.write(number + 1, &large).unwrap();
+        let after = std::fs::metadata(writer.path()).unwrap().len();
+        assert_eq!(after, before.max(writer.bytes));
+        assert_eq!(read_payloads(dir.path()).unwrap().last(), Some(&large));
         // A frame of no payload is zeros, never a record.
         assert!(frame(&[0; FRAME_HEADER]).is_none());
     }
