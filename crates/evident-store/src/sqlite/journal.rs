@@ -9,7 +9,10 @@
 //! alone: on ext4 a size change makes `fdatasync` commit the file system's
 //! own journal, which also waits for other files' data (the WAL
 //! checkpoints' pages). A large record grows the file itself: zeros would
-//! double what it writes for one sync's saving. A record is framed as its payload's length (u32, little
+//! double what it writes for one sync's saving. Zeros to a segment's end
+//! end its records.
+//!
+//! A record is framed as its payload's length (u32, little
 //! endian), the payload's CRC-32, and the payload: the record's number (u64),
 //! then each batch: its tenant's number, the tenant's log size after it, its
 //! events and the Merkle nodes they complete. A torn write at the end of the
@@ -377,8 +380,9 @@ pub(super) struct JournalWriter {
     dir: PathBuf,
     file: Arc<File>,
     path: PathBuf,
-    /// The end of the last record written, and of the zero-filled room after it.
+    /// The end of the last record written.
     bytes: u64,
+    /// The end of the zero-filled room after it (of the file).
     room: u64,
 }
 
