@@ -654,7 +654,7 @@ mod tests {
     }
 
     #[test]
-    fn records_go_into_zero_filled_room_and_the_zeros_end_each_segment() {
+    fn records_go_into_zero_filled_room_whose_zeros_end_them() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = JournalWriter::create(dir.path(), 1).unwrap();
         let frame_bytes = (FRAME_HEADER + record(1).len()) as u64;
@@ -667,17 +667,13 @@ mod tests {
             number += 1;
         }
         // The first segment grew by whole steps of room, ahead of its records,
-        // not a record at a time; its last record took it past its size.
+        // not a record at a time; its last record took it past its size, and
+        // it closed there, with no room after it.
         let closed = closed.unwrap();
         assert_eq!(closed.last, number - 1);
-        let first_segment = std::fs::read(&closed.path).unwrap();
-        let records = (number - 1) * frame_bytes;
-        assert!(first_segment.len() as u64 >= records);
-        assert!(
-            first_segment[records as usize..]
-                .iter()
-                .all(|&byte| byte == 0)
-        );
+        let first_segment = std::fs::metadata(&closed.path).unwrap().len();
+        assert_eq!(first_segment, (number - 1) * frame_bytes);
+        assert!(first_segment >= SEGMENT_BYTES);
         assert!(sizes[0] == PREALLOCATE_BYTES && sizes[0] > frame_bytes);
         assert!(
             sizes
@@ -686,9 +682,12 @@ mod tests {
                 .count()
                 > 1
         );
-        // The next segment's records read back after the first's; zeros in
-        // neither are read as records.
+        // The next segment's records read back after the first's; the zeros
+        // after them are read as no record.
         writer.write(number, &record(number)).unwrap();
+        let open = std::fs::read(writer.path()).unwrap();
+        assert_eq!(open.len() as u64, PREALLOCATE_BYTES);
+        assert!(open[frame_bytes as usize..].iter().all(|&byte| byte == 0));
         let read: Vec<u64> = read_payloads(dir.path())
             .unwrap()
             .iter()
