@@ -694,19 +694,28 @@ mod tests {
             .map(|payload| Record::decode(payload).unwrap().number)
             .collect();
         assert_eq!(read, (1..=number).collect::<Vec<_>>());
-        // A large record grows the file itself, without room after it.
-        let mut large = RecordBuilder::new(number + 1);
-        large.begin_batch(3);
-        for seq in 0..8 {
-            large.event(&event(seq, "a large record"));
+        // A large record (yet smaller than a step of room) that the room
+        // left cannot hold grows the file to its own end, no further.
+        let large_record = |number: u64| {
+            let mut large = RecordBuilder::new(number);
+            large.begin_batch(3);
+            for seq in 0..8 {
+                large.event(&event(seq, "a large record"));
+            }
+            large.end_batch(8, &[]);
+            large.finish()
+        };
+        let large_bytes = (FRAME_HEADER + large_record(0).len()) as u64;
+        assert!(large_bytes > MOST_ROOMED_BYTES && large_bytes < PREALLOCATE_BYTES);
+        let mut last = number;
+        while writer.room - writer.bytes >= large_bytes {
+            last += 1;
+            assert!(writer.write(last, &record(last)).unwrap().is_none());
         }
-        large.end_batch(8, &[]);
-        let large = large.finish();
-        assert!((FRAME_HEADER + large.len()) as u64 > MOST_ROOMED_BYTES);
-        let before = std::fs::metadata(writer.path()).unwrap().len();
-        writer.write(number + 1, &large).unwrap();
+        let large = large_record(last + 1);
+        assert!(writer.write(last + 1, &large).unwrap().is_none());
         let after = std::fs::metadata(writer.path()).unwrap().len();
-        assert_eq!(after, before.max(writer.bytes));
+        assert_eq!(after, writer.bytes);
         assert_eq!(read_payloads(dir.path()).unwrap().last(), Some(&large));
         // A frame of no payload is zeros, never a record.
         assert!(frame(&[0; FRAME_HEADER]).is_none());
