@@ -111,6 +111,85 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(fold_word)
 }
 
+/// The most words an identifier term joins: a longer identifier is indexed
+/// as terms of this many words from each of its words, and a free-text word
+/// of more is searched as the phrase of its words.
+pub const MOST_IDENTIFIER_WORDS: usize = 8;
+
+/// The identifier terms of a text, each once: every run of ASCII letters and
+/// digits joined by single underscores (`tok_f585b4b17`,
+/// `user_password_changed`), lower-cased and joined by `joiner`, from each of
+/// its words but the last (so that `password_changed` is found as well as
+/// `user_password_changed`), at most [`MOST_IDENTIFIER_WORDS`] words long. A
+/// free-text word that is an identifier ([`identifier_term`]) is searched as
+/// one of these terms, or a prefix of one, instead of as the phrase of its
+/// words: the phrase reads the whole posting list of a common first word
+/// such as `tok`, a term only its own.
+pub fn identifier_terms(text: &str, joiner: char) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for run in identifier_runs(text) {
+        for words in run.split(|word: &&str| word.is_empty()) {
+            for start in 0..words.len().saturating_sub(1) {
+                let end = words.len().min(start + MOST_IDENTIFIER_WORDS);
+                let term = join_lowercase(&words[start..end], joiner);
+                if !terms.contains(&term) {
+                    terms.push(term);
+                }
+            }
+        }
+    }
+    terms
+}
+
+/// The identifier term a free-text word is searched as (its last word a
+/// prefix), when the word is one identifier of two to
+/// [`MOST_IDENTIFIER_WORDS`] words, as [`identifier_terms`] finds them in
+/// text: `tok_f585b4b17`, or `(tok_f585b4b17)`, but not `tok_f585b4b17.pdf`.
+pub fn identifier_term(word: &str, joiner: char) -> Option<String> {
+    let run = identifier_runs(word).next()?;
+    let start = run.iter().position(|word| !word.is_empty())?;
+    let end = run.iter().rposition(|word| !word.is_empty())? + 1;
+    let words = &run[start..end];
+    // The word holds nothing else: no other run, no underscores twice in a row.
+    if words.len() < 2
+        || words.len() > MOST_IDENTIFIER_WORDS
+        || words.contains(&"")
+        || self::words(word).count() != words.len()
+    {
+        return None;
+    }
+    Some(join_lowercase(words, joiner))
+}
+
+/// The runs of letters, digits and underscores of a text that hold anything
+/// but underscores, each split at its underscores, when they are all ASCII
+/// (a run with other letters holds no identifier: `naïve_x` is not `ve_x`);
+/// other runs are left out.
+fn identifier_runs(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    use unicode_normalization::char::is_combining_mark;
+    text.split(|character: char| {
+        !(character.is_alphanumeric() || character == '_' || is_combining_mark(character))
+    })
+    .filter(|run| {
+        run.contains('_')
+            && run
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    })
+    .map(|run| run.split('_').collect())
+}
+
+fn join_lowercase(words: &[&str], joiner: char) -> String {
+    let mut term = String::with_capacity(words.iter().map(|word| word.len() + 1).sum());
+    for (index, word) in words.iter().enumerate() {
+        if index > 0 {
+            term.push(joiner);
+        }
+        term.extend(word.chars().map(|character| character.to_ascii_lowercase()));
+    }
+    term
+}
+
 /// A word lower-cased with its combining marks (diacritics) removed.
 fn fold_word(word: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
@@ -190,6 +269,62 @@ mod tests {
             !text.contains("changes"),
             "metadata keys are not searched: {text}"
         );
+    }
+
+    #[test]
+    fn identifiers_are_runs_joined_by_underscores_from_each_of_their_words() {
+        let text = "Revoked tok_F585b4b17. subaccount.user_password_changed req_1 tok_f585b4b17 \
+                    a__b _c_d_ naïve_x_y x-y_z usr_42é";
+        assert_eq!(
+            identifier_terms(text, '·'),
+            [
+                "tok·f585b4b17",
+                "user·password·changed",
+                "password·changed",
+                "req·1",
+                "c·d",
+                "y·z",
+            ]
+        );
+        // A longer identifier: terms of at most eight words from each word.
+        let long = "a_b_c_d_e_f_g_h_i_j";
+        let terms = identifier_terms(long, '_');
+        assert_eq!(terms.len(), 9);
+        assert_eq!(terms[0], "a_b_c_d_e_f_g_h");
+        assert_eq!(terms[2], "c_d_e_f_g_h_i_j");
+        assert_eq!(terms[8], "i_j");
+        assert!(identifier_terms("no identifiers here, ada@acme.example", '_').is_empty());
+    }
+
+    #[test]
+    fn a_word_is_an_identifier_when_it_is_one_run_of_two_to_eight_words() {
+        for (word, term) in [
+            ("tok_f585b4b17", Some("tok·f585b4b17")),
+            ("TOK_F585", Some("tok·f585")),
+            ("(tok_f585b4b17),", Some("tok·f585b4b17")),
+            ("_tok_f585_", Some("tok·f585")),
+            ("a_b_c_d_e_f_g_h", Some("a·b·c·d·e·f·g·h")),
+            ("a_b_c_d_e_f_g_h_i", None),
+            ("tok", None),
+            ("tok_", None),
+            ("a__b", None),
+            ("tok_f585b4b17.pdf", None),
+            ("ada@acme.example", None),
+            ("josé_m", None),
+            ("", None),
+        ] {
+            assert_eq!(identifier_term(word, '·').as_deref(), term, "{word}");
+        }
+        // Every identifier word is found among the terms of a text holding it.
+        for word in ["tok_f585b4b17", "password_changed", "user_password"] {
+            let term = identifier_term(word, '·').unwrap();
+            assert!(
+                identifier_terms("x subaccount.user_password_changed tok_f585b4b17", '·')
+                    .iter()
+                    .any(|found| found.starts_with(&term)),
+                "{word}"
+            );
+        }
     }
 
     #[test]

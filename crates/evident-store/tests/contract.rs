@@ -94,6 +94,7 @@ macro_rules! every_case {
                 checkpoints_are_kept_per_size,
                 dense_and_sparse_matches_page_alike,
                 events_matching_twice_are_listed_once,
+                identifier_words_match_identifiers,
                 exports_read_a_snapshot_of_the_view_in_page_order,
                 viewer_links_start_one_session_until_expired_or_revoked,
                 tenant_ui_settings_are_replaced_whole,
@@ -1689,6 +1690,66 @@ mod cases {
             for text in ["-target:lic_1", "-target:license:lic_1,keyset:ks_1"] {
                 walks_and_counts(text, &rest);
             }
+        }
+    }
+
+    /// A free-text word written as an identifier (`tok_f585b4b17`) finds that
+    /// identifier, the end of a longer one and, as a prefix, longer ones; its
+    /// words written apart (`tok f585b4b17`, `tok-f585b4b17`) are found by
+    /// the phrase or by each word, not by the identifier. Paged and counted,
+    /// with the search in the whole tenant and within its newest events.
+    pub fn identifier_words_match_identifiers(store: &dyn Store) {
+        tenant(store, "acme", None);
+        let with = |n: usize, target: &str, description: &str| {
+            let mut event = sample(n);
+            event.targets[0].id = target.into();
+            event.description = Some(description.into());
+            event
+        };
+        let events = vec![
+            with(0, "tok_f585b4b17", "revoked"),
+            with(1, "t_1", "revoked tok f585b4b17 by hand"),
+            with(2, "tok-f585b4b17", "revoked"),
+            with(3, "t_3", "subaccount.user_password_changed"),
+            with(4, "TOK_F585B4B17_old", "revoked"),
+            with(5, "t_5", "naïve_tok_f585 x__tok__f585b4b17"),
+            with(6, "t_6", "(tok_f585b4b17)."),
+        ];
+        let mut all = append(store, "acme", events.clone());
+        // Enough other events that a search of the newest window falls short.
+        append(store, "acme", (10..60).map(sample).collect());
+        all.truncate(events.len());
+        let ids =
+            |numbers: &[usize]| -> Vec<uuid::Uuid> { numbers.iter().map(|n| all[*n].id).collect() };
+        let scope = TenantScope {
+            tenants: vec!["acme".into()],
+        };
+        for (text, expected) in [
+            ("tok_f585b4b17", ids(&[0, 4, 6])),
+            ("TOK_F585", ids(&[0, 4, 6])),
+            ("(tok_f585b4b17),", ids(&[0, 4, 6])),
+            ("f585b4b17_old", ids(&[4])),
+            ("password_changed", ids(&[3])),
+            ("user_password_changed", ids(&[3])),
+            ("subaccount.user_password", ids(&[3])),
+            ("ve_tok", vec![]),
+            ("\"tok f585b4b17\"", ids(&[0, 1, 2, 4, 5, 6])),
+            ("tok-f585b4b17", ids(&[0, 1, 2, 4, 5, 6])),
+            ("tok", ids(&[0, 1, 2, 4, 5, 6])),
+            ("-tok_f585b4b17 tok", ids(&[1, 2, 5])),
+            ("tok_f585b4b17 action:user.login", ids(&[0, 4])),
+        ] {
+            let filter = evident_core::query::parse(text).unwrap();
+            let found: Vec<_> = matching(store, &["acme"], &filter)
+                .iter()
+                .map(|event| event.id)
+                .collect();
+            assert_eq!(found, expected, "{text}");
+            assert_eq!(
+                store.count(&scope, &filter, now()).unwrap(),
+                expected.len() as u64,
+                "{text}: the total"
+            );
         }
     }
 }

@@ -56,6 +56,10 @@ const QUERIES: &[&str] = &[
     "MÜLLER",
     "trial",
     "t_3",
+    "usr_ada",
+    "USR_GR",
+    "-usr_ada",
+    "svc_scim routine",
     "action:user.login secret channel:portal",
     "action:KeysetConfigChanged,license.revoked -outcome:success actor:ada@*",
     "secret -trial",
@@ -289,5 +293,42 @@ fn every_query_answers_alike_on_sqlite_and_postgresql() {
             store.get(&TenantScope::single("globex"), event.id).unwrap(),
             None
         );
+    }
+}
+
+/// A PostgreSQL store of the schema before identifier words is migrated at
+/// open: each event's words are written again, and free text answers as on
+/// SQLite (here the words were emptied first, so that nothing else could).
+#[test]
+fn a_postgresql_store_from_before_identifier_words_answers_alike_once_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path()).unwrap();
+    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let database = ScratchDatabase::create(&admin, "evident_words_migration").unwrap();
+    fill(&sqlite);
+    fill(&PostgresStore::open(database.url()).unwrap());
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "UPDATE events SET words = ''::tsvector; UPDATE evident_schema SET version = 1;",
+        )
+        .unwrap();
+    let postgres = PostgresStore::open(database.url()).unwrap();
+    let version: i64 = client
+        .query_one("SELECT version FROM evident_schema", &[])
+        .unwrap()
+        .get(0);
+    assert!(version > 1);
+    for text in [
+        "usr_ada",
+        "t_3",
+        "secret",
+        "\"secret key\"",
+        "ada@acme.example",
+    ] {
+        let expected = answers(&sqlite, &["acme"], text);
+        assert_ne!(expected[0], "count 0", "{text}");
+        assert_eq!(answers(&postgres, &["acme"], text), expected, "{text}");
     }
 }

@@ -6,7 +6,7 @@
 //! such query per tenant, united. Each then reads its own range of an index
 //! in sort order, and each would run on the one machine holding that tenant.
 
-use evident_core::search::{has_words, words};
+use evident_core::search::{has_words, identifier_term, identifier_terms, words};
 use evident_core::{ActorMatch, BoundSide, Condition, Filter, TextTerm};
 use jiff::Timestamp;
 use postgres::types::ToSql;
@@ -51,16 +51,34 @@ fn quoted(lexeme: &str) -> String {
     format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// An identifier (`tok_f585b4b17`) as kept in `events.words`: its words
+/// joined by underscores, after one (`7:_tok_f585b4b17`), so that no word's
+/// prefix (`7:tok`) matches it.
+fn identifier_lexeme(tenant_no: i64, joined: &str) -> String {
+    format!("{tenant_no}:_{joined}")
+}
+
 /// The `tsvector` of an event's searchable text, as text input: each word
-/// with its positions (1-based, so that phrases match words in order).
+/// with its positions (1-based, so that phrases match words in order), then
+/// each of its identifiers ([`identifier_terms`]), placed after the words.
 pub(super) fn tsvector(tenant_no: i64, text: &str) -> String {
     let mut positions: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    let mut count = 0;
     for (index, word) in words(text).enumerate() {
+        count = index + 1;
         if word.len() <= MAX_WORD_BYTES {
             positions
                 .entry(lexeme(tenant_no, &word))
                 .or_default()
                 .push(index + 1);
+        }
+    }
+    for (index, joined) in identifier_terms(text, '_').into_iter().enumerate() {
+        if joined.len() <= MAX_WORD_BYTES {
+            positions
+                .entry(identifier_lexeme(tenant_no, &joined))
+                .or_default()
+                .push(count + index + 1);
         }
     }
     let mut out = String::with_capacity(text.len() * 2);
@@ -81,10 +99,17 @@ pub(super) fn tsvector(tenant_no: i64, text: &str) -> String {
     out
 }
 
-/// The `tsquery` of one free-text term, as FTS5 reads `"…" *` and `"…"`: a
-/// word is the phrase of its words with the last one a prefix, so
-/// `ada@example.com` finds the email; a phrase matches whole words in order.
+/// The `tsquery` of one free-text term, as the embedded backend searches it:
+/// a word is the phrase of its words with the last one a prefix, so
+/// `ada@example.com` finds the email, or, when it is an identifier
+/// (`tok_f585b4b17`), a prefix of its lexeme; a phrase matches whole words
+/// in order.
 fn tsquery(tenant_no: i64, term: &TextTerm) -> String {
+    if let TextTerm::Word(word) = term
+        && let Some(joined) = identifier_term(word, '_')
+    {
+        return format!("({}:*)", quoted(&identifier_lexeme(tenant_no, &joined)));
+    }
     let words: Vec<String> = words(term.text())
         .map(|word| quoted(&lexeme(tenant_no, &word)))
         .collect();
@@ -194,10 +219,11 @@ pub(super) struct Shape {
 }
 
 /// The `tsquery` of a filter's free text for a tenant, when it is one
-/// positive term of one word: the only kind whose matches are worth counting
-/// before a page is read (see `common_text_tenants`). A phrase (`lic_93jd` is
-/// `lic` then `93jd`) is rare whenever one of its words is, and counting it
-/// would read the posting list of its commonest word, as the page does.
+/// positive term of one word or identifier: the only kind whose matches are
+/// worth counting before a page is read (see `common_text_tenants`). A phrase
+/// (`ada@acme.example` is `ada`, `acme`, then `example`) is rare whenever one
+/// of its words is, and counting it would read the posting list of its
+/// commonest word, as the page does.
 pub(super) fn single_word_text(tenant_no: i64, filter: &Filter) -> Option<String> {
     let mut terms = filter
         .clauses
@@ -208,7 +234,9 @@ pub(super) fn single_word_text(tenant_no: i64, filter: &Filter) -> Option<String
             _ => None,
         });
     let term = terms.next()?;
-    if terms.next().is_some() || words(term.text()).count() != 1 {
+    let one_word = words(term.text()).count() == 1
+        || matches!(term, TextTerm::Word(word) if identifier_term(word, '_').is_some());
+    if terms.next().is_some() || !one_word {
         return None;
     }
     Some(tsquery(tenant_no, term))
@@ -367,6 +395,11 @@ mod tests {
             "'7:acme':3 '7:ada':1,2 '7:example':4 '7:neil':6 '7:o':5"
         );
         assert_eq!(tsvector(7, "--"), "");
+        // Identifiers follow the words, each once, after an underscore.
+        assert_eq!(
+            tsvector(7, "tok_F5 x tok_f5"),
+            "'7:_tok_f5':6 '7:f5':2,5 '7:tok':1,4 '7:x':3"
+        );
     }
 
     #[test]
@@ -379,6 +412,14 @@ mod tests {
             tsquery(3, &TextTerm::Phrase("secret key".into())),
             "('3:secret' <-> '3:key')"
         );
+        assert_eq!(
+            tsquery(3, &TextTerm::Word("Tok_F585".into())),
+            "('3:_tok_f585':*)"
+        );
+        assert_eq!(
+            tsquery(3, &TextTerm::Phrase("tok_f585".into())),
+            "('3:tok' <-> '3:f585')"
+        );
     }
 
     #[test]
@@ -389,7 +430,8 @@ mod tests {
             Some("('4:offboarding':*)")
         );
         assert_eq!(text("-rotated Zoë").as_deref(), Some("('4:zoe':*)"));
-        assert_eq!(text("lic_93jd"), None);
+        assert_eq!(text("lic_93jd").as_deref(), Some("('4:_lic_93jd':*)"));
+        assert_eq!(text("ada@acme.example"), None);
         assert_eq!(text("secret key"), None);
         assert_eq!(text("action:user.login"), None);
     }

@@ -469,6 +469,54 @@ impl Drop for PostgresStore {
     }
 }
 
+/// Writes every event's `words` again from its text (a migration: identifier
+/// lexemes were added), a tenant's events a batch at a time in `seq` order.
+pub(super) fn reindex_words(transaction: &mut postgres::Transaction<'_>) -> Result<()> {
+    const BATCH: i64 = 10_000;
+    let mut by_no = HashMap::new();
+    for row in transaction.query("SELECT no, id, name FROM tenants", &[])? {
+        by_no.insert(
+            row.try_get::<_, i64>(0)?,
+            (row.try_get(1)?, row.try_get(2)?),
+        );
+    }
+    let tenants = ScopeTenants {
+        numbers: by_no.keys().copied().collect(),
+        by_no,
+    };
+    let select = transaction.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE (tenant_no, seq) > ($1, $2)
+         ORDER BY tenant_no, seq LIMIT {BATCH}"
+    ))?;
+    let update = transaction.prepare(
+        "UPDATE events SET words = w.words::tsvector
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS w (tenant_no, seq, words)
+         WHERE events.tenant_no = w.tenant_no AND events.seq = w.seq",
+    )?;
+    let mut after = (i64::MIN, i64::MIN);
+    loop {
+        let rows = transaction.query(&select, &[&after.0, &after.1])?;
+        let (mut numbers, mut seqs, mut words) = (Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            let row = event_row(row)?;
+            let (event, _) = row.to_event(&tenants, false)?;
+            words.push(filter_sql::tsvector(
+                row.tenant_no,
+                &evident_core::search::stored_searchable_text(&event),
+            ));
+            numbers.push(row.tenant_no);
+            seqs.push(row.seq);
+            after = (row.tenant_no, row.seq);
+        }
+        if !numbers.is_empty() {
+            transaction.execute(&update, &[&numbers, &seqs, &words])?;
+        }
+        if (rows.len() as i64) < BATCH {
+            return Ok(());
+        }
+    }
+}
+
 const EVENT_COLUMNS: &str = "tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email";
 /// How many columns [`EVENT_COLUMNS`] lists: a statement's own columns follow them.
 const EVENT_COLUMN_COUNT: usize = 14;

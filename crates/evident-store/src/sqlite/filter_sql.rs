@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
+use super::search;
 use crate::Result;
 use crate::record::compact_ip_ranges;
 
@@ -149,12 +150,16 @@ fn glob_pattern(pattern: &str) -> String {
 }
 
 /// An FTS5 query for one free-text term: a word matches as a (word-prefix)
-/// phrase of its tokens, so `ada@example.com` finds the email; a phrase matches whole words in order.
+/// phrase of its tokens, so `ada@example.com` finds the email, or, when it
+/// is an identifier (`tok_f585b4b17`), as a prefix of its term; a phrase
+/// matches whole words in order.
 fn fts_expression(term: &TextTerm) -> String {
-    let quoted = quote(term.text());
     match term {
-        TextTerm::Word(_) => format!("{quoted} *"),
-        TextTerm::Phrase(_) => quoted,
+        TextTerm::Word(word) => match search::identifier_of_word(word) {
+            Some(identifier) => format!("{} *", quote(&identifier)),
+            None => format!("{} *", quote(word)),
+        },
+        TextTerm::Phrase(phrase) => quote(phrase),
     }
 }
 
@@ -172,8 +177,8 @@ const MOST_WORD_TERMS: usize = 16;
 /// word in a window of one tenant at 1M events, where the same word as an
 /// exact term, whose doclist FTS5 seeks into, takes 0.22 ms. A word that is
 /// one token (ASCII letters and digits, which FTS5's tokenizer only
-/// lower-cases) is therefore searched as the terms the index holds that
-/// start with it, when they are few: the word itself `OR` each longer one,
+/// lower-cases), or an identifier's term, is therefore searched as the terms
+/// the index holds that start with it, when they are few: the word itself `OR` each longer one,
 /// listed from the index's vocabulary (`temp.events_fts_terms`, which reads
 /// only the longer terms' entries). The matches are the prefix query's.
 #[derive(Default)]
@@ -187,13 +192,18 @@ impl Words {
             let Condition::Text(TextTerm::Word(word)) = &clause.condition else {
                 continue;
             };
-            if word.is_empty()
-                || !word.bytes().all(|byte| byte.is_ascii_alphanumeric())
-                || words.contains_key(word)
-            {
+            if words.contains_key(word) {
                 continue;
             }
-            let token = word.to_ascii_lowercase();
+            let token = match search::identifier_of_word(word) {
+                Some(identifier) => identifier,
+                None if !word.is_empty()
+                    && word.bytes().all(|byte| byte.is_ascii_alphanumeric()) =>
+                {
+                    word.to_ascii_lowercase()
+                }
+                None => continue,
+            };
             let mut longer = connection.prepare_cached(&format!(
                 "SELECT term FROM temp.events_fts_terms WHERE term >= ?1 AND term < ?2 LIMIT {}",
                 MOST_WORD_TERMS

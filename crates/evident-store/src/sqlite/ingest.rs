@@ -1960,11 +1960,12 @@ mod tests {
         }
     }
 
-    /// An index that an earlier build wrote, without the targets, is built
-    /// again with them at the next open (verification refuses it until
-    /// then), entry for entry as they were written; a newer build's is refused.
+    /// An index that an earlier build wrote, without the targets or without
+    /// the identifier terms, is built again with them at the next open
+    /// (verification refuses it until then), the targets entry for entry as
+    /// they were written; a newer build's is refused.
     #[test]
-    fn a_search_index_of_an_earlier_version_is_built_again_with_the_targets() {
+    fn a_search_index_of_an_earlier_version_is_built_again_with_what_it_lacks() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_with_tenant(dir.path());
         // One event names a target twice, and two others.
@@ -2024,9 +2025,29 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         assert!(!store.search_index_rebuilt());
         drop(store);
+        // One of the version before the identifier terms (here emptied, so
+        // that nothing but a rebuild finds an event) is built again with them.
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(count(&store, "lic_2"), 2);
+        drop(store);
+        let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        search
+            .execute_batch(
+                "INSERT INTO events_fts (events_fts) VALUES ('delete-all'); PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        drop(search);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(store.search_index_rebuilt());
+        assert_eq!(count(&store, "lic_2"), 2);
+        assert_eq!(count(&store, "seat_1 revoked"), 1);
+        assert_eq!(count(&store, "revoked"), 5);
+        drop(store);
         // A newer build's index is refused, not built again over.
         let search = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
-        search.pragma_update(None, "user_version", 2).unwrap();
+        search
+            .pragma_update(None, "user_version", search::VERSION + 1)
+            .unwrap();
         drop(search);
         let refused = SqliteStore::open(dir.path()).err().unwrap();
         assert!(refused.to_string().contains("newer build"), "{refused}");
