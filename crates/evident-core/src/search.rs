@@ -120,19 +120,21 @@ pub const MOST_IDENTIFIER_WORDS: usize = 8;
 /// digits joined by single underscores (`tok_f585b4b17`,
 /// `user_password_changed`), lower-cased and joined by `joiner`, from each of
 /// its words but the last (so that `password_changed` is found as well as
-/// `user_password_changed`), at most [`MOST_IDENTIFIER_WORDS`] words long. A
+/// `user_password_changed`, and any run of its words as a prefix of one of
+/// them), at most [`MOST_IDENTIFIER_WORDS`] words long. A
 /// free-text word that is an identifier ([`identifier_term`]) is searched as
 /// one of these terms, or a prefix of one, instead of as the phrase of its
 /// words: the phrase reads the whole posting list of a common first word
 /// such as `tok`, a term only its own.
 pub fn identifier_terms(text: &str, joiner: char) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for run in identifier_runs(text) {
         for words in run.split(|word: &&str| word.is_empty()) {
             for start in 0..words.len().saturating_sub(1) {
                 let end = words.len().min(start + MOST_IDENTIFIER_WORDS);
                 let term = join_lowercase(&words[start..end], joiner);
-                if !terms.contains(&term) {
+                if seen.insert(term.clone()) {
                     terms.push(term);
                 }
             }

@@ -1694,7 +1694,8 @@ mod cases {
     }
 
     /// A free-text word written as an identifier (`tok_f585b4b17`) finds that
-    /// identifier, the end of a longer one and, as a prefix, longer ones; its
+    /// identifier and any run of words of a longer one, its last word a
+    /// prefix; its
     /// words written apart (`tok f585b4b17`, `tok-f585b4b17`) are found by
     /// the phrase or by each word, not by the identifier. Paged and counted,
     /// with the search in the whole tenant and within its newest events.
@@ -1731,6 +1732,7 @@ mod cases {
             ("f585b4b17_old", ids(&[4])),
             ("password_changed", ids(&[3])),
             ("user_password_changed", ids(&[3])),
+            ("user_password", ids(&[3])),
             ("subaccount.user_password", ids(&[3])),
             ("ve_tok", vec![]),
             ("\"tok f585b4b17\"", ids(&[0, 1, 2, 4, 5, 6])),
