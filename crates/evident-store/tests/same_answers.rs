@@ -234,16 +234,23 @@ fn answers(store: &dyn Store, scope: &[&str], text: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn every_query_answers_alike_on_sqlite_and_postgresql() {
+/// A SQLite store (in its directory) and a scratch PostgreSQL database (on
+/// `EVIDENT_TEST_POSTGRES`, else the local server), each [`fill`]ed.
+fn filled(database: &str) -> (tempfile::TempDir, SqliteStore, ScratchDatabase) {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path()).unwrap();
     let admin = std::env::var("EVIDENT_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = ScratchDatabase::create(&admin, "evident_same_answers").unwrap();
-    let postgres = PostgresStore::open(database.url()).unwrap();
+    let database = ScratchDatabase::create(&admin, database).unwrap();
     fill(&sqlite);
-    fill(&postgres);
+    fill(&PostgresStore::open(database.url()).unwrap());
+    (dir, sqlite, database)
+}
+
+#[test]
+fn every_query_answers_alike_on_sqlite_and_postgresql() {
+    let (_dir, sqlite, database) = filled("evident_same_answers");
+    let postgres = PostgresStore::open(database.url()).unwrap();
     let mut empty = 0;
     for scope in [&["acme"][..], &["acme", "acme-eu", "acme-us"][..]] {
         for text in QUERIES {
@@ -301,13 +308,7 @@ fn every_query_answers_alike_on_sqlite_and_postgresql() {
 /// SQLite (here the words were emptied first, so that nothing else could).
 #[test]
 fn a_postgresql_store_from_before_identifier_words_answers_alike_once_migrated() {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(dir.path()).unwrap();
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = ScratchDatabase::create(&admin, "evident_words_migration").unwrap();
-    fill(&sqlite);
-    fill(&PostgresStore::open(database.url()).unwrap());
+    let (_dir, sqlite, database) = filled("evident_words_migration");
     let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
     client
         .batch_execute(
