@@ -31,6 +31,12 @@ const QUERIES: &[&str] = &[
     "-actor:usr_ada",
     "actor:usr_ada,ADA@acme.example",
     "actor:grace*,usr_ada,svc_scim",
+    "actor:ada.lovelace@acme.example",
+    "actor:ops@acme.example",
+    "-actor:ops@acme.example",
+    "actor:grace@acme.example",
+    "actor:usr_ada -actor:ada@acme.example",
+    "actor:usr_ada target:license:t_2",
     "target:t_3",
     "target:license:t_2",
     "target:keyset:t_2,license:t_4",
@@ -71,20 +77,36 @@ fn now() -> Timestamp {
 }
 
 fn event(n: usize) -> NewEvent {
+    // usr_ada changes her email; ops@ is a system actor known by its email
+    // alone; one service's id is grace's email; the scheduler has neither.
     let actors = [
         (
-            "usr_ada",
+            Some("usr_ada"),
             Some("Ada Lovelace"),
             Some("Ada@Acme.example"),
             ActorType::User,
         ),
         (
-            "usr_grace",
+            Some("usr_grace"),
             Some("Grace Hopper"),
             Some("grace@acme.example"),
             ActorType::User,
         ),
-        ("svc_scim", Some("SCIM"), None, ActorType::Service),
+        (Some("svc_scim"), Some("SCIM"), None, ActorType::Service),
+        (
+            Some("usr_ada"),
+            Some("Ada Lovelace"),
+            Some("ada.lovelace@acme.example"),
+            ActorType::User,
+        ),
+        (
+            None,
+            Some("Ops desk"),
+            Some("ops@acme.example"),
+            ActorType::System,
+        ),
+        (Some("grace@acme.example"), None, None, ActorType::Service),
+        (None, None, None, ActorType::System),
     ];
     let (id, name, email, actor_type) = actors[n % actors.len()];
     let actions = [
@@ -118,7 +140,7 @@ fn event(n: usize) -> NewEvent {
         occurred_at: Timestamp::from_second(occurred).unwrap(),
         actor: Actor {
             actor_type,
-            id: Some(id.into()),
+            id: id.map(Into::into),
             name: name.map(Into::into),
             email: email.map(Into::into),
         },

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use evident_core::search::has_words;
 use evident_core::{ActorMatch, BoundSide, Condition, Filter, TargetMatch, TextTerm};
 use jiff::Timestamp;
-use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, params};
 
 use super::search;
 use crate::Result;
@@ -171,81 +171,135 @@ fn quote(text: &str) -> String {
 /// prefix query.
 const MOST_WORD_TERMS: usize = 16;
 
-/// How FTS5 searches the free-text words of a filter. A prefix query
-/// (`"word" *`) reads the whole doclist of every term with the prefix, in
-/// every tenant, before it keeps the rowids asked for: 4.1 ms for a common
-/// word in a window of one tenant at 1M events, where the same word as an
-/// exact term, whose doclist FTS5 seeks into, takes 0.22 ms. A word that is
-/// one token (ASCII letters and digits, which FTS5's tokenizer only
-/// lower-cases), or an identifier's term, is therefore searched as the terms
-/// the index holds that start with it, when they are few: the word itself `OR` each longer one,
-/// listed from the index's vocabulary (`temp.events_fts_terms`, which reads
-/// only the longer terms' entries). The matches are the prefix query's.
+/// What a filter's words and actors are in this store, looked up before its
+/// SQL is written.
+///
+/// Words: a prefix query (`"word" *`) reads the whole doclist of every term
+/// with the prefix, in every tenant, before it keeps the rowids asked for:
+/// 4.1 ms for a common word in a window of one tenant at 1M events, where
+/// the same word as an exact term, whose doclist FTS5 seeks into, takes
+/// 0.22 ms. A word that is one token (ASCII letters and digits, which
+/// FTS5's tokenizer only lower-cases), or an identifier's term, is therefore
+/// searched as the terms the index holds that start with it, when they are
+/// few: the word itself `OR` each longer one, listed from the index's
+/// vocabulary (`temp.events_fts_terms`, which reads only the longer terms'
+/// entries). The matches are the prefix query's.
+///
+/// Actors: the numbers (`actors`) of every actor whose id or email an exact
+/// actor clause names, so that a page reads each one's entries of the
+/// actor index in time order.
 #[derive(Default)]
-pub(super) struct Words(HashMap<String, String>);
+pub(super) struct Lookups {
+    /// Each word searched as terms: its FTS5 expression.
+    words: HashMap<String, String>,
+    /// Each exact actor value: the tenant and number of every actor it names.
+    actors: HashMap<String, Vec<(i64, i64)>>,
+}
 
-impl Words {
-    /// The expressions of `filter`'s words that can be searched as terms.
-    pub(super) fn of(connection: &Connection, filter: &Filter) -> Result<Words> {
-        let mut words = HashMap::new();
+impl Lookups {
+    /// Looks up `filter`'s words that can be searched as terms and its exact actors.
+    pub(super) fn of(connection: &Connection, filter: &Filter) -> Result<Lookups> {
+        let mut lookups = Lookups::default();
         for clause in &filter.clauses {
-            let Condition::Text(TextTerm::Word(word)) = &clause.condition else {
-                continue;
-            };
-            if words.contains_key(word) {
-                continue;
-            }
-            let token = match search::identifier_of_word(word) {
-                Some(identifier) => identifier,
-                None if !word.is_empty()
-                    && word.bytes().all(|byte| byte.is_ascii_alphanumeric()) =>
-                {
-                    word.to_ascii_lowercase()
+            match &clause.condition {
+                Condition::Text(TextTerm::Word(word)) => lookups.add_word(connection, word)?,
+                Condition::Actor(matches) => {
+                    for actor in matches {
+                        if let ActorMatch::Exact(value) = actor {
+                            lookups.add_actor(connection, value)?;
+                        }
+                    }
                 }
-                None => continue,
-            };
-            let mut longer = connection.prepare_cached(&format!(
-                "SELECT term FROM temp.events_fts_terms WHERE term >= ?1 AND term < ?2 LIMIT {}",
-                MOST_WORD_TERMS
-            ))?;
-            // Every term that starts with the token, without the token itself
-            // (the smallest string after it is the token and a NUL byte).
-            let terms: Vec<String> = longer
-                .query_map(
-                    [format!("{token}\0"), format!("{token}{}", char::MAX)],
-                    |row| row.get(0),
-                )?
-                .collect::<rusqlite::Result<_>>()?;
-            if terms.len() < MOST_WORD_TERMS {
-                let alternatives: Vec<String> = std::iter::once(&token)
-                    .chain(&terms)
-                    .map(|term| quote(term))
-                    .collect();
-                words.insert(word.clone(), format!("({})", alternatives.join(" OR ")));
+                _ => {}
             }
         }
-        Ok(Words(words))
+        Ok(lookups)
+    }
+
+    fn add_word(&mut self, connection: &Connection, word: &str) -> Result<()> {
+        if self.words.contains_key(word) {
+            return Ok(());
+        }
+        let token = match search::identifier_of_word(word) {
+            Some(identifier) => identifier,
+            None if !word.is_empty() && word.bytes().all(|byte| byte.is_ascii_alphanumeric()) => {
+                word.to_ascii_lowercase()
+            }
+            None => return Ok(()),
+        };
+        let mut longer = connection.prepare_cached(&format!(
+            "SELECT term FROM temp.events_fts_terms WHERE term >= ?1 AND term < ?2 LIMIT {}",
+            MOST_WORD_TERMS
+        ))?;
+        // Every term that starts with the token, without the token itself
+        // (the smallest string after it is the token and a NUL byte).
+        let terms: Vec<String> = longer
+            .query_map(
+                [format!("{token}\0"), format!("{token}{}", char::MAX)],
+                |row| row.get(0),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        if terms.len() < MOST_WORD_TERMS {
+            let alternatives: Vec<String> = std::iter::once(&token)
+                .chain(&terms)
+                .map(|term| quote(term))
+                .collect();
+            self.words
+                .insert(word.to_owned(), format!("({})", alternatives.join(" OR ")));
+        }
+        Ok(())
+    }
+
+    fn add_actor(&mut self, connection: &Connection, value: &str) -> Result<()> {
+        if self.actors.contains_key(value) {
+            return Ok(());
+        }
+        let numbers = connection
+            .prepare_cached(
+                "SELECT tenant_no, no FROM actors WHERE id = ?1
+                 UNION SELECT tenant_no, no FROM actors WHERE email = ?2",
+            )?
+            .query_map(params![value, value.to_lowercase()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        self.actors.insert(value.to_owned(), numbers);
+        Ok(())
     }
 
     /// Whether `word` is searched as the terms it prefixes.
     #[cfg(test)]
     pub(super) fn has(&self, word: &str) -> bool {
-        self.0.contains_key(word)
+        self.words.contains_key(word)
     }
 
     fn expression(&self, term: &TextTerm) -> String {
         match term {
             TextTerm::Word(word) => self
-                .0
+                .words
                 .get(word)
                 .cloned()
                 .unwrap_or_else(|| fts_expression(term)),
             TextTerm::Phrase(_) => fts_expression(term),
         }
     }
+
+    /// The numbers of the actors of `tenants` that `value` names.
+    fn actor_numbers<'l>(
+        &'l self,
+        tenants: &'l [i64],
+        value: &str,
+    ) -> impl Iterator<Item = i64> + 'l {
+        self.actors
+            .get(value)
+            .into_iter()
+            .flatten()
+            .filter(|(tenant, _)| tenants.contains(tenant))
+            .map(|(_, number)| *number)
+    }
 }
 
-/// Makes the vocabulary [`Words`] reads on a connection: a table of its
+/// Makes the vocabulary [`Lookups`] reads on a connection: a table of its
 /// own, which stores nothing.
 pub(super) fn add_vocabulary(connection: &Connection) -> Result<()> {
     connection.execute_batch(&format!(
@@ -282,17 +336,17 @@ impl Arm {
 }
 
 /// The arms of a page of `tenants` and `filter`. A positive clause on exact
-/// actors or typed targets becomes one arm per index range it reads (an
-/// actor's id and its email, each target), each in time order within one
-/// tenant; one `actor_id = ? OR actor_email = ?` would instead read every
-/// match and sort them, or walk the time index until enough turn up. The
+/// actors or typed targets becomes one arm per index range it reads (each
+/// actor number the values name, each target), each in time order within
+/// one tenant; one `actor_no IN (…)` would instead read every match and
+/// sort them, or walk the time index until enough turn up. The
 /// arms may overlap (an event with two of the targets): their union is
 /// deduplicated. Any other filter is one arm over the events.
 pub(super) fn arms(
     tenants: &[i64],
     tenant_ids: &HashMap<i64, (String, String)>,
     filter: &Filter,
-    words: &Words,
+    lookups: &Lookups,
     now: Timestamp,
 ) -> Result<Vec<Arm>> {
     let ordered = filter.clauses.iter().position(|clause| {
@@ -309,12 +363,12 @@ pub(super) fn arms(
     });
     let Some(position) = ordered else {
         return Ok(vec![Arm::events(build(
-            tenants, tenant_ids, filter, words, now,
+            tenants, tenant_ids, filter, lookups, now,
         )?)]);
     };
     let mut rest = filter.clone();
     let clause = rest.clauses.remove(position);
-    let base = build(tenants, tenant_ids, &rest, words, now)?;
+    let base = build(tenants, tenant_ids, &rest, lookups, now)?;
     let mut arms = Vec::new();
     match &clause.condition {
         Condition::Actor(matches) => {
@@ -322,13 +376,10 @@ pub(super) fn arms(
                 let ActorMatch::Exact(value) = actor else {
                     continue;
                 };
-                for (sql, value) in [
-                    ("actor_id = ?", value.clone()),
-                    ("actor_email = ?", value.to_lowercase()),
-                ] {
+                for number in lookups.actor_numbers(tenants, value) {
                     let mut conditions = base.clone();
-                    conditions.push_sql(sql);
-                    conditions.push_param(value);
+                    conditions.push_sql("actor_no = ?");
+                    conditions.push_param(number);
                     arms.push(Arm::events(conditions));
                 }
             }
@@ -375,7 +426,7 @@ pub(super) fn build(
     tenants: &[i64],
     tenant_ids: &HashMap<i64, (String, String)>,
     filter: &Filter,
-    words: &Words,
+    lookups: &Lookups,
     now: Timestamp,
 ) -> Result<Conditions> {
     let mut conditions = Conditions::default();
@@ -388,8 +439,7 @@ pub(super) fn build(
         let mut params: Vec<SqlValue> = Vec::new();
         if let (Condition::Actor(matches), false) = (&clause.condition, clause.negated) {
             let (searches, params) = actor_searches(tenants, matches);
-            // An event whose id is also its email would be listed twice.
-            conditions.push_driver(&searches, params, false);
+            conditions.push_driver(&searches, params, true);
             continue;
         }
         if let (Condition::Target(targets), false) = (&clause.condition, clause.negated) {
@@ -482,10 +532,10 @@ pub(super) fn build(
                     continue;
                 }
                 if !clause.negated {
-                    positive_text.push(words.expression(term));
+                    positive_text.push(lookups.expression(term));
                     continue;
                 }
-                text_match(tenants, &words.expression(term), &mut params)
+                text_match(tenants, &lookups.expression(term), &mut params)
             }
         };
         if clause.negated {
@@ -587,50 +637,44 @@ fn target_searches(tenants: &[i64], targets: &[TargetMatch]) -> (String, Vec<Sql
     (searches.join(" UNION ALL "), params)
 }
 
-/// The rowids of events by any of `matches`, one index search each: the
-/// index is named, since without fresh statistics SQLite may scan a whole
-/// tenant's entries of the email index for an `actor_id = ? OR actor_email = ?`.
+/// The rowids of events by any of `matches`, from the actor index: the
+/// numbers of the actors they name (an id, an email, an email's beginning),
+/// each once, then each number's entries. The index is named, since
+/// without fresh statistics SQLite may walk a tenant's time index instead.
 fn actor_searches(tenants: &[i64], matches: &[ActorMatch]) -> (String, Vec<SqlValue>) {
-    let mut params = Vec::new();
+    let mut params: Vec<SqlValue> = tenants
+        .iter()
+        .map(|tenant| SqlValue::Integer(*tenant))
+        .collect();
     let scope = format!("tenant_no IN ({})", placeholders(tenants.len()));
-    let mut searches = Vec::new();
-    let mut search =
-        |index: &str, condition: &str, values: Vec<String>, params: &mut Vec<SqlValue>| {
-            params.extend(tenants.iter().map(|tenant| SqlValue::Integer(*tenant)));
-            params.extend(values.into_iter().map(SqlValue::Text));
-            searches.push(format!(
-                "SELECT rowid FROM events INDEXED BY {index} WHERE {scope} AND {condition}"
-            ));
-        };
+    let mut numbers = Vec::new();
+    let mut lookup = |condition: &str, values: Vec<String>| {
+        params.extend(values.into_iter().map(SqlValue::Text));
+        params.extend(tenants.iter().map(|tenant| SqlValue::Integer(*tenant)));
+        numbers.push(format!(
+            "SELECT no FROM actors WHERE {condition} AND {scope}"
+        ));
+    };
     for actor in matches {
         match actor {
             ActorMatch::Exact(value) => {
-                search(
-                    "events_actor_id",
-                    "actor_id = ?",
-                    vec![value.clone()],
-                    &mut params,
-                );
-                search(
-                    "events_actor_email",
-                    "actor_email = ?",
-                    vec![value.to_lowercase()],
-                    &mut params,
-                );
+                lookup("id = ?", vec![value.clone()]);
+                lookup("email = ?", vec![value.to_lowercase()]);
             }
             ActorMatch::EmailPrefix(prefix) => {
                 let prefix = prefix.to_lowercase();
                 let end = format!("{prefix}{}", char::MAX);
-                search(
-                    "events_actor_email",
-                    "actor_email >= ? AND actor_email < ?",
-                    vec![prefix, end],
-                    &mut params,
-                );
+                lookup("email >= ? AND email < ?", vec![prefix, end]);
             }
         }
     }
-    (searches.join(" UNION ALL "), params)
+    (
+        format!(
+            "SELECT rowid FROM events INDEXED BY events_actor WHERE {scope} AND actor_no IN ({})",
+            numbers.join(" UNION ")
+        ),
+        params,
+    )
 }
 
 fn actor_alternatives(matches: &[ActorMatch], params: &mut Vec<SqlValue>) -> String {

@@ -950,10 +950,11 @@ fn write_batches(
     let batches = in_rowid_order(records);
     let events = || events_of(&batches);
     let packed = packer.pack_all(events().map(|(_, event)| event.doc))?;
+    let actors = actor_numbers(connection, events())?;
     let mut insert_event = connection.prepare_cached(
         "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
-                             actor_email, ip, channel, outcome, idempotency_key, doc, salt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                             actor_email, ip, channel, outcome, idempotency_key, doc, salt, actor_no)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     let mut categories = std::collections::BTreeSet::new();
     for (index, (tenant_no, event)) in events().enumerate() {
@@ -977,6 +978,7 @@ fn write_batches(
             event.idempotency_key,
             packed.value(index, event.doc),
             event.salt.as_slice(),
+            actors.get(&(tenant_no, event.actor_id, event.actor_email)),
         ])?;
     }
     drop(insert_event);
@@ -1023,6 +1025,50 @@ fn write_batches(
         ])?;
     }
     Ok(())
+}
+
+/// An actor: its tenant's number, its id and its email column.
+type ActorKey<'e> = (i64, Option<&'e str>, Option<&'e str>);
+
+/// The number of each actor (`actors`) of `events`, an actor seen for the
+/// first time numbered now. An event with neither an id nor an email has no
+/// actor number.
+fn actor_numbers<'e>(
+    connection: &Connection,
+    events: impl Iterator<Item = (i64, &'e JournalEvent<'e>)>,
+) -> Result<HashMap<ActorKey<'e>, i64>> {
+    let mut numbers = HashMap::new();
+    let mut by_id = connection
+        .prepare_cached("SELECT no FROM actors WHERE id = ?2 AND tenant_no = ?1 AND email IS ?3")?;
+    let mut by_email = connection.prepare_cached(
+        "SELECT no FROM actors WHERE email = ?2 AND tenant_no = ?1 AND id IS NULL",
+    )?;
+    let mut insert = connection
+        .prepare_cached("INSERT INTO actors (tenant_no, id, email) VALUES (?1, ?2, ?3)")?;
+    for (tenant_no, event) in events {
+        let key = (tenant_no, event.actor_id, event.actor_email);
+        if numbers.contains_key(&key) {
+            continue;
+        }
+        let found = match (event.actor_id, event.actor_email) {
+            (None, None) => continue,
+            (Some(id), email) => by_id
+                .query_row(params![tenant_no, id, email], |row| row.get(0))
+                .optional()?,
+            (None, Some(email)) => by_email
+                .query_row(params![tenant_no, email], |row| row.get(0))
+                .optional()?,
+        };
+        let number = match found {
+            Some(number) => number,
+            None => {
+                insert.execute(params![tenant_no, event.actor_id, event.actor_email])?;
+                connection.last_insert_rowid()
+            }
+        };
+        numbers.insert(key, number);
+    }
+    Ok(numbers)
 }
 
 /// How long before an earlier event of its tenant an event may have

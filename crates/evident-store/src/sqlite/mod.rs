@@ -721,21 +721,21 @@ fn query_page(
     dictionaries: &compress::Dictionaries,
     query: &EventQuery,
 ) -> Result<EventPage> {
-    let words = filter_sql::Words::of(connection, &query.filter)?;
-    let page = raw_page(connection, dictionaries, query, &words)?;
+    let lookups = filter_sql::Lookups::of(connection, &query.filter)?;
+    let page = raw_page(connection, dictionaries, query, &lookups)?;
     Ok(EventPage {
         events: page.events()?,
         next_cursor: page.next_cursor,
     })
 }
 
-/// One page of events for `query`, as stored, its free-text words searched
-/// as `words` says.
+/// One page of events for `query`, as stored, its free-text words and
+/// actors looked up as `lookups` says.
 fn raw_page(
     connection: &Connection,
     dictionaries: &compress::Dictionaries,
     query: &EventQuery,
-    words: &filter_sql::Words,
+    lookups: &filter_sql::Lookups,
 ) -> Result<RawPage> {
     let tenants = resolve_scope(connection, &query.scope)?;
     if tenants.numbers.is_empty() {
@@ -760,10 +760,10 @@ fn raw_page(
     // SQLite sorts what it reads.
     let each_tenant: Vec<Vec<i64>> = tenants.numbers.iter().map(|no| vec![*no]).collect();
     let all_together = [tenants.numbers.clone()];
-    // The words of every branch are the query's.
-    let mut arms = page_arms(&each_tenant, filters, &tenants, words, query.now)?;
+    // The words and actors of every branch are the query's.
+    let mut arms = page_arms(&each_tenant, filters, &tenants, lookups, query.now)?;
     if arms.len() > MAX_ARMS {
-        arms = page_arms(&all_together, filters, &tenants, words, query.now)?;
+        arms = page_arms(&all_together, filters, &tenants, lookups, query.now)?;
     }
     let mut selects = Vec::new();
     let mut params = Vec::new();
@@ -1182,13 +1182,13 @@ fn page_arms<'g>(
     groups: &'g [Vec<i64>],
     filters: &[Filter],
     tenants: &ScopeTenants,
-    words: &filter_sql::Words,
+    lookups: &filter_sql::Lookups,
     now: Timestamp,
 ) -> Result<Vec<(&'g [i64], filter_sql::Arm)>> {
     let mut arms = Vec::new();
     for filter in filters {
         for group in groups {
-            for arm in filter_sql::arms(group, &tenants.by_no, filter, words, now)? {
+            for arm in filter_sql::arms(group, &tenants.by_no, filter, lookups, now)? {
                 arms.push((group.as_slice(), arm));
             }
         }
@@ -1394,12 +1394,12 @@ fn categories_as_actions<'f>(
 }
 
 /// The number of events in `scope` that match `filter`, its free-text words
-/// searched as `words` says.
+/// and actors looked up as `lookups` says.
 fn count_events(
     connection: &Connection,
     scope: &TenantScope,
     filter: &Filter,
-    words: &filter_sql::Words,
+    lookups: &filter_sql::Lookups,
     now: Timestamp,
 ) -> Result<u64> {
     let tenants = resolve_scope(connection, scope)?;
@@ -1407,14 +1407,14 @@ fn count_events(
         return Ok(0);
     }
     let filter = categories_as_actions(connection, &tenants.numbers, filter)?;
-    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &filter, words, now)?;
+    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &filter, lookups, now)?;
     if filter.clauses.is_empty() {
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
     }
     if let Some(driver) = conditions.sole_driver() {
         // Free text, actors or targets alone: counted from the search index,
-        // the actor indexes or the target index, without reading the events.
+        // the actor index or the target index, without reading the events.
         let count: i64 = connection
             .prepare_cached(&driver.total_sql)?
             .query_row(rusqlite::params_from_iter(&driver.params), |row| row.get(0))?;
@@ -1699,15 +1699,15 @@ impl Store for SqliteStore {
                 connection,
                 &self.dictionaries,
                 query,
-                &filter_sql::Words::of(connection, &query.filter)?,
+                &filter_sql::Lookups::of(connection, &query.filter)?,
             )
         })
     }
 
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {
         self.read(|connection| {
-            let words = filter_sql::Words::of(connection, filter)?;
-            count_events(connection, scope, filter, &words, now)
+            let lookups = filter_sql::Lookups::of(connection, filter)?;
+            count_events(connection, scope, filter, &lookups, now)
         })
     }
 
@@ -1718,10 +1718,16 @@ impl Store for SqliteStore {
             // Of evident.db first: the search index, which commits before it,
             // then holds every event the transaction reads (`ingest::apply`).
             transaction.query_row("SELECT applied FROM main.journal_state", [], |_| Ok(()))?;
-            // The total and the page search the words alike, listed once.
-            let words = filter_sql::Words::of(&transaction, &query.filter)?;
-            let total = count_events(&transaction, &query.scope, &query.filter, &words, query.now)?;
-            let page = raw_page(&transaction, &self.dictionaries, query, &words)?;
+            // The total and the page search the words and actors alike, looked up once.
+            let lookups = filter_sql::Lookups::of(&transaction, &query.filter)?;
+            let total = count_events(
+                &transaction,
+                &query.scope,
+                &query.filter,
+                &lookups,
+                query.now,
+            )?;
+            let page = raw_page(&transaction, &self.dictionaries, query, &lookups)?;
             transaction.commit()?;
             Ok((page, total))
         })
@@ -2465,6 +2471,152 @@ mod migration_tests {
         assert_eq!(search(&store, "acme", "actor:İnci@acme.example").len(), 1);
     }
 
+    /// Actors of every shape: an id with two emails over time, an email
+    /// alone, an id that is another actor's email, none at all.
+    fn actor_events() -> Vec<evident_core::NewEvent> {
+        [
+            serde_json::json!({"type": "user", "id": "usr_ada", "email": "Ada@Acme.example"}),
+            serde_json::json!({"type": "user", "id": "usr_ada", "email": "ada.lovelace@acme.example"}),
+            serde_json::json!({"type": "system", "email": "ops@acme.example"}),
+            serde_json::json!({"type": "system"}),
+            serde_json::json!({"type": "service", "id": "grace@acme.example"}),
+            serde_json::json!({"type": "user", "id": "usr_grace", "email": "grace@acme.example"}),
+        ]
+        .iter()
+        .cycle()
+        .take(12)
+        .map(|actor| {
+            evident_core::event::validate_event(
+                &serde_json::json!({"action": "user.login", "actor": actor}),
+                None,
+                Timestamp::now(),
+                &Default::default(),
+            )
+            .unwrap()
+        })
+        .collect()
+    }
+
+    const ACTOR_QUERIES: [&str; 10] = [
+        "actor:usr_ada",
+        "actor:ADA@acme.example",
+        "actor:ada.lovelace@acme.example",
+        "actor:ops@acme.example",
+        "actor:grace@acme.example",
+        "actor:grace@*",
+        "actor:usr_grace,ops@acme.example",
+        "-actor:usr_ada",
+        "actor:usr_ada -actor:ada@acme.example",
+        "actor:nobody@acme.example",
+    ];
+
+    /// Each of [`ACTOR_QUERIES`]: the seqs of its page, newest first, and its total.
+    fn actor_answers(store: &SqliteStore) -> Vec<(Vec<u64>, u64)> {
+        ACTOR_QUERIES
+            .iter()
+            .map(|text| {
+                let query = EventQuery {
+                    sort: SortOrder::Desc,
+                    ..oldest_first("acme", text)
+                };
+                let (page, total) = store.query_with_total(&query).unwrap();
+                let seqs = (0..page.len()).map(|index| page.place(index).1).collect();
+                (seqs, total)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_actor_is_numbered_once_and_found_by_its_id_or_email() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = acme_store(dir.path());
+        // In two appends: the second finds the numbers the first gave.
+        let events = actor_events();
+        append_to_acme(&store, events[..6].to_vec());
+        append_to_acme(&store, events[6..].to_vec());
+        let numbered: Vec<(Option<String>, Option<String>)> = store
+            .rows("SELECT id, email FROM actors ORDER BY no", |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            });
+        let actor = |id: Option<&str>, email: Option<&str>| {
+            (id.map(str::to_owned), email.map(str::to_owned))
+        };
+        assert_eq!(
+            numbered,
+            [
+                actor(Some("usr_ada"), Some("ada@acme.example")),
+                actor(Some("usr_ada"), Some("ada.lovelace@acme.example")),
+                actor(None, Some("ops@acme.example")),
+                actor(Some("grace@acme.example"), None),
+                actor(Some("usr_grace"), Some("grace@acme.example")),
+            ]
+        );
+        let unnumbered: Vec<u64> = store
+            .rows("SELECT seq FROM events WHERE actor_no IS NULL", |row| {
+                row.get(0)
+            });
+        assert_eq!(unnumbered, [3, 9], "the system actor without an id");
+        let answers = actor_answers(&store);
+        let expected: [(&[u64], u64); 10] = [
+            (&[7, 6, 1, 0], 4),
+            (&[6, 0], 2),
+            (&[7, 1], 2),
+            (&[8, 2], 2),
+            // The service whose id it is and the user whose email it is.
+            (&[11, 10, 5, 4], 4),
+            // An email's beginning: emails only.
+            (&[11, 5], 2),
+            (&[11, 8, 5, 2], 4),
+            (&[11, 10, 9, 8, 5, 4, 3, 2], 8),
+            (&[7, 1], 2),
+            (&[], 0),
+        ];
+        for ((query, (seqs, total)), (want, want_total)) in
+            ACTOR_QUERIES.iter().zip(&answers).zip(expected)
+        {
+            assert_eq!((seqs.as_slice(), *total), (want, want_total), "{query}");
+        }
+    }
+
+    /// A store from before actor numbers is migrated at open: its actors
+    /// numbered from its events, the id and email indexes replaced by the
+    /// number's, and every actor filter answering as before.
+    #[test]
+    fn a_store_from_before_actor_numbers_finds_the_same_actors_once_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = acme_store(dir.path());
+        append_to_acme(&store, actor_events());
+        let before = actor_answers(&store);
+        drop(store);
+        let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        connection
+            .execute_batch(&format!(
+                "DROP INDEX events_actor;
+                 ALTER TABLE events DROP COLUMN actor_no;
+                 DROP TABLE actors;
+                 CREATE INDEX events_actor_id ON events(tenant_no, actor_id, occurred_at);
+                 CREATE INDEX events_actor_email ON events(tenant_no, actor_email, occurred_at);
+                 PRAGMA user_version = {};",
+                schema::SCHEMA_VERSION - 1
+            ))
+            .unwrap();
+        drop(connection);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(actor_answers(&store), before);
+        let actors: i64 = store.rows("SELECT count(*) FROM actors", |row| row.get(0))[0];
+        assert_eq!(actors, 5);
+        let indexes: Vec<String> = store.rows(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'events_actor%'",
+            |row| row.get(0),
+        );
+        assert_eq!(indexes, ["events_actor"]);
+        // New events of a migrated actor take its number.
+        append_to_acme(&store, actor_events()[..1].to_vec());
+        assert_eq!(search(&store, "acme", "actor:ADA@acme.example").len(), 3);
+        let actors: i64 = store.rows("SELECT count(*) FROM actors", |row| row.get(0))[0];
+        assert_eq!(actors, 5);
+    }
+
     #[test]
     fn ipv4_addresses_take_4_bytes_and_networks_of_either_family_find_what_they_hold() {
         let dir = tempfile::tempdir().unwrap();
@@ -2904,7 +3056,7 @@ mod text_window_tests {
         let reader = store.open_reader(0).unwrap();
         let as_terms = |text: &str| {
             let filter = evident_core::query::parse(text).unwrap();
-            filter_sql::Words::of(&reader.connection, &filter)
+            filter_sql::Lookups::of(&reader.connection, &filter)
                 .unwrap()
                 .has(text)
         };
