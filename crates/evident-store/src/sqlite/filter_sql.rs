@@ -372,16 +372,20 @@ pub(super) fn arms(
     let mut arms = Vec::new();
     match &clause.condition {
         Condition::Actor(matches) => {
-            for actor in matches {
-                let ActorMatch::Exact(value) = actor else {
-                    continue;
-                };
-                for number in lookups.actor_numbers(tenants, value) {
-                    let mut conditions = base.clone();
-                    conditions.push_sql("actor_no = ?");
-                    conditions.push_param(number);
-                    arms.push(Arm::events(conditions));
-                }
+            // Each number once: an actor's id and its email name the same one.
+            let numbers: std::collections::BTreeSet<i64> = matches
+                .iter()
+                .filter_map(|actor| match actor {
+                    ActorMatch::Exact(value) => Some(value),
+                    ActorMatch::EmailPrefix(_) => None,
+                })
+                .flat_map(|value| lookups.actor_numbers(tenants, value))
+                .collect();
+            for number in numbers {
+                let mut conditions = base.clone();
+                conditions.push_sql("actor_no = ?");
+                conditions.push_param(number);
+                arms.push(Arm::events(conditions));
             }
         }
         Condition::Target(targets) => {
