@@ -2413,18 +2413,7 @@ mod migration_tests {
             serde_json::json!({"type": "service", "id": "svc_scim", "email": "İnci@acme.example"}),
             serde_json::json!({"type": "system"}),
         ];
-        let events: Vec<_> = actors
-            .iter()
-            .map(|actor| {
-                evident_core::event::validate_event(
-                    &serde_json::json!({"action": "user.login", "actor": actor}),
-                    None,
-                    Timestamp::now(),
-                    &Default::default(),
-                )
-                .unwrap()
-            })
-            .collect();
+        let events: Vec<_> = actors.iter().map(login_by).collect();
         append_to_acme(&store, events.clone());
         drop(store);
         let reader = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
@@ -2485,16 +2474,19 @@ mod migration_tests {
         .iter()
         .cycle()
         .take(12)
-        .map(|actor| {
-            evident_core::event::validate_event(
-                &serde_json::json!({"action": "user.login", "actor": actor}),
-                None,
-                Timestamp::now(),
-                &Default::default(),
-            )
-            .unwrap()
-        })
+        .map(login_by)
         .collect()
+    }
+
+    /// A sign-in by `actor` (its JSON), now.
+    fn login_by(actor: &serde_json::Value) -> evident_core::NewEvent {
+        evident_core::event::validate_event(
+            &serde_json::json!({"action": "user.login", "actor": actor}),
+            None,
+            Timestamp::now(),
+            &Default::default(),
+        )
+        .unwrap()
     }
 
     const ACTOR_QUERIES: [&str; 10] = [
