@@ -2583,7 +2583,8 @@ mod migration_tests {
         let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
         connection
             .execute_batch(&format!(
-                "DROP INDEX events_actor;
+                "ANALYZE;
+                 DROP INDEX events_actor;
                  ALTER TABLE events DROP COLUMN actor_no;
                  DROP TABLE actors;
                  CREATE INDEX events_actor_id ON events(tenant_no, actor_id, occurred_at);
@@ -2602,6 +2603,12 @@ mod migration_tests {
             |row| row.get(0),
         );
         assert_eq!(indexes, ["events_actor"]);
+        // With statistics of its own, as the store's other indexes have.
+        let statistics: Vec<String> = store.rows(
+            "SELECT stat FROM sqlite_stat1 WHERE idx = 'events_actor'",
+            |row| row.get(0),
+        );
+        assert_eq!(statistics.len(), 1);
         // New events of a migrated actor take its number.
         append_to_acme(&store, actor_events()[..1].to_vec());
         assert_eq!(search(&store, "acme", "actor:ADA@acme.example").len(), 3);

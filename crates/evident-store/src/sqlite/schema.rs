@@ -320,6 +320,18 @@ pub fn tenant_rowids(tenant_no: i64) -> (i64, i64) {
     )
 }
 
+/// The schema version that numbers actors (`events_actor`).
+const ACTORS_NUMBERED: i64 = 15;
+
+/// Whether the planner's statistics were ever gathered in this database.
+fn has_statistics(connection: &Connection) -> Result<bool> {
+    Ok(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1')",
+        [],
+        |row| row.get(0),
+    )?)
+}
+
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -350,6 +362,11 @@ pub(super) fn migrate_to(connection: &mut Connection, version: i64) -> Result<()
     {
         let transaction = connection.transaction()?;
         transaction.execute_batch(migration)?;
+        if number as i64 + 1 == ACTORS_NUMBERED && has_statistics(&transaction)? {
+            // The planner's statistics for the new index, as the indexes it
+            // replaces had (without, it takes the index for the most selective of all).
+            transaction.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE events_actor;")?;
+        }
         transaction.pragma_update(None, "user_version", number as i64 + 1)?;
         transaction.commit()?;
     }
