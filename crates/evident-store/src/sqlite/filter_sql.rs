@@ -455,26 +455,10 @@ pub(super) fn build(
             continue;
         }
         let sql = match &clause.condition {
-            Condition::Action(patterns) => {
-                let mut alternatives = Vec::new();
-                let exact: Vec<&String> = patterns
-                    .iter()
-                    .filter(|pattern| !pattern.contains('*'))
-                    .collect();
-                if !exact.is_empty() {
-                    alternatives.push(format!("action IN ({})", placeholders(exact.len())));
-                    params.extend(
-                        exact
-                            .into_iter()
-                            .map(|action| SqlValue::Text(action.clone())),
-                    );
-                }
-                for pattern in patterns.iter().filter(|pattern| pattern.contains('*')) {
-                    alternatives.push("action GLOB ?".to_owned());
-                    params.push(SqlValue::Text(glob_pattern(pattern)));
-                }
-                any_of(alternatives)
+            Condition::Action(patterns) if clause.negated => {
+                action_alternatives(patterns, &mut params)
             }
+            Condition::Action(patterns) => action_numbers(tenants, patterns, &mut params),
             Condition::Category(categories) => in_list("category", categories, &mut params),
             Condition::Channel(channels) => in_list("channel", channels, &mut params),
             Condition::Outcome(outcomes) => {
@@ -679,6 +663,48 @@ fn actor_searches(tenants: &[i64], matches: &[ActorMatch]) -> (String, Vec<SqlVa
         ),
         params,
     )
+}
+
+/// `action` (of the events or of `actions`) among `patterns`: names, and
+/// patterns with `*`.
+fn action_alternatives(patterns: &[String], params: &mut Vec<SqlValue>) -> String {
+    let mut alternatives = Vec::new();
+    let exact: Vec<&String> = patterns
+        .iter()
+        .filter(|pattern| !pattern.contains('*'))
+        .collect();
+    if !exact.is_empty() {
+        alternatives.push(format!("action IN ({})", placeholders(exact.len())));
+        params.extend(
+            exact
+                .into_iter()
+                .map(|action| SqlValue::Text(action.clone())),
+        );
+    }
+    for pattern in patterns.iter().filter(|pattern| pattern.contains('*')) {
+        alternatives.push("action GLOB ?".to_owned());
+        params.push(SqlValue::Text(glob_pattern(pattern)));
+    }
+    any_of(alternatives)
+}
+
+/// A positive action clause, read through the action index: the numbers
+/// its names and patterns have in `tenants` (`actions`). One name in one
+/// tenant is one number, an equality, so that its index range is read in
+/// time order (a list of numbers would be read whole and sorted).
+fn action_numbers(tenants: &[i64], patterns: &[String], params: &mut Vec<SqlValue>) -> String {
+    if let ([tenant], [action]) = (tenants, patterns)
+        && !action.contains('*')
+    {
+        params.push(SqlValue::Integer(*tenant));
+        params.push(SqlValue::Text(action.clone()));
+        return "action_no = (SELECT no FROM actions WHERE tenant_no = ? AND action = ?)"
+            .to_owned();
+    }
+    params.extend(tenants.iter().map(|tenant| SqlValue::Integer(*tenant)));
+    let scope = placeholders(tenants.len());
+    let alternatives = action_alternatives(patterns, params);
+    format!("action_no IN (SELECT no FROM actions WHERE tenant_no IN ({scope}) AND {alternatives})")
 }
 
 fn actor_alternatives(matches: &[ActorMatch], params: &mut Vec<SqlValue>) -> String {

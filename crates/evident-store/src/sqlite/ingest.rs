@@ -951,10 +951,11 @@ fn write_batches(
     let events = || events_of(&batches);
     let packed = packer.pack_all(events().map(|(_, event)| event.doc))?;
     let actors = actor_numbers(connection, events())?;
+    let actions = action_numbers(connection, events())?;
     let mut insert_event = connection.prepare_cached(
         "INSERT INTO events (rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, actor_id,
-                             actor_email, ip, channel, outcome, idempotency_key, doc, salt, actor_no)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                             actor_email, ip, channel, outcome, idempotency_key, doc, salt, actor_no, action_no)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?;
     let mut categories = std::collections::BTreeSet::new();
     for (index, (tenant_no, event)) in events().enumerate() {
@@ -979,6 +980,7 @@ fn write_batches(
             packed.value(index, event.doc),
             event.salt.as_slice(),
             actors.get(&(tenant_no, event.actor_id, event.actor_email)),
+            actions[&(tenant_no, event.action)],
         ])?;
     }
     drop(insert_event);
@@ -1061,10 +1063,35 @@ fn actor_numbers<'e>(
         };
         let number = match found {
             Some(number) => number,
-            None => {
-                insert.execute(params![tenant_no, event.actor_id, event.actor_email])?;
-                connection.last_insert_rowid()
-            }
+            None => insert.insert(params![tenant_no, event.actor_id, event.actor_email])?,
+        };
+        numbers.insert(key, number);
+    }
+    Ok(numbers)
+}
+
+/// The number of each action (`actions`) of `events`, by tenant, an action
+/// seen for the first time numbered now.
+fn action_numbers<'e>(
+    connection: &Connection,
+    events: impl Iterator<Item = (i64, &'e JournalEvent<'e>)>,
+) -> Result<HashMap<(i64, &'e str), i64>> {
+    let mut numbers = HashMap::new();
+    let mut find =
+        connection.prepare_cached("SELECT no FROM actions WHERE tenant_no = ?1 AND action = ?2")?;
+    let mut insert =
+        connection.prepare_cached("INSERT INTO actions (tenant_no, action) VALUES (?1, ?2)")?;
+    for (tenant_no, event) in events {
+        let key = (tenant_no, event.action);
+        if numbers.contains_key(&key) {
+            continue;
+        }
+        let number = match find
+            .query_row(params![tenant_no, event.action], |row| row.get(0))
+            .optional()?
+        {
+            Some(number) => number,
+            None => insert.insert(params![tenant_no, event.action])?,
         };
         numbers.insert(key, number);
     }

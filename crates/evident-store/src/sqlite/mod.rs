@@ -2502,9 +2502,9 @@ mod migration_tests {
         "actor:nobody@acme.example",
     ];
 
-    /// Each of [`ACTOR_QUERIES`]: the seqs of its page, newest first, and its total.
-    fn actor_answers(store: &SqliteStore) -> Vec<(Vec<u64>, u64)> {
-        ACTOR_QUERIES
+    /// Each of `queries` in acme: the seqs of its page, newest first, and its total.
+    fn answers(store: &SqliteStore, queries: &[&str]) -> Vec<(Vec<u64>, u64)> {
+        queries
             .iter()
             .map(|text| {
                 let query = EventQuery {
@@ -2548,7 +2548,7 @@ mod migration_tests {
                 row.get(0)
             });
         assert_eq!(unnumbered, [3, 9], "the system actor without an id");
-        let answers = actor_answers(&store);
+        let answers = answers(&store, &ACTOR_QUERIES);
         let expected: [(&[u64], u64); 10] = [
             (&[7, 6, 1, 0], 4),
             (&[6, 0], 2),
@@ -2570,6 +2570,55 @@ mod migration_tests {
         }
     }
 
+    /// Takes the store in `dir` back to schema `version` (14 or 15), its
+    /// statistics gathered: what the migrations after it made is dropped,
+    /// what they replaced made again.
+    fn downgrade(dir: &Path, version: i64) {
+        let undo = [
+            (
+                15,
+                "DROP INDEX events_actor;
+                 ALTER TABLE events DROP COLUMN actor_no;
+                 DROP TABLE actors;
+                 CREATE INDEX events_actor_id ON events(tenant_no, actor_id, occurred_at);
+                 CREATE INDEX events_actor_email ON events(tenant_no, actor_email, occurred_at);",
+            ),
+            (
+                16,
+                "DROP INDEX events_action;
+                 ALTER TABLE events DROP COLUMN action_no;
+                 DROP TABLE actions;
+                 CREATE INDEX events_action ON events(tenant_no, action, occurred_at);",
+            ),
+        ];
+        let connection = Connection::open(dir.join(DATABASE_FILE)).unwrap();
+        connection.execute_batch("ANALYZE;").unwrap();
+        for (made_by, sql) in undo.iter().rev() {
+            if *made_by > version {
+                connection.execute_batch(sql).unwrap();
+            }
+        }
+        connection
+            .pragma_update(None, "user_version", version)
+            .unwrap();
+    }
+
+    /// Whether `index` is the only index named like it, with statistics of
+    /// its own, as the store's other indexes have.
+    fn has_index_with_statistics(store: &SqliteStore, index: &str) -> bool {
+        let named: Vec<String> = store.rows(
+            &format!(
+                "SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE '{index}%'"
+            ),
+            |row| row.get(0),
+        );
+        let statistics: i64 = store.rows(
+            &format!("SELECT count(*) FROM sqlite_stat1 WHERE idx = '{index}'"),
+            |row| row.get(0),
+        )[0];
+        named == [index] && statistics == 1
+    }
+
     /// A store from before actor numbers is migrated at open: its actors
     /// numbered from its events, the id and email indexes replaced by the
     /// number's, and every actor filter answering as before.
@@ -2578,42 +2627,81 @@ mod migration_tests {
         let dir = tempfile::tempdir().unwrap();
         let store = acme_store(dir.path());
         append_to_acme(&store, actor_events());
-        let before = actor_answers(&store);
+        let before = answers(&store, &ACTOR_QUERIES);
         drop(store);
-        let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-        connection
-            .execute_batch(&format!(
-                "ANALYZE;
-                 DROP INDEX events_actor;
-                 ALTER TABLE events DROP COLUMN actor_no;
-                 DROP TABLE actors;
-                 CREATE INDEX events_actor_id ON events(tenant_no, actor_id, occurred_at);
-                 CREATE INDEX events_actor_email ON events(tenant_no, actor_email, occurred_at);
-                 PRAGMA user_version = {};",
-                schema::SCHEMA_VERSION - 1
-            ))
-            .unwrap();
-        drop(connection);
+        downgrade(dir.path(), 14);
         let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(actor_answers(&store), before);
+        assert_eq!(answers(&store, &ACTOR_QUERIES), before);
         let actors: i64 = store.rows("SELECT count(*) FROM actors", |row| row.get(0))[0];
         assert_eq!(actors, 5);
-        let indexes: Vec<String> = store.rows(
-            "SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'events_actor%'",
-            |row| row.get(0),
-        );
-        assert_eq!(indexes, ["events_actor"]);
-        // With statistics of its own, as the store's other indexes have.
-        let statistics: Vec<String> = store.rows(
-            "SELECT stat FROM sqlite_stat1 WHERE idx = 'events_actor'",
-            |row| row.get(0),
-        );
-        assert_eq!(statistics.len(), 1);
+        assert!(has_index_with_statistics(&store, "events_actor"));
         // New events of a migrated actor take its number.
         append_to_acme(&store, actor_events()[..1].to_vec());
         assert_eq!(search(&store, "acme", "actor:ADA@acme.example").len(), 3);
         let actors: i64 = store.rows("SELECT count(*) FROM actors", |row| row.get(0))[0];
         assert_eq!(actors, 5);
+    }
+
+    /// Likewise for actions: numbered from the actions each tenant recorded,
+    /// the action index over the number, every action filter answering as
+    /// before (names, patterns, negations, categories).
+    #[test]
+    fn a_store_from_before_action_numbers_finds_the_same_actions_once_migrated() {
+        let queries = [
+            "action:user.login",
+            "action:user.login,license.revoked",
+            "action:user.*",
+            "-action:user.*",
+            "action:user.* -action:user.login",
+            "category:uncategorized",
+            "action:nothing.here",
+        ];
+        let actions = [
+            "user.login",
+            "user.deleted",
+            "license.revoked",
+            "user.login",
+        ];
+        let events = || -> Vec<_> {
+            actions
+                .iter()
+                .cycle()
+                .take(10)
+                .map(|action| system_event(action))
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = acme_store(dir.path());
+        append_to_acme(&store, events());
+        let numbered = |store: &SqliteStore| -> Vec<(i64, String)> {
+            store.rows("SELECT no, action FROM actions ORDER BY no", |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+        };
+        // Numbered in order of first appearance, each once.
+        assert_eq!(
+            numbered(&store)
+                .into_iter()
+                .map(|(_, action)| action)
+                .collect::<Vec<_>>(),
+            ["user.login", "user.deleted", "license.revoked"]
+        );
+        let before = answers(&store, &queries);
+        assert_eq!(
+            before.iter().map(|(_, total)| *total).collect::<Vec<_>>(),
+            [5, 7, 8, 2, 3, 10, 0]
+        );
+        drop(store);
+        downgrade(dir.path(), 15);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(answers(&store, &queries), before);
+        assert!(has_index_with_statistics(&store, "events_action"));
+        let migrated = numbered(&store);
+        assert_eq!(migrated.len(), 3);
+        // New events of a migrated action take its number.
+        append_to_acme(&store, events());
+        assert_eq!(numbered(&store), migrated);
+        assert_eq!(search(&store, "acme", "action:user.login").len(), 10);
     }
 
     #[test]

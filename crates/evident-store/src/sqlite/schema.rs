@@ -305,6 +305,26 @@ DROP INDEX events_actor_id;
 DROP INDEX events_actor_email;
 CREATE INDEX events_actor ON events(tenant_no, actor_no, occurred_at) WHERE actor_no IS NOT NULL;
 "#,
+    r#"
+-- Each tenant's actions, numbered likewise: the action index holds the
+-- number instead of the action's text (a short entry for every event).
+-- The applier numbers an action in the transaction that stores its first
+-- event; action_categories (which lists every tenant's actions) numbers
+-- those stored before.
+CREATE TABLE actions (
+    no INTEGER PRIMARY KEY,
+    tenant_no INTEGER NOT NULL,
+    action TEXT NOT NULL
+);
+INSERT INTO actions (tenant_no, action)
+    SELECT DISTINCT tenant_no, action FROM action_categories ORDER BY tenant_no, action;
+CREATE UNIQUE INDEX actions_key ON actions(tenant_no, action);
+ALTER TABLE events ADD COLUMN action_no INTEGER;
+UPDATE events SET action_no = (
+    SELECT no FROM actions WHERE actions.tenant_no = events.tenant_no AND actions.action = events.action);
+DROP INDEX events_action;
+CREATE INDEX events_action ON events(tenant_no, action_no, occurred_at);
+"#,
 ];
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
@@ -320,8 +340,9 @@ pub fn tenant_rowids(tenant_no: i64) -> (i64, i64) {
     )
 }
 
-/// The schema version that numbers actors (`events_actor`).
-const ACTORS_NUMBERED: i64 = 15;
+/// The schema versions that make an index of events anew (actors and
+/// actions numbered), and the index.
+const NEW_INDEXES: &[(i64, &str)] = &[(15, "events_actor"), (16, "events_action")];
 
 /// Whether the planner's statistics were ever gathered in this database.
 fn has_statistics(connection: &Connection) -> Result<bool> {
@@ -362,10 +383,16 @@ pub(super) fn migrate_to(connection: &mut Connection, version: i64) -> Result<()
     {
         let transaction = connection.transaction()?;
         transaction.execute_batch(migration)?;
-        if number as i64 + 1 == ACTORS_NUMBERED && has_statistics(&transaction)? {
+        let made = NEW_INDEXES
+            .iter()
+            .find(|(version, _)| *version == number as i64 + 1);
+        if let Some((_, index)) = made
+            && has_statistics(&transaction)?
+        {
             // The planner's statistics for the new index, as the indexes it
             // replaces had (without, it takes the index for the most selective of all).
-            transaction.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE events_actor;")?;
+            transaction
+                .execute_batch(&format!("PRAGMA analysis_limit = 1000; ANALYZE {index};"))?;
         }
         transaction.pragma_update(None, "user_version", number as i64 + 1)?;
         transaction.commit()?;
