@@ -203,7 +203,8 @@ impl Lookups {
         for clause in &filter.clauses {
             match &clause.condition {
                 Condition::Text(TextTerm::Word(word)) => lookups.add_word(connection, word)?,
-                Condition::Actor(matches) => {
+                // Only a positive clause reads the actor index by number.
+                Condition::Actor(matches) if !clause.negated => {
                     for actor in matches {
                         if let ActorMatch::Exact(value) = actor {
                             lookups.add_actor(connection, value)?;

@@ -2153,14 +2153,14 @@ mod migration_tests {
         }
     }
 
+    /// The event of an ingest body, validated now.
+    fn new_event(body: &serde_json::Value) -> evident_core::NewEvent {
+        evident_core::event::validate_event(body, None, Timestamp::now(), &Default::default())
+            .unwrap()
+    }
+
     fn system_event(action: &str) -> evident_core::NewEvent {
-        evident_core::event::validate_event(
-            &serde_json::json!({"action": action, "actor": {"type": "system"}}),
-            None,
-            Timestamp::now(),
-            &Default::default(),
-        )
-        .unwrap()
+        new_event(&serde_json::json!({"action": action, "actor": {"type": "system"}}))
     }
 
     /// The first page of 50 of `tenant`'s events matching `query`, oldest first.
@@ -2480,13 +2480,7 @@ mod migration_tests {
 
     /// A sign-in by `actor` (its JSON), now.
     fn login_by(actor: &serde_json::Value) -> evident_core::NewEvent {
-        evident_core::event::validate_event(
-            &serde_json::json!({"action": "user.login", "actor": actor}),
-            None,
-            Timestamp::now(),
-            &Default::default(),
-        )
-        .unwrap()
+        new_event(&serde_json::json!({"action": "user.login", "actor": actor}))
     }
 
     const ACTOR_QUERIES: [&str; 10] = [
@@ -2722,13 +2716,7 @@ mod migration_tests {
                 if let Some(ip) = ip {
                     body["context"] = serde_json::json!({ "ip": ip });
                 }
-                evident_core::event::validate_event(
-                    &body,
-                    None,
-                    Timestamp::now(),
-                    &Default::default(),
-                )
-                .unwrap()
+                new_event(&body)
             })
             .collect();
         append_to_acme(&store, events);

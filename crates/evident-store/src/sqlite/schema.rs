@@ -340,17 +340,34 @@ pub fn tenant_rowids(tenant_no: i64) -> (i64, i64) {
     )
 }
 
-/// The schema versions that make an index of events anew (actors and
-/// actions numbered), and the index.
-const NEW_INDEXES: &[(i64, &str)] = &[(15, "events_actor"), (16, "events_action")];
-
-/// Whether the planner's statistics were ever gathered in this database.
-fn has_statistics(connection: &Connection) -> Result<bool> {
-    Ok(connection.query_row(
+/// Where the store keeps the planner's statistics, gathers them (bounded:
+/// `analysis_limit`) for every index that has none, such as one a migration
+/// just made in place of others: without, the planner takes it for the most
+/// selective of all. A store that never gathered any is left so.
+fn analyse_new_indexes(connection: &Connection) -> Result<()> {
+    let kept: bool = connection.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1')",
         [],
         |row| row.get(0),
-    )?)
+    )?;
+    if !kept {
+        return Ok(());
+    }
+    let unanalysed: Vec<String> = connection
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL
+             AND name NOT IN (SELECT idx FROM sqlite_stat1 WHERE idx IS NOT NULL)",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if unanalysed.is_empty() {
+        return Ok(());
+    }
+    connection.execute_batch("PRAGMA analysis_limit = 1000;")?;
+    for index in unanalysed {
+        connection.execute_batch(&format!("ANALYZE \"{index}\";"))?;
+    }
+    Ok(())
 }
 
 /// The schema version this build writes.
@@ -383,17 +400,7 @@ pub(super) fn migrate_to(connection: &mut Connection, version: i64) -> Result<()
     {
         let transaction = connection.transaction()?;
         transaction.execute_batch(migration)?;
-        let made = NEW_INDEXES
-            .iter()
-            .find(|(version, _)| *version == number as i64 + 1);
-        if let Some((_, index)) = made
-            && has_statistics(&transaction)?
-        {
-            // The planner's statistics for the new index, as the indexes it
-            // replaces had (without, it takes the index for the most selective of all).
-            transaction
-                .execute_batch(&format!("PRAGMA analysis_limit = 1000; ANALYZE {index};"))?;
-        }
+        analyse_new_indexes(&transaction)?;
         transaction.pragma_update(None, "user_version", number as i64 + 1)?;
         transaction.commit()?;
     }
