@@ -204,7 +204,7 @@ impl CsvLayout {
             Column::Targets => write_targets(&event.targets, out),
             Column::IpAddress => {
                 if let Some(ip) = event.context.ip {
-                    let _ = write!(out, "{ip}");
+                    out.push_str(time_text::ip_text(ip, &mut [0; time_text::IP_TEXT_BYTES]));
                 }
             }
             Column::Channel => out.push_str(event.channel.unwrap_or("")),

@@ -1,6 +1,9 @@
-//! RFC 3339 text written by hand, for the two places that write it per event
-//! (CSV cells, leaf hashes): strftime, or even `write!`, costs more there than
-//! the rest of a row.
+//! RFC 3339 text and IP addresses written by hand, for the two places that
+//! write them per event (CSV cells, leaf hashes): strftime, or even `write!`,
+//! costs more there than the rest of a row.
+
+use std::io::Write as _;
+use std::net::IpAddr;
 
 use jiff::civil::DateTime;
 
@@ -27,4 +30,74 @@ pub(crate) fn date_time(civil: DateTime) -> Option<[u8; 19]> {
     put_digits(&mut text[14..16], civil.minute() as u32);
     put_digits(&mut text[17..19], civil.second() as u32);
     Some(text)
+}
+
+/// The longest text of an IP address (an IPv6 address ending in an IPv4 one).
+pub(crate) const IP_TEXT_BYTES: usize = 45;
+
+/// An address's text as `Display` writes it, in `buffer`: IPv4, the common
+/// case, by hand; IPv6 (whose shortening rules `Display` keeps) through it.
+pub(crate) fn ip_text(ip: IpAddr, buffer: &mut [u8; IP_TEXT_BYTES]) -> &str {
+    let written = match ip {
+        IpAddr::V4(v4) => {
+            let mut at = 0;
+            for (position, octet) in v4.octets().into_iter().enumerate() {
+                if position > 0 {
+                    buffer[at] = b'.';
+                    at += 1;
+                }
+                let digits = match octet {
+                    0..=9 => 1,
+                    10..=99 => 2,
+                    _ => 3,
+                };
+                put_digits(&mut buffer[at..at + digits], u32::from(octet));
+                at += digits;
+            }
+            at
+        }
+        IpAddr::V6(v6) => {
+            let mut rest = &mut buffer[..];
+            write!(rest, "{v6}").expect("an IPv6 address's text fits 45 bytes");
+            IP_TEXT_BYTES - rest.len()
+        }
+    };
+    std::str::from_utf8(&buffer[..written]).expect("an address's text is ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn an_address_is_written_as_display_writes_it(v4: u32, v6: u128, mapped: u32) {
+            let mapped = std::net::Ipv4Addr::from(mapped).to_ipv6_mapped();
+            for ip in [
+                IpAddr::from(std::net::Ipv4Addr::from(v4)),
+                IpAddr::from(std::net::Ipv6Addr::from(v6)),
+                IpAddr::from(mapped),
+            ] {
+                let mut text = [0; IP_TEXT_BYTES];
+                prop_assert_eq!(ip_text(ip, &mut text), ip.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn the_edges_of_each_octet_and_the_longest_addresses() {
+        for text in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "255.255.255.255",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+            "::",
+        ] {
+            let ip: IpAddr = text.parse().unwrap();
+            let mut buffer = [0; IP_TEXT_BYTES];
+            assert_eq!(ip_text(ip, &mut buffer), text);
+        }
+    }
 }

@@ -18,7 +18,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use std::io::Write as _;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -248,7 +247,8 @@ fn write_pii(out: &mut Vec<u8>, event: &EventView, salt: [u8; 16]) {
             // An address's text needs no escape.
             let out = personal.name("ip");
             out.push(b'"');
-            write!(out, "{ip}").expect("writing to a Vec cannot fail");
+            let mut text = [0; crate::time_text::IP_TEXT_BYTES];
+            out.extend_from_slice(crate::time_text::ip_text(ip, &mut text).as_bytes());
             out.push(b'"');
         }
         personal.text("user_agent", context.user_agent.as_deref());
