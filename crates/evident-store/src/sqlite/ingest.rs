@@ -1039,7 +1039,6 @@ fn actor_numbers<'e>(
     connection: &Connection,
     events: impl Iterator<Item = (i64, &'e JournalEvent<'e>)>,
 ) -> Result<HashMap<ActorKey<'e>, i64>> {
-    let mut numbers = HashMap::new();
     let mut by_id = connection
         .prepare_cached("SELECT no FROM actors WHERE id = ?2 AND tenant_no = ?1 AND email IS ?3")?;
     let mut by_email = connection.prepare_cached(
@@ -1047,27 +1046,26 @@ fn actor_numbers<'e>(
     )?;
     let mut insert = connection
         .prepare_cached("INSERT INTO actors (tenant_no, id, email) VALUES (?1, ?2, ?3)")?;
-    for (tenant_no, event) in events {
-        let key = (tenant_no, event.actor_id, event.actor_email);
-        if numbers.contains_key(&key) {
-            continue;
-        }
-        let found = match (event.actor_id, event.actor_email) {
-            (None, None) => continue,
-            (Some(id), email) => by_id
-                .query_row(params![tenant_no, id, email], |row| row.get(0))
-                .optional()?,
-            (None, Some(email)) => by_email
-                .query_row(params![tenant_no, email], |row| row.get(0))
-                .optional()?,
-        };
-        let number = match found {
-            Some(number) => number,
-            None => insert.insert(params![tenant_no, event.actor_id, event.actor_email])?,
-        };
-        numbers.insert(key, number);
-    }
-    Ok(numbers)
+    numbered(
+        events,
+        |tenant_no, event| {
+            (event.actor_id.is_some() || event.actor_email.is_some()).then_some((
+                tenant_no,
+                event.actor_id,
+                event.actor_email,
+            ))
+        },
+        |&(tenant_no, id, email)| {
+            let found = match id {
+                Some(id) => by_id.query_row(params![tenant_no, id, email], |row| row.get(0)),
+                None => by_email.query_row(params![tenant_no, email], |row| row.get(0)),
+            };
+            match found.optional()? {
+                Some(number) => Ok(number),
+                None => Ok(insert.insert(params![tenant_no, id, email])?),
+            }
+        },
+    )
 }
 
 /// The number of each action (`actions`) of `events`, by tenant, an action
@@ -1076,24 +1074,39 @@ fn action_numbers<'e>(
     connection: &Connection,
     events: impl Iterator<Item = (i64, &'e JournalEvent<'e>)>,
 ) -> Result<HashMap<(i64, &'e str), i64>> {
-    let mut numbers = HashMap::new();
     let mut find =
         connection.prepare_cached("SELECT no FROM actions WHERE tenant_no = ?1 AND action = ?2")?;
     let mut insert =
         connection.prepare_cached("INSERT INTO actions (tenant_no, action) VALUES (?1, ?2)")?;
-    for (tenant_no, event) in events {
-        let key = (tenant_no, event.action);
-        if numbers.contains_key(&key) {
-            continue;
-        }
-        let number = match find
-            .query_row(params![tenant_no, event.action], |row| row.get(0))
+    numbered(
+        events,
+        |tenant_no, event| Some((tenant_no, event.action)),
+        |&(tenant_no, action)| match find
+            .query_row(params![tenant_no, action], |row| row.get(0))
             .optional()?
         {
-            Some(number) => number,
-            None => insert.insert(params![tenant_no, event.action])?,
+            Some(number) => Ok(number),
+            None => Ok(insert.insert(params![tenant_no, action])?),
+        },
+    )
+}
+
+/// The number `number` gives each key of `events` (`key`: None for an
+/// event without one), asked once per distinct key.
+fn numbered<'e, K: std::hash::Hash + Eq>(
+    events: impl Iterator<Item = (i64, &'e JournalEvent<'e>)>,
+    key: impl Fn(i64, &'e JournalEvent<'e>) -> Option<K>,
+    mut number: impl FnMut(&K) -> Result<i64>,
+) -> Result<HashMap<K, i64>> {
+    let mut numbers = HashMap::new();
+    for (tenant_no, event) in events {
+        let Some(key) = key(tenant_no, event) else {
+            continue;
         };
-        numbers.insert(key, number);
+        if let std::collections::hash_map::Entry::Vacant(slot) = numbers.entry(key) {
+            let assigned = number(slot.key())?;
+            slot.insert(assigned);
+        }
     }
     Ok(numbers)
 }
