@@ -7,7 +7,9 @@
 //! the whole group becomes one journal record, written and synced; then the
 //! receipts are returned. The applier thread writes the journaled records
 //! into the database, as many as are waiting in one transaction, without a
-//! sync of its own: the journal is what keeps them. A small group commit
+//! sync of its own: the journal is what keeps them; a thread of its own
+//! writes the same records' search entries ahead of it, and each of the
+//! applier's transactions commits once the index holds its records. A small group commit
 //! used to cost the database a transaction of its own: every index page its
 //! events touched written to the WAL, the search index's segment flushed and
 //! merged, and a sync. Now the applier's transactions grow with the load.
@@ -99,6 +101,8 @@ struct Shared {
     pending_keys: Mutex<HashMap<(i64, String), Receipt>>,
     /// The store's write connection (the applier's, and every other write's).
     writer: Arc<Mutex<Connection>>,
+    /// The search index's write connection (`evident-search`'s).
+    search: Mutex<Connection>,
     /// Counts the applier's refreshes of the planner's statistics (`SqliteStore::statistics`).
     statistics: Arc<AtomicU64>,
 }
@@ -111,9 +115,16 @@ struct Progress {
     written: u64,
     segment: Option<Arc<std::fs::File>>,
     syncing: bool,
-    /// Synced record payloads waiting to be applied, oldest first, with their event counts.
-    queue: VecDeque<(Vec<u8>, usize)>,
+    /// Synced record payloads waiting to be applied, oldest first, with
+    /// their event counts: the search index takes them first, then the rows'
+    /// transaction takes them out.
+    queue: VecDeque<(Arc<Vec<u8>>, usize)>,
     queued_events: usize,
+    /// Events of the queue the search index has not taken yet.
+    unindexed_events: usize,
+    /// The last record the search index took, and the last it committed.
+    index_taken: u64,
+    indexed: u64,
     /// The last record synced (acknowledged), and the last applied.
     acked: u64,
     applied: u64,
@@ -181,6 +192,9 @@ impl Ingest {
                 syncing: false,
                 queue: VecDeque::new(),
                 queued_events: 0,
+                unindexed_events: 0,
+                index_taken: last,
+                indexed: last,
                 apply_cost: Duration::ZERO,
                 acked: last,
                 applied: last,
@@ -193,13 +207,14 @@ impl Ingest {
             changed: Condvar::new(),
             pending_keys: Mutex::new(HashMap::new()),
             writer,
+            search: Mutex::new(search),
             statistics,
         });
         let applier = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("evident-applier".to_owned())
-                .spawn(move || apply_loop(&shared, search, packer))?
+                .spawn(move || apply_loop(&shared, packer))?
         };
         Ok(Ingest {
             sequencer: Mutex::new(Sequencer {
@@ -579,8 +594,9 @@ impl Shared {
                         };
                         progress
                             .queue
-                            .push_back((journaled.payload, journaled.events));
+                            .push_back((Arc::new(journaled.payload), journaled.events));
                         progress.queued_events += journaled.events;
+                        progress.unindexed_events += journaled.events;
                         progress.closed.extend(journaled.closed);
                     }
                     progress.acked = progress.acked.max(target);
@@ -629,114 +645,40 @@ impl Shared {
     }
 }
 
-/// The applier thread: applies what is queued, as much as it can in one
-/// transaction, until the store closes; then syncs it and removes the closed
-/// segments. Answers whether everything was applied and synced.
-fn apply_loop(shared: &Shared, mut search: Connection, mut packer: DocPacker) -> bool {
-    let mut since_optimize = 0;
-    loop {
-        let (payloads, closed) = {
-            let mut progress = lock(&shared.progress);
-            while progress.queue.is_empty() && !progress.stopping {
-                progress = wait(&shared.changed, progress);
-            }
-            if progress.queue.is_empty() {
-                break;
-            }
-            // A few events are cheaper applied with the next ones (a transaction
-            // costs about the same for one event as for hundreds): wait a little
-            // for more, unless a reader waits for them.
-            progress = wait_while(
-                &shared.changed,
-                progress,
-                Instant::now() + LINGER,
-                |progress| {
-                    progress.queued_events < LINGER_EVENTS
-                        && progress.waiting_readers == 0
-                        && !progress.stopping
-                },
-            );
-            let mut payloads = Vec::new();
-            let mut events = 0;
-            while let Some((_, size)) = progress.queue.front() {
-                if !payloads.is_empty() && events + size > APPLY_EVENTS {
-                    break;
-                }
-                events += size;
-                if let Some((payload, _)) = progress.queue.pop_front() {
-                    payloads.push(payload);
-                }
-            }
-            let last = record_number(payloads.last().map_or(&[][..], Vec::as_slice));
-            // Segments whose every record this transaction completes: it syncs, then they go.
-            let (done, kept) = std::mem::take(&mut progress.closed)
-                .into_iter()
-                .partition(|segment| segment.last <= last);
-            progress.closed = kept;
-            (payloads, done)
-        };
-        let durable = !closed.is_empty();
-        let started = Instant::now();
-        let applied = apply(
-            &mut lock(&shared.writer),
-            &mut search,
-            &mut packer,
-            &payloads,
-            durable,
-            Marks::QUEUED,
-        );
-        if applied.is_ok() {
-            // Before readers hear of the events: a reader that saw them sees the journal without them.
-            for segment in closed {
-                if let Err(error) = journal::remove(&segment.path) {
-                    tracing::warn!(%error, segment = %segment.path.display(), "an applied journal segment could not be removed");
-                }
-            }
-        }
-        let mut progress = lock(&shared.progress);
-        match applied {
-            Ok(applied) => {
-                if applied.events > 0 {
-                    let cost = started.elapsed() / applied.events as u32;
-                    progress.apply_cost = (progress.apply_cost * 3 + cost) / 4;
-                }
-                progress.applied = applied.last;
-                progress.queued_events -= applied.events;
-                drop(progress);
-                shared.changed.notify_all();
-                let mut pending = lock(&shared.pending_keys);
-                for key in applied.keys {
-                    pending.remove(&key);
-                }
-                drop(pending);
-                since_optimize += applied.events as u64;
-                if since_optimize >= EVENTS_BETWEEN_OPTIMIZE {
-                    since_optimize = 0;
-                    // Statistics are an optimisation: the events are applied whatever this returns.
-                    match super::optimize(&lock(&shared.writer)) {
-                        // Read connections load statistics with the schema: they open again.
-                        Ok(true) => {
-                            shared.statistics.fetch_add(1, Ordering::Release);
-                        }
-                        Ok(false) => {}
-                        Err(error) => tracing::warn!(%error, "refreshing query statistics failed"),
-                    }
-                }
-            }
+/// The applier thread: applies what is queued until the store closes, the
+/// search entries on a thread of its own ([`index_loop`]) ahead of the rows
+/// ([`rows_loop`]); then syncs both files and removes the closed segments.
+/// Answers whether everything was applied and synced.
+///
+/// The two run side by side, each taking as much as waits: the index takes
+/// the records first, the rows' transaction takes only records the index has
+/// taken and commits once the index has committed them. Neither waits for
+/// the other's commit to start its next transaction (in lockstep, the rows
+/// waited for the slower index in every transaction, and the index for the
+/// rows' commit).
+fn apply_loop(shared: &Shared, mut packer: DocPacker) -> bool {
+    let applied = std::thread::scope(|scope| {
+        let indexer = std::thread::Builder::new()
+            .name("evident-search".to_owned())
+            .spawn_scoped(scope, || index_loop(shared));
+        let indexer = match indexer {
+            Ok(indexer) => indexer,
             Err(error) => {
-                tracing::error!(%error, "applying the ingest journal failed; its records are kept for the next open");
-                progress.failed = Some(format!(
-                    "applying acknowledged events failed ({error}); they are kept in the ingest journal, applied when the store is opened again"
-                ));
-                drop(progress);
-                shared.changed.notify_all();
+                fail(shared, &StoreError::from(error));
                 return false;
             }
-        }
+        };
+        let rows = rows_loop(shared, &mut packer);
+        // The index stops once the rows have (stopping, or failed).
+        let indexed = indexer.join().unwrap_or(false);
+        rows && indexed
+    });
+    if !applied {
+        return false;
     }
     // Everything is applied: sync it, then the journal can go.
-    if let Err(error) =
-        touch_durably(&mut lock(&shared.writer)).and_then(|()| search::touch_durably(&search))
+    if let Err(error) = touch_durably(&mut lock(&shared.writer))
+        .and_then(|()| search::touch_durably(&lock(&shared.search)))
     {
         tracing::error!(%error, "the applied events could not be synced; the journal is kept for the next open");
         return false;
@@ -747,6 +689,233 @@ fn apply_loop(shared: &Shared, mut search: Connection, mut packer: DocPacker) ->
         }
     }
     true
+}
+
+/// Marks applying as failed when the thread it guards panics, so that the
+/// other one stops and appends and reads fail instead of waiting.
+struct FailOnPanic<'s>(&'s Shared);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            fail(self.0, &unavailable("the applier panicked".to_owned()));
+        }
+    }
+}
+
+/// Records why applying stopped; appends and reads then fail.
+fn fail(shared: &Shared, error: &StoreError) {
+    tracing::error!(%error, "applying the ingest journal failed; its records are kept for the next open");
+    let mut progress = lock(&shared.progress);
+    if progress.failed.is_none() {
+        progress.failed = Some(format!(
+            "applying acknowledged events failed ({error}); they are kept in the ingest journal, applied when the store is opened again"
+        ));
+    }
+    drop(progress);
+    shared.changed.notify_all();
+}
+
+/// The search index's writer: takes the queued records past those it has
+/// taken, up to [`APPLY_EVENTS`] events, and writes their search and target
+/// entries in one transaction, synced when it completes a closed segment.
+/// Answers whether it stopped without failing.
+fn index_loop(shared: &Shared) -> bool {
+    let _guard = FailOnPanic(shared);
+    loop {
+        let (payloads, first, last) = {
+            let mut progress = lock(&shared.progress);
+            while progress.unindexed_events == 0 && !progress.stopping && progress.failed.is_none()
+            {
+                progress = wait(&shared.changed, progress);
+            }
+            if progress.unindexed_events == 0 || progress.failed.is_some() {
+                return progress.failed.is_none();
+            }
+            // A few events are cheaper applied with the next ones (a transaction
+            // costs about the same for one event as for hundreds): wait a little
+            // for more, unless a reader waits for them.
+            progress = wait_while(
+                &shared.changed,
+                progress,
+                Instant::now() + LINGER,
+                |progress| {
+                    progress.unindexed_events < LINGER_EVENTS
+                        && progress.waiting_readers == 0
+                        && !progress.stopping
+                        && progress.failed.is_none()
+                },
+            );
+            let first = progress.index_taken;
+            let mut payloads = Vec::new();
+            let mut events = 0;
+            for (payload, size) in &progress.queue {
+                if record_number(payload) <= first {
+                    continue;
+                }
+                if !payloads.is_empty() && events + size > APPLY_EVENTS {
+                    break;
+                }
+                events += size;
+                payloads.push(payload.clone());
+            }
+            let last = payloads
+                .last()
+                .map_or(first, |payload| record_number(payload));
+            progress.index_taken = last;
+            progress.unindexed_events -= events;
+            drop(progress);
+            // The rows' transaction may take them now.
+            shared.changed.notify_all();
+            (payloads, first, last)
+        };
+        let durable = lock(&shared.progress)
+            .closed
+            .iter()
+            .any(|segment| segment.last > first && segment.last <= last);
+        let indexed = payloads
+            .iter()
+            .map(|payload| Record::decode(payload))
+            .collect::<Result<Vec<_>>>()
+            .and_then(|records| {
+                let records = records.iter().collect::<Vec<_>>();
+                apply_search(&mut lock(&shared.search), &records, last, durable)
+            });
+        match indexed {
+            Ok(()) => {
+                lock(&shared.progress).indexed = last;
+                shared.changed.notify_all();
+            }
+            Err(error) => {
+                fail(shared, &error);
+                return false;
+            }
+        }
+    }
+}
+
+/// The rows' writer: takes the queued records the index has taken, up to
+/// [`APPLY_EVENTS`] events, writes their rows, Merkle nodes and log sizes in
+/// one transaction and commits it once the index holds them, synced when it
+/// completes a closed segment (whose file then goes). Answers whether it
+/// stopped without failing.
+fn rows_loop(shared: &Shared, packer: &mut DocPacker) -> bool {
+    let _guard = FailOnPanic(shared);
+    let mut since_optimize = 0;
+    loop {
+        let (payloads, closed) = {
+            // What the index has taken (it waited for more), or the end.
+            let taken = |progress: &Progress| {
+                progress
+                    .queue
+                    .front()
+                    .is_some_and(|(payload, _)| record_number(payload) <= progress.index_taken)
+            };
+            let ended = |progress: &Progress| {
+                (progress.stopping && progress.queue.is_empty()) || progress.failed.is_some()
+            };
+            let mut progress = lock(&shared.progress);
+            while !(taken(&progress) || ended(&progress)) {
+                progress = wait(&shared.changed, progress);
+            }
+            if !taken(&progress) || progress.failed.is_some() {
+                return progress.failed.is_none();
+            }
+            let mut payloads = Vec::new();
+            let mut events = 0;
+            while let Some((payload, size)) = progress.queue.front() {
+                if record_number(payload) > progress.index_taken
+                    || (!payloads.is_empty() && events + size > APPLY_EVENTS)
+                {
+                    break;
+                }
+                events += size;
+                if let Some((payload, _)) = progress.queue.pop_front() {
+                    payloads.push(payload);
+                }
+            }
+            let last = payloads.last().map_or(0, |payload| record_number(payload));
+            // Segments whose every record this transaction completes: it syncs, then they go.
+            let (done, kept) = std::mem::take(&mut progress.closed)
+                .into_iter()
+                .partition(|segment| segment.last <= last);
+            progress.closed = kept;
+            (payloads, done)
+        };
+        let durable = !closed.is_empty();
+        let started = Instant::now();
+        let applied = decode(payloads.iter().map(|payload| payload.as_slice())).and_then(
+            |(records, applied)| {
+                let last = applied.last;
+                apply_events(
+                    &mut lock(&shared.writer),
+                    packer,
+                    &records.iter().collect::<Vec<_>>(),
+                    last,
+                    durable,
+                    || index_holds(shared, last),
+                )?;
+                Ok(applied)
+            },
+        );
+        if applied.is_ok() {
+            // Before readers hear of the events: a reader that saw them sees the journal without them.
+            for segment in closed {
+                if let Err(error) = journal::remove(&segment.path) {
+                    tracing::warn!(%error, segment = %segment.path.display(), "an applied journal segment could not be removed");
+                }
+            }
+        }
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(error) => {
+                fail(shared, &error);
+                return false;
+            }
+        };
+        let mut progress = lock(&shared.progress);
+        if applied.events > 0 {
+            let cost = started.elapsed() / applied.events as u32;
+            progress.apply_cost = (progress.apply_cost * 3 + cost) / 4;
+        }
+        progress.applied = applied.last;
+        progress.queued_events -= applied.events;
+        drop(progress);
+        shared.changed.notify_all();
+        let mut pending = lock(&shared.pending_keys);
+        for key in applied.keys {
+            pending.remove(&key);
+        }
+        drop(pending);
+        since_optimize += applied.events as u64;
+        if since_optimize >= EVENTS_BETWEEN_OPTIMIZE {
+            since_optimize = 0;
+            // Statistics are an optimisation: the events are applied whatever this returns.
+            match super::optimize(&lock(&shared.writer)) {
+                // Read connections load statistics with the schema: they open again.
+                Ok(true) => {
+                    shared.statistics.fetch_add(1, Ordering::Release);
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "refreshing query statistics failed"),
+            }
+        }
+    }
+}
+
+/// Waits until the search index has committed record `last` (its entries
+/// come first: see [`apply`]).
+fn index_holds(shared: &Shared, last: u64) -> Result<()> {
+    let mut progress = lock(&shared.progress);
+    loop {
+        if progress.indexed >= last {
+            return Ok(());
+        }
+        if let Some(why) = &progress.failed {
+            return Err(unavailable(why.clone()));
+        }
+        progress = wait(&shared.changed, progress);
+    }
 }
 
 /// A record's number, from the head of its payload.
@@ -778,6 +947,7 @@ struct Marks {
     search: u64,
 }
 
+#[cfg(test)]
 impl Marks {
     /// Records in the applier's queue: past both marks.
     const QUEUED: Marks = Marks {
@@ -788,8 +958,11 @@ impl Marks {
 
 /// Applies records to `evident.db` in one transaction and to the search
 /// index in another, each synced when `durable` (else the journal keeps
-/// them until a later synced commit). From [`APART_FROM`] events the search
-/// entries are written on a thread of their own while the events are.
+/// them until a later synced commit), as opening applies what a crash left
+/// in the journal (the running store's applier does the same in two
+/// threads that do not wait for each other's transactions: [`apply_loop`]).
+/// From [`APART_FROM`] events the search entries are written on a thread of
+/// their own while the events are.
 ///
 /// The search index commits first, and `evident.db` only once it has: at
 /// any moment the index holds every event the events' table does, so that a
@@ -804,26 +977,7 @@ fn apply(
     durable: bool,
     marks: Marks,
 ) -> Result<Applied> {
-    let records = payloads
-        .iter()
-        .map(|payload| Record::decode(payload))
-        .collect::<Result<Vec<_>>>()?;
-    let mut applied = Applied {
-        last: 0,
-        events: 0,
-        keys: Vec::new(),
-    };
-    for record in &records {
-        applied.last = record.number;
-        applied.events += record.events();
-        for batch in &record.batches {
-            for event in &batch.events {
-                if let Some(key) = event.idempotency_key {
-                    applied.keys.push((batch.tenant_no, key.to_owned()));
-                }
-            }
-        }
-    }
+    let (records, applied) = decode(payloads.iter().map(Vec::as_slice))?;
     let past = |mark: u64| -> Vec<&Record<'_>> {
         records
             .iter()
@@ -852,6 +1006,29 @@ fn apply(
         })?;
     }
     Ok(applied)
+}
+
+/// Decodes records, with what applying them does: their last number, their
+/// events, and the idempotency keys they take out of the pending ones.
+fn decode<'p>(payloads: impl Iterator<Item = &'p [u8]>) -> Result<(Vec<Record<'p>>, Applied)> {
+    let records = payloads.map(Record::decode).collect::<Result<Vec<_>>>()?;
+    let mut applied = Applied {
+        last: 0,
+        events: 0,
+        keys: Vec::new(),
+    };
+    for record in &records {
+        applied.last = record.number;
+        applied.events += record.events();
+        for batch in &record.batches {
+            for event in &batch.events {
+                if let Some(key) = event.idempotency_key {
+                    applied.keys.push((batch.tenant_no, key.to_owned()));
+                }
+            }
+        }
+    }
+    Ok((records, applied))
 }
 
 /// Sets a connection's `synchronous` for one transaction; every other
@@ -1485,8 +1662,11 @@ mod tests {
         drop(store._lock.take());
         let writer = store.writer.clone();
         let held = writer.lock().unwrap();
+        // The search index's writer too: it goes on alone while the rows are held.
+        let shared = store.ingest().unwrap().shared.clone();
+        let search_held = lock(&shared.search);
         appends(&store);
-        std::mem::forget(held);
+        std::mem::forget((held, search_held));
         std::mem::forget(store);
     }
 
@@ -1842,6 +2022,66 @@ mod tests {
             .into_iter()
             .filter(|payload| record_number(payload) > applied)
             .collect()
+    }
+
+    /// Both files' marks, each read from a connection of its own.
+    fn marks(dir: &Path) -> (u64, Option<u64>) {
+        let events = Connection::open(dir.join(super::super::DATABASE_FILE)).unwrap();
+        let search = Connection::open(dir.join(search::SEARCH_FILE)).unwrap();
+        (
+            applied_record(&events).unwrap(),
+            search::applied(&search).unwrap(),
+        )
+    }
+
+    /// While the store runs, the index's transaction and the rows' go side
+    /// by side, the rows committing only once the index has: with the index
+    /// held, acknowledged events wait unapplied in both files; with the rows
+    /// held, the index takes them and commits ahead.
+    #[test]
+    fn the_running_store_commits_rows_only_after_their_search_entries_and_indexes_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        append(&store, batch("acme", (0..5).map(|n| event(n, None))));
+        let ingest = store.ingest().unwrap();
+        ingest.caught_up().unwrap();
+        let before = marks(dir.path());
+        assert_eq!(before.1, Some(before.0));
+
+        // The index's file locked by another writer: nothing is applied.
+        let blocker = Connection::open(dir.path().join(search::SEARCH_FILE)).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        append(
+            &store,
+            batch("acme", (0..300).map(|n| event(100 + n, None))),
+        );
+        std::thread::sleep(LINGER * 6);
+        assert_eq!(marks(dir.path()), before);
+        blocker.execute_batch("ROLLBACK").unwrap();
+        ingest.caught_up().unwrap();
+        let (events, search) = marks(dir.path());
+        assert!(events > before.0);
+        assert_eq!(search, Some(events));
+
+        // The rows held (their connection taken): the index commits ahead.
+        let held = store.writer.lock().unwrap();
+        append(
+            &store,
+            batch("acme", (0..300).map(|n| event(1000 + n, None))),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while marks(dir.path()).1 == Some(events) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (held_events, held_search) = marks(dir.path());
+        assert_eq!(held_events, events);
+        assert!(held_search > Some(events), "{held_search:?}");
+        drop(held);
+        ingest.caught_up().unwrap();
+        let (events, search) = marks(dir.path());
+        assert_eq!(search, Some(events));
+        assert_eq!(Some(events), held_search);
+        assert_eq!(store.stats().unwrap().events, 605);
     }
 
     /// The search index commits before `evident.db`, which commits only
