@@ -723,7 +723,7 @@ fn fail(shared: &Shared, error: &StoreError) {
 fn index_loop(shared: &Shared) -> bool {
     let _guard = FailOnPanic(shared);
     loop {
-        let (payloads, first, last) = {
+        let (payloads, last, durable) = {
             let mut progress = lock(&shared.progress);
             while progress.unindexed_events == 0 && !progress.stopping && progress.failed.is_none()
             {
@@ -762,17 +762,17 @@ fn index_loop(shared: &Shared) -> bool {
             let last = payloads
                 .last()
                 .map_or(first, |payload| record_number(payload));
+            // Before the rows' transaction may take them (and the segments they complete).
+            let durable = progress
+                .closed
+                .iter()
+                .any(|segment| segment.last > first && segment.last <= last);
             progress.index_taken = last;
             progress.unindexed_events -= events;
             drop(progress);
-            // The rows' transaction may take them now.
             shared.changed.notify_all();
-            (payloads, first, last)
+            (payloads, last, durable)
         };
-        let durable = lock(&shared.progress)
-            .closed
-            .iter()
-            .any(|segment| segment.last > first && segment.last <= last);
         let indexed = payloads
             .iter()
             .map(|payload| Record::decode(payload))
