@@ -59,11 +59,13 @@ const PACE_FROM_EVENTS: usize = 4_096;
 /// transaction's cost per event falls as it grows (with 200 tenants
 /// interleaved: 92 µs an event at 2,048 a transaction, 69 µs at 8,192).
 const APPLY_EVENTS: usize = 8_192;
-/// Below this many waiting events the applier waits up to [`LINGER`] for more.
+/// Below this many waiting events the search index's thread (which takes
+/// records first) waits up to [`LINGER`] for more.
 const LINGER_EVENTS: usize = 2_048;
 const LINGER: Duration = Duration::from_millis(50);
-/// From this many events a transaction's search entries are written on a
-/// thread of their own (fewer are not worth starting one).
+/// At open, from this many events a transaction's search entries are
+/// written on a thread of their own (fewer are not worth starting one; the
+/// running store's applier always has one: [`apply_loop`]).
 const APART_FROM: usize = 256;
 /// The longest one append is paced.
 const MOST_PACING: Duration = Duration::from_millis(100);

@@ -143,20 +143,24 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
         ))));
     }
     connection.execute_batch(TABLES)?;
-    let automerge: Option<i64> = connection
-        .query_row(
-            "SELECT v FROM events_fts_config WHERE k = 'automerge'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?;
-    if automerge != Some(AUTOMERGE) {
+    if automerge(&connection)? != Some(AUTOMERGE) {
         connection.execute(
             "INSERT INTO events_fts (events_fts, rank) VALUES ('automerge', ?1)",
             [AUTOMERGE],
         )?;
     }
     Ok(connection)
+}
+
+/// The index's FTS5 merge width, if set.
+fn automerge(connection: &Connection) -> Result<Option<i64>> {
+    Ok(connection
+        .query_row(
+            "SELECT v FROM events_fts_config WHERE k = 'automerge'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?)
 }
 
 /// Attaches the index to a read connection as [`SCHEMA`], with the same
@@ -347,28 +351,24 @@ pub(super) fn touch_durably(connection: &Connection) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn automerge(connection: &Connection) -> i64 {
-        connection
-            .query_row(
-                "SELECT v FROM events_fts_config WHERE k = 'automerge'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap()
-    }
-
     #[test]
     fn the_index_takes_its_merge_width_new_or_made_before() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(SEARCH_FILE);
-        assert_eq!(automerge(&open_writer(&path).unwrap()), AUTOMERGE);
+        assert_eq!(
+            automerge(&open_writer(&path).unwrap()).unwrap(),
+            Some(AUTOMERGE)
+        );
         // An index made by a build that left FTS5's default.
         let made_before = open_writer(&path).unwrap();
         made_before
             .execute_batch("INSERT INTO events_fts (events_fts, rank) VALUES ('automerge', 4)")
             .unwrap();
-        assert_eq!(automerge(&made_before), 4);
+        assert_eq!(automerge(&made_before).unwrap(), Some(4));
         drop(made_before);
-        assert_eq!(automerge(&open_writer(&path).unwrap()), AUTOMERGE);
+        assert_eq!(
+            automerge(&open_writer(&path).unwrap()).unwrap(),
+            Some(AUTOMERGE)
+        );
     }
 }
