@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use evident_core::search::has_words;
-use evident_core::{ActorMatch, BoundSide, Condition, Filter, TargetMatch, TextTerm};
+use evident_core::{ActorMatch, BoundSide, Clause, Condition, Filter, TargetMatch, TextTerm};
 use jiff::Timestamp;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params};
@@ -706,6 +706,36 @@ fn action_numbers(tenants: &[i64], patterns: &[String], params: &mut Vec<SqlValu
     let scope = placeholders(tenants.len());
     let alternatives = action_alternatives(patterns, params);
     format!("action_no IN (SELECT no FROM actions WHERE tenant_no IN ({scope}) AND {alternatives})")
+}
+
+/// The total of a filter that is one positive action clause and nothing
+/// else (a category clause is one once [`super::categories_as_actions`] has
+/// made it its actions): the sum of each matching action's events in
+/// `tenants` (`actions.events`, which the applier keeps in the transaction
+/// that stores them, so that it is exact in every snapshot; no event is
+/// ever removed). None for any other filter.
+pub(super) fn action_total(tenants: &[i64], filter: &Filter) -> Option<(String, Vec<SqlValue>)> {
+    let [
+        Clause {
+            negated: false,
+            condition: Condition::Action(patterns),
+        },
+    ] = filter.clauses.as_slice()
+    else {
+        return None;
+    };
+    let mut params: Vec<SqlValue> = tenants
+        .iter()
+        .map(|tenant| SqlValue::Integer(*tenant))
+        .collect();
+    let alternatives = action_alternatives(patterns, &mut params);
+    Some((
+        format!(
+            "SELECT coalesce(sum(events), 0) FROM actions WHERE tenant_no IN ({}) AND {alternatives}",
+            placeholders(tenants.len())
+        ),
+        params,
+    ))
 }
 
 fn actor_alternatives(matches: &[ActorMatch], params: &mut Vec<SqlValue>) -> String {

@@ -1137,9 +1137,13 @@ fn write_batches(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?;
     let mut categories = std::collections::BTreeSet::new();
+    // Each action's events in this transaction, by its number.
+    let mut action_events = std::collections::BTreeMap::<i64, i64>::new();
     for (index, (tenant_no, event)) in events().enumerate() {
         let rowid = event_rowid(tenant_no, event.seq);
+        let action_no = actions[&(tenant_no, event.action)];
         categories.insert((tenant_no, event.category, event.action));
+        *action_events.entry(action_no).or_default() += 1;
         insert_event.execute(params![
             rowid,
             tenant_no,
@@ -1159,10 +1163,16 @@ fn write_batches(
             packed.value(index, event.doc),
             event.salt.as_slice(),
             actors.get(&(tenant_no, event.actor_id, event.actor_email)),
-            actions[&(tenant_no, event.action)],
+            action_no,
         ])?;
     }
     drop(insert_event);
+    let mut count_action =
+        connection.prepare_cached("UPDATE actions SET events = events + ?1 WHERE no = ?2")?;
+    for (action_no, events) in action_events {
+        count_action.execute([events, action_no])?;
+    }
+    drop(count_action);
     let latest_recorded = events().map(|(_, event)| event.recorded_at).max();
     packer.train_if_due(connection, latest_recorded.unwrap_or_default())?;
     let mut insert_category = connection.prepare_cached(

@@ -1412,6 +1412,14 @@ fn count_events(
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
     }
+    if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, &filter) {
+        // Actions (or categories, as their actions) alone: the events each
+        // action holds, kept as they are stored, summed.
+        let count: i64 = connection
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(&params), |row| row.get(0))?;
+        return Ok(count as u64);
+    }
     if let Some(driver) = conditions.sole_driver() {
         // Free text, actors or targets alone: counted from the search index,
         // the actor index or the target index, without reading the events.
@@ -2758,6 +2766,101 @@ mod migration_tests {
         // 32.1.0.0/16 begins with the bytes 2001:db8::1 begins with: still not a match.
         assert_eq!(seqs("ip:32.1.0.0/16"), Vec::<u64>::new());
         assert_eq!(seqs("-ip:203.0.113.0/24"), [1, 2, 3]);
+    }
+
+    /// A total by actions alone is the sum of the events each action holds,
+    /// kept by the applier over transactions and tenants (a parent and its
+    /// sub-account), equal to the count of the rows; a store made before
+    /// the counts has them counted at open.
+    #[test]
+    fn totals_by_actions_alone_are_the_events_each_action_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::now();
+        let scope = |tenants: &[&str]| TenantScope {
+            tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
+        };
+        let total = |store: &SqliteStore, tenants: &[&str], query: &str| {
+            let filter = evident_core::query::parse(query).unwrap();
+            store.count(&scope(tenants), &filter, now).unwrap()
+        };
+        // Each total, and the rows' count of the same events (a time bound
+        // that every event meets makes the filter more than actions alone).
+        let totals = |store: &SqliteStore| -> Vec<(u64, u64)> {
+            [
+                (&["acme"][..], "action:user.login"),
+                (&["acme"][..], "action:license.revoked"),
+                (&["acme"][..], "action:user.login,license.revoked"),
+                (&["acme"][..], "action:user.*"),
+                (&["acme-eu"][..], "action:user.login"),
+                (&["acme", "acme-eu"][..], "action:user.login"),
+                (&["acme", "acme-eu"][..], "action:user.*,license.*"),
+                (&["acme"][..], "action:nothing.here"),
+            ]
+            .into_iter()
+            .map(|(tenants, query)| {
+                let counted = total(store, tenants, &format!("{query} from:2000-01-01"));
+                (total(store, tenants, query), counted)
+            })
+            .collect()
+        };
+        let expected = [
+            (9, 9),
+            (3, 3),
+            (12, 12),
+            (9, 9),
+            (3, 3),
+            (12, 12),
+            (15, 15),
+            (0, 0),
+        ];
+        {
+            let store = acme_store(dir.path());
+            store
+                .create_tenant(&crate::NewTenant {
+                    id: "acme-eu".into(),
+                    name: "Acme EU".into(),
+                    parent: Some("acme".into()),
+                })
+                .unwrap();
+            for round in 0..3 {
+                append_to_acme(
+                    &store,
+                    (0..round + 2)
+                        .map(|_| system_event("user.login"))
+                        .chain([system_event("license.revoked")])
+                        .collect(),
+                );
+                store
+                    .append(
+                        &[AppendBatch {
+                            tenant: "acme-eu".into(),
+                            events: vec![system_event("user.login")],
+                        }],
+                        Timestamp::now(),
+                    )
+                    .unwrap();
+            }
+            assert_eq!(totals(&store), expected);
+            // The totals are read from the counts: changed by hand, they change.
+            store
+                .write(|connection| {
+                    connection.execute_batch(
+                        "UPDATE actions SET events = events + 100 WHERE action = 'license.revoked'",
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(total(&store, &["acme"], "action:license.revoked"), 103);
+        }
+        // A store of the version before, without the counts.
+        {
+            let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            connection
+                .execute_batch("ALTER TABLE actions DROP COLUMN events; PRAGMA user_version = 16;")
+                .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(totals(&store), expected);
     }
 
     #[test]

@@ -325,6 +325,14 @@ UPDATE events SET action_no = (
 DROP INDEX events_action;
 CREATE INDEX events_action ON events(tenant_no, action_no, occurred_at);
 "#,
+    r#"
+-- How many events each tenant holds of each action, kept by the applier in
+-- the transaction that stores them: a total by action (or category) alone
+-- is a sum of these instead of a count of the action index's entries.
+ALTER TABLE actions ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+UPDATE actions SET events = (
+    SELECT count(*) FROM events WHERE events.tenant_no = actions.tenant_no AND events.action_no = actions.no);
+"#,
 ];
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
