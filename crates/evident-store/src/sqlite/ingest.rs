@@ -1137,13 +1137,18 @@ fn write_batches(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?;
     let mut categories = std::collections::BTreeSet::new();
-    // Each action's events in this transaction, by its number.
+    // Each action's events in this transaction, by its number; each
+    // tenant's, by the day they occurred.
     let mut action_events = std::collections::BTreeMap::<i64, i64>::new();
+    let mut day_events = std::collections::BTreeMap::<(i64, i64), i64>::new();
     for (index, (tenant_no, event)) in events().enumerate() {
         let rowid = event_rowid(tenant_no, event.seq);
         let action_no = actions[&(tenant_no, event.action)];
         categories.insert((tenant_no, event.category, event.action));
         *action_events.entry(action_no).or_default() += 1;
+        *day_events
+            .entry((tenant_no, super::schema::event_day(event.occurred_at)))
+            .or_default() += 1;
         insert_event.execute(params![
             rowid,
             tenant_no,
@@ -1173,6 +1178,14 @@ fn write_batches(
         count_action.execute([events, action_no])?;
     }
     drop(count_action);
+    let mut count_day = connection.prepare_cached(
+        "INSERT INTO event_days (tenant_no, day, events) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant_no, day) DO UPDATE SET events = events + excluded.events",
+    )?;
+    for ((tenant_no, day), events) in day_events {
+        count_day.execute([tenant_no, day, events])?;
+    }
+    drop(count_day);
     let latest_recorded = events().map(|(_, event)| event.recorded_at).max();
     packer.train_if_due(connection, latest_recorded.unwrap_or_default())?;
     let mut insert_category = connection.prepare_cached(

@@ -1420,6 +1420,11 @@ fn count_events(
             .query_row(rusqlite::params_from_iter(&params), |row| row.get(0))?;
         return Ok(count as u64);
     }
+    if let Some((from, to)) = filter_sql::time_range(&filter, now)
+        && let Some(count) = time_total(connection, &tenants.numbers, from, to)?
+    {
+        return Ok(count);
+    }
     if let Some(driver) = conditions.sole_driver() {
         // Free text, actors or targets alone: counted from the search index,
         // the actor index or the target index, without reading the events.
@@ -1435,6 +1440,75 @@ fn count_events(
             row.get(0)
         })?;
     Ok(count as u64)
+}
+
+/// The events of `tenants` that occurred from `from` to `to` (inclusive,
+/// microseconds; None: unbounded), when the range spans a whole day: the
+/// whole days' counts (`event_days`, kept by the applier in the transaction
+/// that stores the events, so exact in every snapshot; no event is ever
+/// removed), and the partial days at either end counted in the time index.
+/// None when no whole day lies within the range (its count reads at most
+/// two days of the index).
+fn time_total(
+    connection: &Connection,
+    tenants: &[i64],
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Option<u64>> {
+    use schema::{DAY_MICROS, event_day};
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Ok(Some(0));
+    }
+    // The whole days within: from the first that starts at or after `from`
+    // to the last that ends at or before `to`.
+    let first_day = from.map(|from| event_day(from) + i64::from(from.rem_euclid(DAY_MICROS) != 0));
+    let past_day =
+        to.map(|to| event_day(to) + i64::from(to.rem_euclid(DAY_MICROS) == DAY_MICROS - 1));
+    if let (Some(first), Some(past)) = (first_day, past_day)
+        && first >= past
+    {
+        return Ok(None);
+    }
+    let scope = filter_sql::placeholders(tenants.len());
+    let tenant_params = tenants
+        .iter()
+        .map(|tenant| rusqlite::types::Value::Integer(*tenant));
+    let days: i64 = connection
+        .prepare_cached(&format!(
+            "SELECT coalesce(sum(events), 0) FROM event_days WHERE tenant_no IN ({scope})
+             AND day >= coalesce(?, day) AND day < coalesce(?, day + 1)"
+        ))?
+        .query_row(
+            rusqlite::params_from_iter(
+                tenant_params
+                    .clone()
+                    .chain([first_day.into(), past_day.into()]),
+            ),
+            |row| row.get(0),
+        )?;
+    // The partial days: `from` up to the first whole day, and past the last up to `to`.
+    let mut edges = 0i64;
+    let mut count_edge = connection.prepare_cached(&format!(
+        "SELECT count(*) FROM events WHERE tenant_no IN ({scope}) AND occurred_at >= ? AND occurred_at < ?"
+    ))?;
+    let mut edge = |low: i64, high: i64| -> Result<()> {
+        if low < high {
+            edges += count_edge.query_row(
+                rusqlite::params_from_iter(tenant_params.clone().chain([low.into(), high.into()])),
+                |row| row.get::<_, i64>(0),
+            )?;
+        }
+        Ok(())
+    };
+    if let (Some(from), Some(first)) = (from, first_day) {
+        edge(from, first.saturating_mul(DAY_MICROS))?;
+    }
+    if let (Some(to), Some(past)) = (to, past_day) {
+        edge(past.saturating_mul(DAY_MICROS), to.saturating_add(1))?;
+    }
+    Ok(Some((days + edges) as u64))
 }
 
 impl Store for SqliteStore {
@@ -2592,6 +2666,8 @@ mod migration_tests {
                  DROP TABLE actions;
                  CREATE INDEX events_action ON events(tenant_no, action, occurred_at);",
             ),
+            (17, "ALTER TABLE actions DROP COLUMN events;"),
+            (18, "DROP TABLE event_days;"),
         ];
         let connection = Connection::open(dir.join(DATABASE_FILE)).unwrap();
         connection.execute_batch("ANALYZE;").unwrap();
@@ -2853,14 +2929,144 @@ mod migration_tests {
             assert_eq!(total(&store, &["acme"], "action:license.revoked"), 103);
         }
         // A store of the version before, without the counts.
-        {
-            let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-            connection
-                .execute_batch("ALTER TABLE actions DROP COLUMN events; PRAGMA user_version = 16;")
-                .unwrap();
-        }
+        downgrade(dir.path(), 16);
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(totals(&store), expected);
+    }
+
+    /// A total of a time range alone sums the whole days it spans from the
+    /// counts the applier keeps and counts the partial days at its ends:
+    /// equal to the rows' count for ranges that start and end at, just
+    /// before and just after midnight or within a day, open on either side,
+    /// over a parent and its sub-account; a store made before the counts
+    /// has them counted at open.
+    #[test]
+    fn totals_of_a_time_range_alone_are_whole_days_counted_and_partial_ends() {
+        use evident_core::{Condition, TimeBound};
+        const DAY: i64 = 86_400_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::now();
+        let midnight = now.as_microsecond().div_euclid(DAY) * DAY - 8 * DAY;
+        let instant = |micros: i64| Timestamp::from_microsecond(micros).unwrap();
+        let at = |micros: i64, action: &str| {
+            new_event(&serde_json::json!({
+                "action": action,
+                "actor": {"type": "system"},
+                "occurred_at": instant(micros).to_string(),
+            }))
+        };
+        // Every 7 hours 13 minutes over seven days, and some at midnight and a
+        // microsecond either side of it.
+        let times: Vec<i64> = (0..24)
+            .map(|n| midnight + n * 26_000_000_000)
+            .chain([2, 3, 5].iter().flat_map(|day| {
+                let edge = midnight + day * DAY;
+                [edge - 1, edge, edge + 1]
+            }))
+            .collect();
+        let scope = |tenants: &[&str]| TenantScope {
+            tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
+        };
+        let bounds: Vec<Option<i64>> = [0, 1, 2, 3, 5, 7]
+            .iter()
+            .flat_map(|day| {
+                let edge = midnight + day * DAY;
+                [edge - 1, edge, edge + 1, edge + DAY / 2]
+            })
+            .map(Some)
+            .chain([None])
+            .collect();
+        // Each range's total, and the rows' count of it (a clause that no
+        // event fails makes the filter more than a time range).
+        let totals = |store: &SqliteStore, tenants: &[&str]| -> Vec<(u64, u64)> {
+            let mut totals = Vec::new();
+            for from in &bounds {
+                for to in &bounds {
+                    let mut filter = Filter::default();
+                    if let Some(from) = from {
+                        filter =
+                            filter.with(false, Condition::From(TimeBound::Instant(instant(*from))));
+                    }
+                    if let Some(to) = to {
+                        filter =
+                            filter.with(false, Condition::To(TimeBound::Instant(instant(*to))));
+                    }
+                    let counted = filter
+                        .clone()
+                        .with(true, Condition::Action(vec!["nothing.here".into()]));
+                    totals.push((
+                        store.count(&scope(tenants), &filter, now).unwrap(),
+                        store.count(&scope(tenants), &counted, now).unwrap(),
+                    ));
+                }
+            }
+            totals
+        };
+        let check = |store: &SqliteStore| {
+            for tenants in [&["acme"][..], &["acme-eu"][..], &["acme", "acme-eu"][..]] {
+                let totals = totals(store, tenants);
+                assert!(totals.iter().any(|(total, _)| *total > 0));
+                for (index, (total, counted)) in totals.iter().enumerate() {
+                    assert_eq!(total, counted, "{tenants:?}, range {index}");
+                }
+            }
+        };
+        {
+            let store = acme_store(dir.path());
+            store
+                .create_tenant(&crate::NewTenant {
+                    id: "acme-eu".into(),
+                    name: "Acme EU".into(),
+                    parent: Some("acme".into()),
+                })
+                .unwrap();
+            // In several transactions, out of time order.
+            for chunk in times.chunks(5).rev() {
+                append_to_acme(
+                    &store,
+                    chunk
+                        .iter()
+                        .map(|micros| at(*micros, "user.login"))
+                        .collect(),
+                );
+                store
+                    .append(
+                        &[AppendBatch {
+                            tenant: "acme-eu".into(),
+                            events: chunk
+                                .iter()
+                                .step_by(2)
+                                .map(|micros| at(*micros, "key.changed"))
+                                .collect(),
+                        }],
+                        Timestamp::now(),
+                    )
+                    .unwrap();
+            }
+            check(&store);
+            // The whole days are read from the counts: changed by hand, the total changes.
+            let day = |filter: Filter| store.count(&scope(&["acme"]), &filter, now).unwrap();
+            let third_day = Filter::default()
+                .with(
+                    false,
+                    Condition::From(TimeBound::Instant(instant(midnight + 2 * DAY))),
+                )
+                .with(
+                    false,
+                    Condition::To(TimeBound::Instant(instant(midnight + 3 * DAY - 1))),
+                );
+            let before = day(third_day.clone());
+            store
+                .write(|connection| {
+                    connection.execute_batch("UPDATE event_days SET events = events + 1000")?;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(day(third_day), before + 1000);
+        }
+        // A store of the version before, without the counts.
+        downgrade(dir.path(), 17);
+        check(&SqliteStore::open(dir.path()).unwrap());
     }
 
     #[test]

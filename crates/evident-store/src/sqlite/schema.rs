@@ -333,7 +333,33 @@ ALTER TABLE actions ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
 UPDATE actions SET events = (
     SELECT count(*) FROM events WHERE events.tenant_no = actions.tenant_no AND events.action_no = actions.no);
 "#,
+    r#"
+-- How many events each tenant holds of each day (UTC) of their occurred_at,
+-- the day numbered from 1970-01-01 (`event_day`), kept by the applier in the
+-- transaction that stores them: a total of a time range alone sums the
+-- whole days it spans and counts only the partial days at its ends.
+CREATE TABLE event_days (
+    tenant_no INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    PRIMARY KEY (tenant_no, day)
+) WITHOUT ROWID;
+INSERT INTO event_days (tenant_no, day, events)
+    SELECT tenant_no,
+           (occurred_at - ((occurred_at % 86400000000) + 86400000000) % 86400000000) / 86400000000 AS day,
+           count(*)
+    FROM events GROUP BY tenant_no, day;
+"#,
 ];
+
+/// Microseconds in a day.
+pub(super) const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The day (UTC, numbered from 1970-01-01) of an instant in microseconds,
+/// as `event_days` numbers it.
+pub(super) fn event_day(micros: i64) -> i64 {
+    micros.div_euclid(DAY_MICROS)
+}
 
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
 pub fn event_rowid(tenant_no: i64, seq: u64) -> i64 {
