@@ -1407,7 +1407,6 @@ fn count_events(
         return Ok(0);
     }
     let filter = categories_as_actions(connection, &tenants.numbers, filter)?;
-    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &filter, lookups, now)?;
     if filter.clauses.is_empty() {
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
@@ -1425,6 +1424,7 @@ fn count_events(
     {
         return Ok(count);
     }
+    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &filter, lookups, now)?;
     if let Some(driver) = conditions.sole_driver() {
         // Free text, actors or targets alone: counted from the search index,
         // the actor index or the target index, without reading the events.
@@ -2271,15 +2271,39 @@ mod migration_tests {
     }
 
     fn append_to_acme(store: &SqliteStore, events: Vec<evident_core::NewEvent>) {
+        append_to(store, "acme", events);
+    }
+
+    fn append_to(store: &SqliteStore, tenant: &str, events: Vec<evident_core::NewEvent>) {
         store
             .append(
                 &[AppendBatch {
-                    tenant: "acme".into(),
+                    tenant: tenant.into(),
                     events,
                 }],
                 Timestamp::now(),
             )
             .unwrap();
+    }
+
+    /// A fresh store holding acme and its sub-account acme-eu.
+    fn acme_and_eu_store(dir: &Path) -> SqliteStore {
+        let store = acme_store(dir);
+        store
+            .create_tenant(&crate::NewTenant {
+                id: "acme-eu".into(),
+                name: "Acme EU".into(),
+                parent: Some("acme".into()),
+            })
+            .unwrap();
+        store
+    }
+
+    /// The scope of these tenants.
+    fn scope_of(tenants: &[&str]) -> TenantScope {
+        TenantScope {
+            tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
+        }
     }
 
     fn search(store: &SqliteStore, tenant: &str, query: &str) -> Vec<(String, u64)> {
@@ -2852,12 +2876,9 @@ mod migration_tests {
     fn totals_by_actions_alone_are_the_events_each_action_holds() {
         let dir = tempfile::tempdir().unwrap();
         let now = Timestamp::now();
-        let scope = |tenants: &[&str]| TenantScope {
-            tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
-        };
         let total = |store: &SqliteStore, tenants: &[&str], query: &str| {
             let filter = evident_core::query::parse(query).unwrap();
-            store.count(&scope(tenants), &filter, now).unwrap()
+            store.count(&scope_of(tenants), &filter, now).unwrap()
         };
         // Each total, and the rows' count of the same events (a time bound
         // that every event meets makes the filter more than actions alone).
@@ -2890,14 +2911,7 @@ mod migration_tests {
             (0, 0),
         ];
         {
-            let store = acme_store(dir.path());
-            store
-                .create_tenant(&crate::NewTenant {
-                    id: "acme-eu".into(),
-                    name: "Acme EU".into(),
-                    parent: Some("acme".into()),
-                })
-                .unwrap();
+            let store = acme_and_eu_store(dir.path());
             for round in 0..3 {
                 append_to_acme(
                     &store,
@@ -2906,15 +2920,7 @@ mod migration_tests {
                         .chain([system_event("license.revoked")])
                         .collect(),
                 );
-                store
-                    .append(
-                        &[AppendBatch {
-                            tenant: "acme-eu".into(),
-                            events: vec![system_event("user.login")],
-                        }],
-                        Timestamp::now(),
-                    )
-                    .unwrap();
+                append_to(&store, "acme-eu", vec![system_event("user.login")]);
             }
             assert_eq!(totals(&store), expected);
             // The totals are read from the counts: changed by hand, they change.
@@ -2964,9 +2970,6 @@ mod migration_tests {
                 [edge - 1, edge, edge + 1]
             }))
             .collect();
-        let scope = |tenants: &[&str]| TenantScope {
-            tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
-        };
         let bounds: Vec<Option<i64>> = [0, 1, 2, 3, 5, 7]
             .iter()
             .flat_map(|day| {
@@ -2995,8 +2998,8 @@ mod migration_tests {
                         .clone()
                         .with(true, Condition::Action(vec!["nothing.here".into()]));
                     totals.push((
-                        store.count(&scope(tenants), &filter, now).unwrap(),
-                        store.count(&scope(tenants), &counted, now).unwrap(),
+                        store.count(&scope_of(tenants), &filter, now).unwrap(),
+                        store.count(&scope_of(tenants), &counted, now).unwrap(),
                     ));
                 }
             }
@@ -3012,14 +3015,7 @@ mod migration_tests {
             }
         };
         {
-            let store = acme_store(dir.path());
-            store
-                .create_tenant(&crate::NewTenant {
-                    id: "acme-eu".into(),
-                    name: "Acme EU".into(),
-                    parent: Some("acme".into()),
-                })
-                .unwrap();
+            let store = acme_and_eu_store(dir.path());
             // In several transactions, out of time order.
             for chunk in times.chunks(5).rev() {
                 append_to_acme(
@@ -3029,23 +3025,19 @@ mod migration_tests {
                         .map(|micros| at(*micros, "user.login"))
                         .collect(),
                 );
-                store
-                    .append(
-                        &[AppendBatch {
-                            tenant: "acme-eu".into(),
-                            events: chunk
-                                .iter()
-                                .step_by(2)
-                                .map(|micros| at(*micros, "key.changed"))
-                                .collect(),
-                        }],
-                        Timestamp::now(),
-                    )
-                    .unwrap();
+                append_to(
+                    &store,
+                    "acme-eu",
+                    chunk
+                        .iter()
+                        .step_by(2)
+                        .map(|micros| at(*micros, "key.changed"))
+                        .collect(),
+                );
             }
             check(&store);
             // The whole days are read from the counts: changed by hand, the total changes.
-            let day = |filter: Filter| store.count(&scope(&["acme"]), &filter, now).unwrap();
+            let day = |filter: Filter| store.count(&scope_of(&["acme"]), &filter, now).unwrap();
             let third_day = Filter::default()
                 .with(
                     false,
