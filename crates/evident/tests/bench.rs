@@ -157,7 +157,21 @@ fn harness_run(backend: &str) {
         text.contains("The server's memory, phase by phase"),
         "{text}"
     );
-    assert!(results["bytes_per_event"].as_f64().unwrap() > 0.0);
+    let bytes_per_event = results["bytes_per_event"].as_f64().unwrap();
+    assert!(bytes_per_event > 0.0);
+    // Where the bytes go: every table, index and file, adding up to the whole.
+    let parts = results["stored_parts"].as_array().unwrap();
+    let bytes: u64 = parts
+        .iter()
+        .map(|part| part["bytes"].as_u64().unwrap())
+        .sum();
+    let events = results["events"].as_f64().unwrap();
+    assert!(
+        (bytes as f64 / events - bytes_per_event).abs() < 1e-9,
+        "{parts:?}"
+    );
+    assert!(parts.len() > 10, "{parts:?}");
+    assert!(text.contains("Where the bytes go"), "{text}");
     assert!(results["store_only_events_per_s"].as_f64().unwrap() > 0.0);
     for plot in ["ingest.svg", "queries.svg"] {
         let svg = std::fs::read_to_string(out.join(plot)).unwrap();

@@ -14,6 +14,7 @@ mod plot;
 mod queries;
 mod report;
 mod server;
+mod size;
 mod workload;
 
 use std::path::PathBuf;
@@ -163,6 +164,8 @@ pub struct Results {
     /// The server's memory phase by phase.
     pub memory: Vec<server::PhaseMemory>,
     pub bytes_per_event: f64,
+    /// Each table, index and file of the store, largest first.
+    pub stored_parts: Vec<size::StoredPart>,
     pub machine: Value,
     pub baselines: Value,
 }
@@ -333,6 +336,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let bytes_per_event = stored_bytes as f64 / total.max(1) as f64;
+    let stored_parts = size::stored_parts(&location)?;
     let verify_events_per_s = verify(&location, &verifier, total)?;
 
     let results = Results {
@@ -355,6 +359,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         peak_anonymous_rss_bytes,
         memory,
         bytes_per_event,
+        stored_parts,
         machine: machine(),
         baselines,
     };

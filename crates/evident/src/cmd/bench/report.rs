@@ -330,7 +330,44 @@ fn tables(results: &Results) -> Vec<Table> {
                 .collect(),
         });
     }
+    if !results.stored_parts.is_empty() {
+        tables.push(stored_parts_table(results));
+    }
     tables
+}
+
+/// Bytes an event by table, index and file; those under a tenth of a byte
+/// an event summed as one row.
+fn stored_parts_table(results: &Results) -> Table {
+    let events = results.events.max(1) as f64;
+    let total: u64 = results.stored_parts.iter().map(|part| part.bytes).sum();
+    let row = |name: &str, bytes: u64| {
+        vec![
+            name.to_owned(),
+            format!("{:.1}", bytes as f64 / events),
+            format!("{:.1}%", 100.0 * bytes as f64 / total.max(1) as f64),
+        ]
+    };
+    let (large, small): (Vec<_>, Vec<_>) = results
+        .stored_parts
+        .iter()
+        .partition(|part| part.bytes as f64 / events >= 0.1);
+    let mut rows: Vec<Vec<String>> = large
+        .iter()
+        .map(|part| row(&part.name, part.bytes))
+        .collect();
+    if !small.is_empty() {
+        let bytes = small.iter().map(|part| part.bytes).sum();
+        rows.push(row(&format!("{} smaller parts", small.len()), bytes));
+    }
+    rows.push(row("all", total));
+    Table {
+        title: "Where the bytes go".to_owned(),
+        header: ["table, index or file", "bytes an event", "share"]
+            .map(str::to_owned)
+            .to_vec(),
+        rows,
+    }
 }
 
 fn preamble(results: &Results) -> String {
