@@ -31,6 +31,7 @@
 //!   complete subtrees are written with the events: the tree head for a size
 //!   is known as soon as the append returns.
 
+mod categories;
 pub mod copy;
 mod pool;
 #[cfg(feature = "postgres")]

@@ -325,6 +325,22 @@ fn every_query_answers_alike_on_sqlite_and_postgresql() {
     }
 }
 
+/// Undoes the PostgreSQL migrations after `version` (but for the data they
+/// wrote into columns that stay) and marks the store as at `version`.
+fn take_back_to(client: &mut postgres::Client, version: i64) {
+    if version < 3 {
+        client
+            .batch_execute(
+                "DROP TABLE action_categories;
+                 CREATE INDEX events_category ON events (tenant_no, category, occurred_at, seq);",
+            )
+            .unwrap();
+    }
+    client
+        .execute("UPDATE evident_schema SET version = $1", &[&version])
+        .unwrap();
+}
+
 /// A PostgreSQL store of the schema before identifier words is migrated at
 /// open: each event's words are written again, and free text answers as on
 /// SQLite (here the words were emptied first, so that nothing else could).
@@ -333,10 +349,9 @@ fn a_postgresql_store_from_before_identifier_words_answers_alike_once_migrated()
     let (_dir, sqlite, database) = filled("evident_words_migration");
     let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
     client
-        .batch_execute(
-            "UPDATE events SET words = ''::tsvector; UPDATE evident_schema SET version = 1;",
-        )
+        .batch_execute("UPDATE events SET words = ''::tsvector")
         .unwrap();
+    take_back_to(&mut client, 1);
     let postgres = PostgresStore::open(database.url()).unwrap();
     let version: i64 = client
         .query_one("SELECT version FROM evident_schema", &[])
@@ -353,5 +368,45 @@ fn a_postgresql_store_from_before_identifier_words_answers_alike_once_migrated()
         let expected = answers(&sqlite, &["acme"], text);
         assert_ne!(expected[0], "count 0", "{text}");
         assert_eq!(answers(&postgres, &["acme"], text), expected, "{text}");
+    }
+}
+
+/// A PostgreSQL store from before categories were read through actions is
+/// migrated at open: the actions of each category are listed from its
+/// events, the category index is dropped, and every category query answers
+/// as on SQLite.
+#[test]
+fn a_postgresql_store_with_a_category_index_answers_alike_once_migrated() {
+    let (_dir, sqlite, database) = filled("evident_categories_migration");
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    take_back_to(&mut client, 2);
+    let postgres = PostgresStore::open(database.url()).unwrap();
+    let index: Option<String> = client
+        .query_one("SELECT to_regclass('events_category')::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(index, None);
+    let pairs: i64 = client
+        .query_one("SELECT count(*) FROM action_categories", &[])
+        .unwrap()
+        .get(0);
+    let distinct: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (SELECT DISTINCT tenant_no, category, action FROM events) AS d",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(pairs > 0);
+    assert_eq!(pairs, distinct);
+    for text in QUERIES.iter().filter(|text| text.contains("category:")) {
+        for scope in [&["acme"][..], &["acme", "acme-eu"]] {
+            let expected = answers(&sqlite, scope, text);
+            assert_eq!(
+                answers(&postgres, scope, text),
+                expected,
+                "{scope:?} {text}"
+            );
+        }
     }
 }

@@ -849,8 +849,15 @@ fn raw_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result<R
     if tenants.numbers.is_empty() {
         return Ok(RawPage::default());
     }
-    let walking = common_text_tenants(db, &tenants, query)?;
-    let (sql, params) = page_sql(&tenants, query, &walking);
+    let query = match categories_as_actions(db, &tenants.numbers, &query.filter)? {
+        std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(query),
+        std::borrow::Cow::Owned(filter) => std::borrow::Cow::Owned(EventQuery {
+            filter,
+            ..query.clone()
+        }),
+    };
+    let walking = common_text_tenants(db, &tenants, &query)?;
+    let (sql, params) = page_sql(&tenants, &query, &walking);
     let rows = db.query(&sql, &params.refs())?;
     let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
     for row in &rows {
@@ -1052,9 +1059,31 @@ fn count_events(
             .try_get(0)?;
         return Ok(size as u64);
     }
-    let (sql, params) = count_sql(&tenants, filter, now);
+    let filter = categories_as_actions(db, &tenants.numbers, filter)?;
+    if filter.clauses.is_empty() {
+        return count_events(db, scope, &filter, now);
+    }
+    let (sql, params) = count_sql(&tenants, &filter, now);
     let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
     Ok(count as u64)
+}
+
+/// `filter` with its first positive category clause read through the action
+/// index ([`crate::categories::through_actions`]), from `action_categories`.
+fn categories_as_actions<'f>(
+    db: &mut Db<'_, impl GenericClient>,
+    tenants: &[i64],
+    filter: &'f Filter,
+) -> Result<std::borrow::Cow<'f, Filter>> {
+    crate::categories::through_actions(filter, || {
+        db.query(
+            "SELECT DISTINCT action, category FROM action_categories WHERE tenant_no = ANY($1)",
+            &[&tenants],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+    })
 }
 
 /// The statement counting a filter's events: one count per tenant, summed.
@@ -1290,6 +1319,28 @@ fn append_group(
         return Ok(results);
     }
     insert_events(db, &events)?;
+    // The actions each tenant recorded under each category, once each.
+    let mut pairs: Vec<(i64, &str, &str)> = (0..events.seq.len())
+        .map(|row| {
+            (
+                events.tenant_no[row],
+                events.category[row].as_str(),
+                events.action[row].as_str(),
+            )
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (pair_tenants, (pair_categories, pair_actions)): (Vec<i64>, (Vec<&str>, Vec<&str>)) = pairs
+        .into_iter()
+        .map(|(tenant_no, category, action)| (tenant_no, (category, action)))
+        .unzip();
+    db.execute(
+        "INSERT INTO action_categories (tenant_no, category, action)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+         ON CONFLICT DO NOTHING",
+        &[&pair_tenants, &pair_categories, &pair_actions],
+    )?;
     if !targets.seq.is_empty() {
         // A target listed twice on one event is one row.
         db.execute(
