@@ -33,6 +33,7 @@
 
 mod categories;
 pub mod copy;
+mod leaf_packs;
 mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -328,6 +328,30 @@ fn every_query_answers_alike_on_sqlite_and_postgresql() {
 /// Undoes the PostgreSQL migrations after `version` (but for the data they
 /// wrote into columns that stay) and marks the store as at `version`.
 fn take_back_to(client: &mut postgres::Client, version: i64) {
+    if version < 4 {
+        // Every leaf and every node of levels 1–3 as a row of its own
+        // (RFC 9162: a node is SHA-256 of 0x01, its left and its right).
+        client
+            .batch_execute(
+                "INSERT INTO merkle_nodes (tenant_no, level, idx, hash)
+                 SELECT tenant_no, 0, pack * 16 + i, substr(hashes, i * 32 + 1, 32)
+                 FROM merkle_leaves, generate_series(0, length(hashes) / 32 - 1) AS i;
+                 DROP TABLE merkle_leaves;",
+            )
+            .unwrap();
+        for level in 1..=3_i64 {
+            client
+                .execute(
+                    "INSERT INTO merkle_nodes (tenant_no, level, idx, hash)
+                     SELECT l.tenant_no, $1::bigint, l.idx / 2, sha256('\\x01'::bytea || l.hash || r.hash)
+                     FROM merkle_nodes l JOIN merkle_nodes r
+                       ON r.tenant_no = l.tenant_no AND r.level = l.level AND r.idx = l.idx + 1
+                     WHERE l.level = $1::bigint - 1 AND l.idx % 2 = 0",
+                    &[&level],
+                )
+                .unwrap();
+        }
+    }
     if version < 3 {
         client
             .batch_execute(
@@ -409,4 +433,94 @@ fn a_postgresql_store_with_a_category_index_answers_alike_once_migrated() {
             );
         }
     }
+}
+
+/// A PostgreSQL store whose Merkle nodes were rows of their own (each leaf,
+/// each node of every level) is migrated at open to packs of 16 leaves and
+/// the nodes of level 4 and up: every tree head and proof is unchanged, and
+/// appends go on from the packs.
+#[test]
+fn a_postgresql_store_with_a_node_per_row_keeps_its_trees_once_migrated() {
+    let (_dir, _sqlite, database) = filled("evident_leaves_migration");
+    let tenants = ["acme", "acme-eu", "globex"];
+    let logs = |store: &PostgresStore| {
+        tenants
+            .iter()
+            .map(|tenant| {
+                let head = store.tree_head(tenant).unwrap().unwrap();
+                let size = head.tree_size;
+                let indexes: Vec<u64> = (0..size).collect();
+                let proofs = store.inclusion_proofs(tenant, &indexes, size).unwrap();
+                let consistency: Vec<_> = (1..size)
+                    .step_by(7)
+                    .map(|from| store.consistency_proof(tenant, from, size).unwrap())
+                    .collect();
+                let leaves = store.leaf_hashes(tenant).unwrap();
+                (head.root_hash, size, proofs, consistency, leaves)
+            })
+            .collect::<Vec<_>>()
+    };
+    let append = |store: &PostgresStore, events: std::ops::Range<usize>| {
+        let batch = AppendBatch {
+            tenant: "acme".into(),
+            events: events.map(event).collect(),
+        };
+        store.append(&[batch], now()).unwrap().remove(0).unwrap();
+    };
+    // acme's last pack holds 5 leaves of 16.
+    let store = PostgresStore::open(database.url()).unwrap();
+    append(&store, 2000..2005);
+    drop(store);
+    let before = logs(&PostgresStore::open(database.url()).unwrap());
+    assert_eq!(before[0].1 % 16, 5);
+    assert!(before.iter().all(|(_, size, ..)| *size > 16));
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    take_back_to(&mut client, 3);
+    let nodes = |client: &mut postgres::Client, level: i64| -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM merkle_nodes WHERE level = $1",
+                &[&level],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let events: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(nodes(&mut client, 0), events);
+    assert!(nodes(&mut client, 3) > 0);
+
+    let postgres = PostgresStore::open(database.url()).unwrap();
+    assert_eq!(logs(&postgres), before);
+    for level in 0..=3 {
+        assert_eq!(nodes(&mut client, level), 0, "level {level}");
+    }
+    let packs: i64 = client
+        .query_one(
+            "SELECT count(*) FROM merkle_leaves WHERE length(hashes) = 512",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(packs > 0);
+    // Appends extend the last, partly filled pack, one event at a time.
+    append(&postgres, 2005..2006);
+    append(&postgres, 2006..2007);
+    let head = postgres.tree_head("acme").unwrap().unwrap();
+    assert_eq!(head.tree_size, before[0].1 + 2);
+    let leaves = postgres.leaf_hashes("acme").unwrap();
+    assert_eq!(leaves[..leaves.len() - 2], before[0].4[..]);
+    let hashes: Vec<_> = leaves.iter().map(|(_, hash)| *hash).collect();
+    let tree = evident_core::log::merkle::MemoryTree::new(&hashes);
+    assert_eq!(tree.root(head.tree_size), head.root_hash);
+    let last = head.tree_size - 1;
+    assert_eq!(
+        postgres
+            .inclusion_proofs("acme", &[last], head.tree_size)
+            .unwrap()
+            .unwrap(),
+        vec![tree.inclusion_proof(last, head.tree_size)]
+    );
 }

@@ -13,6 +13,7 @@
 mod filter_sql;
 mod schema;
 
+use crate::leaf_packs::{LEAVES_PER_PACK, PACKED_LEVELS, leaves_of, node_in_pack, pack_of};
 use crate::pool::Pool;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -659,22 +660,64 @@ fn load_frontier(
         .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))
 }
 
-/// The right edges of several tenants' trees (tenant number, size), in one statement.
+/// The right edges of several tenants' trees (tenant number, size), their
+/// nodes read in one statement for each table.
 fn load_frontiers(
     db: &mut Db<'_, impl GenericClient>,
     trees: &[(i64, u64)],
 ) -> Result<HashMap<i64, Frontier>> {
-    let mut tenants = Vec::new();
-    let mut levels = Vec::new();
-    let mut indexes = Vec::new();
+    let wanted: Vec<(i64, u32, u64)> = trees
+        .iter()
+        .flat_map(|(tenant_no, size)| {
+            Frontier::node_addresses(*size)
+                .into_iter()
+                .map(|(level, index)| (*tenant_no, level, index))
+        })
+        .collect();
+    let found = fetch_nodes(db, &wanted)?;
+    let mut frontiers = HashMap::with_capacity(trees.len());
     for (tenant_no, size) in trees {
-        for (level, index) in Frontier::node_addresses(*size) {
+        let hashes = Frontier::node_addresses(*size)
+            .into_iter()
+            .map(|(level, index)| {
+                found
+                    .get(&(*tenant_no, level, index))
+                    .copied()
+                    .ok_or_else(|| missing_node(*tenant_no, level, index))
+            })
+            .collect::<Result<Vec<Hash>>>()?;
+        let frontier = Frontier::from_hashes(*size, &hashes)
+            .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))?;
+        frontiers.insert(*tenant_no, frontier);
+    }
+    Ok(frontiers)
+}
+
+fn missing_node(tenant_no: i64, level: u32, index: u64) -> StoreError {
+    StoreError::Corrupt(format!(
+        "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
+    ))
+}
+
+/// The nodes (tenant number, level, index) that are stored: those of levels
+/// 0 to [`PACKED_LEVELS`] computed from the packs of leaves that hold them
+/// (one statement), the others read from `merkle_nodes` (another).
+fn fetch_nodes(
+    db: &mut Db<'_, impl GenericClient>,
+    wanted: &[(i64, u32, u64)],
+) -> Result<HashMap<(i64, u32, u64), Hash>> {
+    let mut packs = std::collections::BTreeSet::new();
+    let (mut tenants, mut levels, mut indexes) = (Vec::new(), Vec::new(), Vec::new());
+    for (tenant_no, level, index) in wanted {
+        if *level <= PACKED_LEVELS {
+            packs.insert((*tenant_no, pack_of(*level, *index) as i64));
+        } else {
             tenants.push(*tenant_no);
-            levels.push(i64::from(level));
-            indexes.push(index as i64);
+            levels.push(i64::from(*level));
+            indexes.push(*index as i64);
         }
     }
-    let mut found: HashMap<(i64, i64, i64), Vec<u8>> = HashMap::with_capacity(tenants.len());
+    let mut found = HashMap::with_capacity(wanted.len());
     if !tenants.is_empty() {
         let rows = db.query(
             "SELECT tenant_no, level, idx, hash FROM merkle_nodes
@@ -683,31 +726,40 @@ fn load_frontiers(
         )?;
         for row in &rows {
             found.insert(
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
-                row.try_get(3)?,
+                (
+                    row.try_get(0)?,
+                    row.try_get::<_, i64>(1)? as u32,
+                    row.try_get::<_, i64>(2)? as u64,
+                ),
+                hash32(row.try_get::<_, &[u8]>(3)?, "Merkle node")?,
             );
         }
     }
-    let mut frontiers = HashMap::with_capacity(trees.len());
-    for (tenant_no, size) in trees {
-        let hashes = Frontier::node_addresses(*size)
-            .into_iter()
-            .map(|(level, index)| {
-                let bytes = found
-                    .remove(&(*tenant_no, i64::from(level), index as i64))
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
-                        ))
-                    })?;
-                hash32(&bytes, "Merkle node")
-            })
-            .collect::<Result<Vec<Hash>>>()?;
-        let frontier = Frontier::from_hashes(*size, &hashes)
-            .ok_or_else(|| StoreError::Corrupt("Merkle frontier".to_owned()))?;
-        frontiers.insert(*tenant_no, frontier);
+    if !packs.is_empty() {
+        let (pack_tenants, numbers): (Vec<i64>, Vec<i64>) = packs.into_iter().unzip();
+        let rows = db.query(
+            "SELECT tenant_no, pack, hashes FROM merkle_leaves
+             WHERE (tenant_no, pack) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+            &[&pack_tenants, &numbers],
+        )?;
+        let mut read: HashMap<(i64, u64), &[u8]> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            read.insert(
+                (row.try_get(0)?, row.try_get::<_, i64>(1)? as u64),
+                row.try_get(2)?,
+            );
+        }
+        for (tenant_no, level, index) in wanted {
+            if *level <= PACKED_LEVELS
+                && let Some(hash) = read
+                    .get(&(*tenant_no, pack_of(*level, *index)))
+                    .and_then(|hashes| node_in_pack(hashes, *level, *index))
+            {
+                found.insert((*tenant_no, *level, *index), hash);
+            }
+        }
     }
-    Ok(frontiers)
+    Ok(found)
 }
 
 /// The Merkle nodes of a proof computation. Which nodes a proof reads
@@ -731,13 +783,10 @@ impl Nodes for ProofNodes {
                 needed.borrow_mut().insert((level, index));
                 Ok([0; 32])
             }
-            ProofNodes::Fetched { tenant_no, hashes } => {
-                hashes.get(&(level, index)).copied().ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "tenant {tenant_no}: Merkle node ({level}, {index}) is missing"
-                    ))
-                })
-            }
+            ProofNodes::Fetched { tenant_no, hashes } => hashes
+                .get(&(level, index))
+                .copied()
+                .ok_or_else(|| missing_node(*tenant_no, level, index)),
         }
     }
 }
@@ -753,25 +802,15 @@ fn with_proof_nodes<T>(
     let ProofNodes::Needed(needed) = needed else {
         unreachable!("built as Needed above")
     };
-    let (levels, indexes): (Vec<i64>, Vec<i64>) = needed
+    let wanted: Vec<(i64, u32, u64)> = needed
         .into_inner()
         .into_iter()
-        .map(|(level, index)| (i64::from(level), index as i64))
-        .unzip();
-    let rows = db.query(
-        "SELECT level, idx, hash FROM merkle_nodes
-         WHERE tenant_no = $1 AND (level, idx) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))",
-        &[&tenant_no, &levels, &indexes],
-    )?;
-    let mut hashes = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let level: i64 = row.try_get(0)?;
-        let index: i64 = row.try_get(1)?;
-        hashes.insert(
-            (level as u32, index as u64),
-            hash32(row.try_get::<_, &[u8]>(2)?, "Merkle node")?,
-        );
-    }
+        .map(|(level, index)| (tenant_no, level, index))
+        .collect();
+    let hashes = fetch_nodes(db, &wanted)?
+        .into_iter()
+        .map(|((_, level, index), hash)| ((level, index), hash))
+        .collect();
     compute(&ProofNodes::Fetched { tenant_no, hashes })
 }
 
@@ -806,8 +845,12 @@ struct TargetColumns {
     seq: Vec<i64>,
 }
 
+/// The Merkle nodes an append completed: leaf hashes by pack (tenant
+/// number, pack) with the place of the first in its pack, and the nodes
+/// above [`PACKED_LEVELS`] column by column.
 #[derive(Default)]
 struct NodeColumns {
+    packs: std::collections::BTreeMap<(i64, u64), (u64, Vec<u8>)>,
     tenant_no: Vec<i64>,
     level: Vec<i64>,
     index: Vec<i64>,
@@ -817,11 +860,63 @@ struct NodeColumns {
 impl NodeColumns {
     fn extend(&mut self, tenant_no: i64, nodes: &[Node]) {
         for node in nodes {
-            self.tenant_no.push(tenant_no);
-            self.level.push(i64::from(node.level));
-            self.index.push(node.index as i64);
-            self.hash.push(node.hash.to_vec());
+            match node.level {
+                0 => {
+                    let (_, hashes) = self
+                        .packs
+                        .entry((tenant_no, pack_of(0, node.index)))
+                        .or_insert_with(|| (node.index % LEAVES_PER_PACK, Vec::new()));
+                    hashes.extend_from_slice(&node.hash);
+                }
+                1..=PACKED_LEVELS => {}
+                _ => {
+                    self.tenant_no.push(tenant_no);
+                    self.level.push(i64::from(node.level));
+                    self.index.push(node.index as i64);
+                    self.hash.push(node.hash.to_vec());
+                }
+            }
         }
+    }
+
+    /// Writes the nodes: each pack's leaves appended to those it holds (a
+    /// pack begun by an earlier append is extended), checked to follow them.
+    fn insert(&self, db: &mut Db<'_, impl GenericClient>) -> Result<()> {
+        if !self.tenant_no.is_empty() {
+            db.execute(
+                "INSERT INTO merkle_nodes (tenant_no, level, idx, hash)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
+                &[&self.tenant_no, &self.level, &self.index, &self.hash],
+            )?;
+        }
+        let mut tenants = Vec::with_capacity(self.packs.len());
+        let mut numbers = Vec::with_capacity(self.packs.len());
+        let mut hashes = Vec::with_capacity(self.packs.len());
+        for ((tenant_no, pack), (_, bytes)) in &self.packs {
+            tenants.push(*tenant_no);
+            numbers.push(*pack as i64);
+            hashes.push(bytes.as_slice());
+        }
+        let rows = db.query(
+            "INSERT INTO merkle_leaves (tenant_no, pack, hashes)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
+             ON CONFLICT (tenant_no, pack) DO UPDATE SET hashes = merkle_leaves.hashes || excluded.hashes
+             RETURNING tenant_no, pack, length(hashes)",
+            &[&tenants, &numbers, &hashes],
+        )?;
+        for row in &rows {
+            let (tenant_no, pack): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let length = row.try_get::<_, i32>(2)? as u64;
+            let (first, bytes) = &self.packs[&(tenant_no, pack as u64)];
+            if length != first * 32 + bytes.len() as u64 {
+                return Err(StoreError::Corrupt(format!(
+                    "tenant {tenant_no}: the leaves from {} do not follow the {} of their pack",
+                    pack as u64 * LEAVES_PER_PACK + first,
+                    (length - bytes.len() as u64) / 32
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1356,11 +1451,7 @@ fn append_group(
             ],
         )?;
     }
-    db.execute(
-        "INSERT INTO merkle_nodes (tenant_no, level, idx, hash)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
-        &[&nodes.tenant_no, &nodes.level, &nodes.index, &nodes.hash],
-    )?;
+    nodes.insert(db)?;
     let (numbers, sizes): (Vec<i64>, Vec<i64>) = tenants
         .values()
         .map(|appending| (appending.no, appending.next_seq as i64))
@@ -1820,14 +1911,20 @@ impl Store for PostgresStore {
     fn leaf_hashes(&self, tenant: &str) -> Result<Vec<(u64, [u8; 32])>> {
         self.read(|connection| {
             let mut db = connection.db();
-            let Some((tenant_no, _)) = tenant_log(&mut db, tenant)? else { return Ok(Vec::new()) };
-            db.query(
-                "SELECT idx, hash FROM merkle_nodes WHERE tenant_no = $1 AND level = 0 ORDER BY idx",
+            let Some((tenant_no, _)) = tenant_log(&mut db, tenant)? else {
+                return Ok(Vec::new());
+            };
+            let mut hashes = Vec::new();
+            for row in db.query(
+                "SELECT pack, hashes FROM merkle_leaves WHERE tenant_no = $1 ORDER BY pack",
                 &[&tenant_no],
-            )?
-            .iter()
-            .map(|row| Ok((row.try_get::<_, i64>(0)? as u64, hash32(row.try_get::<_, &[u8]>(1)?, "Merkle node")?)))
-            .collect()
+            )? {
+                hashes.extend(leaves_of(
+                    row.try_get::<_, i64>(0)? as u64,
+                    row.try_get(1)?,
+                )?);
+            }
+            Ok(hashes)
         })
     }
 

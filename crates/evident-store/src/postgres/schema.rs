@@ -154,6 +154,21 @@ INSERT INTO action_categories (tenant_no, category, action)
     SELECT DISTINCT tenant_no, category, action FROM events;
 DROP INDEX events_category;
 "#,
+    r#"
+-- Each tenant's leaf hashes 16 to a row: leaf pack·16 + i is bytes
+-- 32·i .. 32·i + 32 of hashes. Levels 1 to 3 are computed from a pack;
+-- merkle_nodes keeps level 4 and up.
+CREATE TABLE merkle_leaves (
+    tenant_no bigint NOT NULL,
+    pack bigint NOT NULL,
+    hashes bytea NOT NULL,
+    PRIMARY KEY (tenant_no, pack)
+);
+INSERT INTO merkle_leaves (tenant_no, pack, hashes)
+    SELECT tenant_no, idx / 16, string_agg(hash, ''::bytea ORDER BY idx)
+    FROM merkle_nodes WHERE level = 0 GROUP BY tenant_no, idx / 16;
+DELETE FROM merkle_nodes WHERE level <= 3;
+"#,
 ];
 
 /// The version whose `words` hold identifiers: a store migrated past it from

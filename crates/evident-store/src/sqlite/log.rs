@@ -1,27 +1,17 @@
 //! The tenants' Merkle logs in SQLite, written in the same transaction as
-//! the events: each tenant's leaf hashes kept [`LEAVES_PER_PACK`] to a row
-//! (`merkle_leaves`), the complete subtrees of levels 1 to [`PACKED_LEVELS`]
-//! computed from a pack when read, and those above kept by (tenant, level,
-//! index) in `merkle_nodes`. A node per row took about 46 bytes for 32 of
-//! hash: a pack keeps 16 leaves in 512 bytes and one key, and levels 1–3
-//! (seven of every eight stored nodes above the leaves) are a few hashes
-//! away from it.
+//! the events: each tenant's leaf hashes in packs ([`crate::leaf_packs`],
+//! `merkle_leaves`), the levels above [`PACKED_LEVELS`] kept by (tenant,
+//! level, index) in `merkle_nodes`.
 
 use std::cell::RefCell;
 
 use evident_core::Event;
 use evident_core::log::leaf::{Leaf, split};
-use evident_core::log::merkle::{Frontier, Hash, Node, Nodes, node_hash};
+use evident_core::log::merkle::{Frontier, Hash, Node, Nodes};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::leaf_packs::{LEAVES_PER_PACK, PACKED_LEVELS, leaves_of, node_in_pack, pack_of};
 use crate::{Result, StoreError, TreeHead};
-
-/// Leaf hashes a `merkle_leaves` row holds: leaf `pack · 16 + i` is bytes
-/// `32·i .. 32·i + 32` of its `hashes`.
-pub(super) const LEAVES_PER_PACK: u64 = 16;
-/// The highest level computed from a pack instead of stored (its subtrees
-/// of 8 leaves lie within one pack).
-const PACKED_LEVELS: u32 = 3;
 
 fn hash_of(bytes: Vec<u8>) -> Result<Hash> {
     crate::record::hash32(&bytes, "Merkle node")
@@ -59,23 +49,11 @@ pub(super) fn leaf_hashes(connection: &Connection, tenant_no: i64) -> Result<Vec
     let mut rows = statement.query([tenant_no])?;
     let mut hashes = Vec::new();
     while let Some(row) = rows.next()? {
-        let first = row.get::<_, i64>(0)? as u64 * LEAVES_PER_PACK;
         let bytes = row
             .get_ref(1)?
             .as_blob()
             .map_err(|error| StoreError::Corrupt(format!("a pack of leaf hashes: {error}")))?;
-        if bytes.len() % 32 != 0 {
-            return Err(StoreError::Corrupt(format!(
-                "a pack of leaf hashes from {first} holds {} bytes",
-                bytes.len()
-            )));
-        }
-        for (offset, hash) in bytes.chunks_exact(32).enumerate() {
-            hashes.push((
-                first + offset as u64,
-                crate::record::hash32(hash, "leaf hash")?,
-            ));
-        }
+        hashes.extend(leaves_of(row.get::<_, i64>(0)? as u64, bytes)?);
     }
     Ok(hashes)
 }
@@ -133,21 +111,6 @@ pub(super) fn insert_nodes<'n>(
         write.execute(params![tenant_no, number as i64, hashes])?;
     }
     Ok(())
-}
-
-/// The root of a complete subtree from its leaf hashes (a power of two of them).
-fn subtree_of(leaves: &[u8]) -> Hash {
-    let mut level: Vec<Hash> = leaves
-        .chunks_exact(32)
-        .map(|hash| hash.try_into().expect("32 bytes"))
-        .collect();
-    while level.len() > 1 {
-        level = level
-            .chunks_exact(2)
-            .map(|pair| node_hash(&pair[0], &pair[1]))
-            .collect();
-    }
-    level.first().copied().unwrap_or_default()
 }
 
 /// A fresh salt for an event's personal-data side-car.
@@ -255,18 +218,15 @@ impl evident_core::log::merkle::Nodes for StoredNodes<'_> {
             ))
         };
         if level <= PACKED_LEVELS {
-            let first = index << level;
-            let number = first / LEAVES_PER_PACK;
+            let number = pack_of(level, index);
             let mut last = self.last_pack.borrow_mut();
             if last.as_ref().is_none_or(|(read, _)| *read != number) {
                 *last = Some((number, pack(self.connection, self.tenant_no, number)?));
             }
-            let start = (first % LEAVES_PER_PACK) as usize * 32;
-            let leaves = last
+            return last
                 .as_ref()
-                .and_then(|(_, hashes)| hashes.get(start..start + (32 << level)))
-                .ok_or_else(missing)?;
-            return Ok(subtree_of(leaves));
+                .and_then(|(_, hashes)| node_in_pack(hashes, level, index))
+                .ok_or_else(missing);
         }
         let bytes: Option<Vec<u8>> = self
             .connection
