@@ -288,6 +288,10 @@ pub struct PostgresStore {
     /// an append group's tenants are spread over all of them.
     writers: Vec<Mutex<Option<Connection>>>,
     readers: Pool<Connection>,
+    /// (tenant number, category, action) pairs known to be in
+    /// `action_categories`: added once a transaction that wrote them (or
+    /// found them there) commits, so that appends send only new ones.
+    categorised: Mutex<std::collections::HashSet<(i64, String, String)>>,
 }
 
 /// Whether a pooled connection still works (the server may have restarted).
@@ -309,7 +313,18 @@ impl PostgresStore {
                 .chain((1..WRITERS).map(|_| Mutex::new(None)))
                 .collect(),
             readers: Pool::new(POOL_SIZE, Vec::new(), is_open),
+            categorised: Mutex::default(),
         })
+    }
+
+    /// Pairs a committed transaction wrote to `action_categories` (or found there).
+    fn remember_categorised(&self, pairs: Vec<(i64, String, String)>) {
+        if !pairs.is_empty() {
+            self.categorised
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .extend(pairs);
+        }
     }
 
     /// Connects to an existing store without changing anything in it (for
@@ -328,6 +343,7 @@ impl PostgresStore {
             read_only: true,
             writers: vec![Mutex::new(None)],
             readers: Pool::new(POOL_SIZE, vec![connection], is_open),
+            categorised: Mutex::default(),
         })
     }
 
@@ -699,9 +715,9 @@ fn missing_node(tenant_no: i64, level: u32, index: u64) -> StoreError {
     ))
 }
 
-/// The nodes (tenant number, level, index) that are stored: those of levels
-/// 0 to [`PACKED_LEVELS`] computed from the packs of leaves that hold them
-/// (one statement), the others read from `merkle_nodes` (another).
+/// The nodes (tenant number, level, index) that are stored, read in one
+/// statement: those of levels 0 to [`PACKED_LEVELS`] computed from the packs
+/// of leaves that hold them, the others from `merkle_nodes`.
 fn fetch_nodes(
     db: &mut Db<'_, impl GenericClient>,
     wanted: &[(i64, u32, u64)],
@@ -718,45 +734,39 @@ fn fetch_nodes(
         }
     }
     let mut found = HashMap::with_capacity(wanted.len());
-    if !tenants.is_empty() {
-        let rows = db.query(
-            "SELECT tenant_no, level, idx, hash FROM merkle_nodes
-             WHERE (tenant_no, level, idx) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]))",
-            &[&tenants, &levels, &indexes],
-        )?;
-        for row in &rows {
+    if wanted.is_empty() {
+        return Ok(found);
+    }
+    let (pack_tenants, numbers): (Vec<i64>, Vec<i64>) = packs.into_iter().unzip();
+    // A pack comes back as level -1, its number as the index.
+    let rows = db.query(
+        "SELECT tenant_no, level, idx, hash FROM merkle_nodes
+         WHERE (tenant_no, level, idx) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]))
+         UNION ALL
+         SELECT tenant_no, -1, pack, hashes FROM merkle_leaves
+         WHERE (tenant_no, pack) IN (SELECT * FROM unnest($4::bigint[], $5::bigint[]))",
+        &[&tenants, &levels, &indexes, &pack_tenants, &numbers],
+    )?;
+    let mut read: HashMap<(i64, u64), &[u8]> = HashMap::new();
+    for row in &rows {
+        let (tenant_no, level, index): (i64, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        if level < 0 {
+            read.insert((tenant_no, index as u64), row.try_get(3)?);
+        } else {
             found.insert(
-                (
-                    row.try_get(0)?,
-                    row.try_get::<_, i64>(1)? as u32,
-                    row.try_get::<_, i64>(2)? as u64,
-                ),
+                (tenant_no, level as u32, index as u64),
                 hash32(row.try_get::<_, &[u8]>(3)?, "Merkle node")?,
             );
         }
     }
-    if !packs.is_empty() {
-        let (pack_tenants, numbers): (Vec<i64>, Vec<i64>) = packs.into_iter().unzip();
-        let rows = db.query(
-            "SELECT tenant_no, pack, hashes FROM merkle_leaves
-             WHERE (tenant_no, pack) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
-            &[&pack_tenants, &numbers],
-        )?;
-        let mut read: HashMap<(i64, u64), &[u8]> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            read.insert(
-                (row.try_get(0)?, row.try_get::<_, i64>(1)? as u64),
-                row.try_get(2)?,
-            );
-        }
-        for (tenant_no, level, index) in wanted {
-            if *level <= PACKED_LEVELS
-                && let Some(hash) = read
-                    .get(&(*tenant_no, pack_of(*level, *index)))
-                    .and_then(|hashes| node_in_pack(hashes, *level, *index))
-            {
-                found.insert((*tenant_no, *level, *index), hash);
-            }
+    for (tenant_no, level, index) in wanted {
+        if *level <= PACKED_LEVELS
+            && let Some(hash) = read
+                .get(&(*tenant_no, pack_of(*level, *index)))
+                .and_then(|hashes| node_in_pack(hashes, *level, *index))
+        {
+            found.insert((*tenant_no, *level, *index), hash);
         }
     }
     Ok(found)
@@ -879,16 +889,10 @@ impl NodeColumns {
         }
     }
 
-    /// Writes the nodes: each pack's leaves appended to those it holds (a
-    /// pack begun by an earlier append is extended), checked to follow them.
+    /// Writes the nodes in one statement: each pack's leaves appended to
+    /// those it holds (a pack begun by an earlier append is extended),
+    /// checked to follow them, and the nodes above the packs.
     fn insert(&self, db: &mut Db<'_, impl GenericClient>) -> Result<()> {
-        if !self.tenant_no.is_empty() {
-            db.execute(
-                "INSERT INTO merkle_nodes (tenant_no, level, idx, hash)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
-                &[&self.tenant_no, &self.level, &self.index, &self.hash],
-            )?;
-        }
         let mut tenants = Vec::with_capacity(self.packs.len());
         let mut numbers = Vec::with_capacity(self.packs.len());
         let mut hashes = Vec::with_capacity(self.packs.len());
@@ -898,11 +902,23 @@ impl NodeColumns {
             hashes.push(bytes.as_slice());
         }
         let rows = db.query(
-            "INSERT INTO merkle_leaves (tenant_no, pack, hashes)
+            "WITH nodes AS (
+                 INSERT INTO merkle_nodes (tenant_no, level, idx, hash)
+                 SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[])
+             )
+             INSERT INTO merkle_leaves (tenant_no, pack, hashes)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
              ON CONFLICT (tenant_no, pack) DO UPDATE SET hashes = merkle_leaves.hashes || excluded.hashes
              RETURNING tenant_no, pack, length(hashes)",
-            &[&tenants, &numbers, &hashes],
+            &[
+                &tenants,
+                &numbers,
+                &hashes,
+                &self.tenant_no,
+                &self.level,
+                &self.index,
+                &self.hash,
+            ],
         )?;
         for row in &rows {
             let (tenant_no, pack): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
@@ -1251,11 +1267,16 @@ fn split_by_tenant(batches: &[AppendBatch], parts: usize) -> Vec<Vec<usize>> {
 /// Appends a group of batches in the transaction `db` (see [`Store::append`]).
 /// With `copied` (the one batch's events as another store keeps them), each
 /// keeps its seq, id, recorded time and salt instead of getting new ones.
+/// The (tenant, category, action) pairs it writes to `action_categories` (those
+/// not `known`) go into `categorised`, for the caller to add to the known
+/// ones once the transaction commits.
 fn append_group(
     db: &mut Db<'_, impl GenericClient>,
     batches: &[&AppendBatch],
     recorded_at: Timestamp,
     copied: Option<&[StoredEvent]>,
+    known: &Mutex<std::collections::HashSet<(i64, String, String)>>,
+    categorised: &mut Vec<(i64, String, String)>,
 ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
     let mut names: Vec<&str> = batches.iter().map(|batch| batch.tenant.as_str()).collect();
     names.sort_unstable();
@@ -1414,7 +1435,8 @@ fn append_group(
         return Ok(results);
     }
     insert_events(db, &events)?;
-    // The actions each tenant recorded under each category, once each.
+    // The actions each tenant recorded under each category, once each: the
+    // pairs this server has not yet seen stored.
     let mut pairs: Vec<(i64, &str, &str)> = (0..events.seq.len())
         .map(|row| {
             (
@@ -1426,16 +1448,30 @@ fn append_group(
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let (pair_tenants, (pair_categories, pair_actions)): (Vec<i64>, (Vec<&str>, Vec<&str>)) = pairs
-        .into_iter()
-        .map(|(tenant_no, category, action)| (tenant_no, (category, action)))
-        .unzip();
-    db.execute(
-        "INSERT INTO action_categories (tenant_no, category, action)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
-         ON CONFLICT DO NOTHING",
-        &[&pair_tenants, &pair_categories, &pair_actions],
-    )?;
+    {
+        let known = known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        pairs.retain(|(tenant_no, category, action)| {
+            !known.contains(&(*tenant_no, (*category).to_owned(), (*action).to_owned()))
+        });
+    }
+    if !pairs.is_empty() {
+        let (pair_tenants, (pair_categories, pair_actions)): (Vec<i64>, (Vec<&str>, Vec<&str>)) =
+            pairs
+                .iter()
+                .map(|(tenant_no, category, action)| (*tenant_no, (*category, *action)))
+                .unzip();
+        db.execute(
+            "INSERT INTO action_categories (tenant_no, category, action)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+             ON CONFLICT DO NOTHING",
+            &[&pair_tenants, &pair_categories, &pair_actions],
+        )?;
+        categorised.extend(pairs.into_iter().map(|(tenant_no, category, action)| {
+            (tenant_no, category.to_owned(), action.to_owned())
+        }));
+    }
     if !targets.seq.is_empty() {
         // A target listed twice on one event is one row.
         db.execute(
@@ -1771,11 +1807,21 @@ impl Store for PostgresStore {
         let parts = split_by_tenant(batches, self.writers.len());
         let append_part = |number: usize, part: &[usize]| {
             let part: Vec<&AppendBatch> = part.iter().map(|index| &batches[*index]).collect();
-            self.write_on(number, |connection| {
+            let mut categorised = Vec::new();
+            let results = self.write_on(number, |connection| {
                 in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                    append_group(db, &part, recorded_at, None)
+                    append_group(
+                        db,
+                        &part,
+                        recorded_at,
+                        None,
+                        &self.categorised,
+                        &mut categorised,
+                    )
                 })
-            })
+            })?;
+            self.remember_categorised(categorised);
+            Ok(results)
         };
         if parts.len() == 1 {
             return append_part(0, &parts[0]);
@@ -2164,14 +2210,26 @@ impl Store for PostgresStore {
             tenant: tenant.to_owned(),
             events: events.iter().map(StoredEvent::as_new).collect(),
         };
+        let mut categorised = Vec::new();
         self.write(|connection| {
             in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                match append_group(db, &[&batch], Timestamp::now(), Some(events))?.pop() {
+                match append_group(
+                    db,
+                    &[&batch],
+                    Timestamp::now(),
+                    Some(events),
+                    &self.categorised,
+                    &mut categorised,
+                )?
+                .pop()
+                {
                     Some(Err(error)) => Err(error.into()),
                     _ => Ok(()),
                 }
             })
-        })
+        })?;
+        self.remember_categorised(categorised);
+        Ok(())
     }
 
     fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()> {
