@@ -151,51 +151,6 @@ fn in_list(column: &str, values: &[String], params: &mut Params) -> String {
     }
 }
 
-/// An action clause's names and patterns, as a condition on `action`.
-fn action_alternatives(patterns: &[String], params: &mut Params) -> String {
-    let exact: Vec<String> = patterns
-        .iter()
-        .filter(|pattern| !pattern.contains('*'))
-        .cloned()
-        .collect();
-    let mut alternatives = Vec::new();
-    if !exact.is_empty() {
-        alternatives.push(in_list("action", &exact, params));
-    }
-    for pattern in patterns.iter().filter(|pattern| pattern.contains('*')) {
-        alternatives.push(format!("action LIKE {}", params.add(like_pattern(pattern))));
-    }
-    any_of(alternatives)
-}
-
-/// The total of a filter that is one positive action clause and nothing
-/// else (a category clause is one once [`super::categories_as_actions`] has
-/// made it its actions): the sum of the matching actions' events in
-/// `tenants`, from the counts `action_categories` keeps in the transaction
-/// that stores them (exact in every snapshot; no event is ever removed).
-/// None for any other filter.
-pub(super) fn action_total(tenants: &[i64], filter: &Filter) -> Option<(String, Params)> {
-    let [
-        evident_core::Clause {
-            negated: false,
-            condition: Condition::Action(patterns),
-        },
-    ] = filter.clauses.as_slice()
-    else {
-        return None;
-    };
-    let mut params = Params::default();
-    let scope = params.add(tenants.to_vec());
-    let alternatives = action_alternatives(patterns, &mut params);
-    Some((
-        format!(
-            "SELECT coalesce(sum(events), 0)::bigint FROM action_categories
-             WHERE tenant_no = ANY({scope}) AND {alternatives}"
-        ),
-        params,
-    ))
-}
-
 /// One way an actor clause matches: by id, by email, or by email prefix.
 enum ActorPart {
     Id(String),
@@ -317,7 +272,21 @@ pub(super) fn build(
                     format!("{mine} AND NOT coalesce(({}), false)", before.join(" OR "))
                 }
             }
-            Condition::Action(patterns) => action_alternatives(patterns, params),
+            Condition::Action(patterns) => {
+                let exact: Vec<String> = patterns
+                    .iter()
+                    .filter(|pattern| !pattern.contains('*'))
+                    .cloned()
+                    .collect();
+                let mut alternatives = Vec::new();
+                if !exact.is_empty() {
+                    alternatives.push(in_list("action", &exact, params));
+                }
+                for pattern in patterns.iter().filter(|pattern| pattern.contains('*')) {
+                    alternatives.push(format!("action LIKE {}", params.add(like_pattern(pattern))));
+                }
+                any_of(alternatives)
+            }
             Condition::Category(categories) => in_list("category", categories, params),
             Condition::Channel(channels) => in_list("channel", channels, params),
             Condition::Outcome(outcomes) => {

@@ -288,6 +288,10 @@ pub struct PostgresStore {
     /// an append group's tenants are spread over all of them.
     writers: Vec<Mutex<Option<Connection>>>,
     readers: Pool<Connection>,
+    /// (tenant number, category, action) pairs known to be in
+    /// `action_categories`: added once a transaction that wrote them (or
+    /// found them there) commits, so that appends send only new ones.
+    categorised: Mutex<std::collections::HashSet<(i64, String, String)>>,
 }
 
 /// Whether a pooled connection still works (the server may have restarted).
@@ -309,7 +313,18 @@ impl PostgresStore {
                 .chain((1..WRITERS).map(|_| Mutex::new(None)))
                 .collect(),
             readers: Pool::new(POOL_SIZE, Vec::new(), is_open),
+            categorised: Mutex::default(),
         })
+    }
+
+    /// Pairs a committed transaction wrote to `action_categories` (or found there).
+    fn remember_categorised(&self, pairs: Vec<(i64, String, String)>) {
+        if !pairs.is_empty() {
+            self.categorised
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .extend(pairs);
+        }
     }
 
     /// Connects to an existing store without changing anything in it (for
@@ -328,6 +343,7 @@ impl PostgresStore {
             read_only: true,
             writers: vec![Mutex::new(None)],
             readers: Pool::new(POOL_SIZE, vec![connection], is_open),
+            categorised: Mutex::default(),
         })
     }
 
@@ -1158,10 +1174,6 @@ fn count_events(
     if filter.clauses.is_empty() {
         return count_events(db, scope, &filter, now);
     }
-    if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, &filter) {
-        let total: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
-        return Ok(total as u64);
-    }
     let (sql, params) = count_sql(&tenants, &filter, now);
     let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
     Ok(count as u64)
@@ -1255,11 +1267,16 @@ fn split_by_tenant(batches: &[AppendBatch], parts: usize) -> Vec<Vec<usize>> {
 /// Appends a group of batches in the transaction `db` (see [`Store::append`]).
 /// With `copied` (the one batch's events as another store keeps them), each
 /// keeps its seq, id, recorded time and salt instead of getting new ones.
+/// The (tenant, category, action) pairs it writes to `action_categories` (those
+/// not `known`) go into `categorised`, for the caller to add to the known
+/// ones once the transaction commits.
 fn append_group(
     db: &mut Db<'_, impl GenericClient>,
     batches: &[&AppendBatch],
     recorded_at: Timestamp,
     copied: Option<&[StoredEvent]>,
+    known: &Mutex<std::collections::HashSet<(i64, String, String)>>,
+    categorised: &mut Vec<(i64, String, String)>,
 ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
     let mut names: Vec<&str> = batches.iter().map(|batch| batch.tenant.as_str()).collect();
     names.sort_unstable();
@@ -1418,6 +1435,43 @@ fn append_group(
         return Ok(results);
     }
     insert_events(db, &events)?;
+    // The actions each tenant recorded under each category, once each: the
+    // pairs this server has not yet seen stored.
+    let mut pairs: Vec<(i64, &str, &str)> = (0..events.seq.len())
+        .map(|row| {
+            (
+                events.tenant_no[row],
+                events.category[row].as_str(),
+                events.action[row].as_str(),
+            )
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    {
+        let known = known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        pairs.retain(|(tenant_no, category, action)| {
+            !known.contains(&(*tenant_no, (*category).to_owned(), (*action).to_owned()))
+        });
+    }
+    if !pairs.is_empty() {
+        let (pair_tenants, (pair_categories, pair_actions)): (Vec<i64>, (Vec<&str>, Vec<&str>)) =
+            pairs
+                .iter()
+                .map(|(tenant_no, category, action)| (*tenant_no, (*category, *action)))
+                .unzip();
+        db.execute(
+            "INSERT INTO action_categories (tenant_no, category, action)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+             ON CONFLICT DO NOTHING",
+            &[&pair_tenants, &pair_categories, &pair_actions],
+        )?;
+        categorised.extend(pairs.into_iter().map(|(tenant_no, category, action)| {
+            (tenant_no, category.to_owned(), action.to_owned())
+        }));
+    }
     if !targets.seq.is_empty() {
         // A target listed twice on one event is one row.
         db.execute(
@@ -1438,39 +1492,11 @@ fn append_group(
         .values()
         .map(|appending| (appending.no, appending.next_seq as i64))
         .unzip();
-    // Each tenant's events by (category, action), added to the counts that
-    // categories and totals of actions read, in the statement that grows
-    // its log.
-    let mut counts: std::collections::BTreeMap<(i64, &str, &str), i64> = Default::default();
-    for row in 0..events.seq.len() {
-        *counts
-            .entry((
-                events.tenant_no[row],
-                events.category[row].as_str(),
-                events.action[row].as_str(),
-            ))
-            .or_default() += 1;
-    }
-    let mut counted = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((tenant_no, category, action), count) in counts {
-        counted.0.push(tenant_no);
-        counted.1.push(category);
-        counted.2.push(action);
-        counted.3.push(count);
-    }
     db.execute(
-        "WITH counted AS (
-             INSERT INTO action_categories (tenant_no, category, action, events)
-             SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[])
-             ON CONFLICT (tenant_no, category, action)
-             DO UPDATE SET events = action_categories.events + excluded.events
-         )
-         UPDATE tenants SET next_seq = grown.next_seq
+        "UPDATE tenants SET next_seq = grown.next_seq
          FROM unnest($1::bigint[], $2::bigint[]) AS grown (no, next_seq)
          WHERE tenants.no = grown.no",
-        &[
-            &numbers, &sizes, &counted.0, &counted.1, &counted.2, &counted.3,
-        ],
+        &[&numbers, &sizes],
     )?;
     Ok(results)
 }
@@ -1781,11 +1807,21 @@ impl Store for PostgresStore {
         let parts = split_by_tenant(batches, self.writers.len());
         let append_part = |number: usize, part: &[usize]| {
             let part: Vec<&AppendBatch> = part.iter().map(|index| &batches[*index]).collect();
-            self.write_on(number, |connection| {
+            let mut categorised = Vec::new();
+            let results = self.write_on(number, |connection| {
                 in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                    append_group(db, &part, recorded_at, None)
+                    append_group(
+                        db,
+                        &part,
+                        recorded_at,
+                        None,
+                        &self.categorised,
+                        &mut categorised,
+                    )
                 })
-            })
+            })?;
+            self.remember_categorised(categorised);
+            Ok(results)
         };
         if parts.len() == 1 {
             return append_part(0, &parts[0]);
@@ -2174,14 +2210,26 @@ impl Store for PostgresStore {
             tenant: tenant.to_owned(),
             events: events.iter().map(StoredEvent::as_new).collect(),
         };
+        let mut categorised = Vec::new();
         self.write(|connection| {
             in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                match append_group(db, &[&batch], Timestamp::now(), Some(events))?.pop() {
+                match append_group(
+                    db,
+                    &[&batch],
+                    Timestamp::now(),
+                    Some(events),
+                    &self.categorised,
+                    &mut categorised,
+                )?
+                .pop()
+                {
                     Some(Err(error)) => Err(error.into()),
                     _ => Ok(()),
                 }
             })
-        })
+        })?;
+        self.remember_categorised(categorised);
+        Ok(())
     }
 
     fn put_tenant_ui(&self, tenant: &str, body: &str) -> Result<()> {

@@ -169,17 +169,6 @@ INSERT INTO merkle_leaves (tenant_no, pack, hashes)
     FROM merkle_nodes WHERE level = 0 GROUP BY tenant_no, idx / 16;
 DELETE FROM merkle_nodes WHERE level <= 3;
 "#,
-    r#"
--- Each tenant's events by (category, action), kept by the transaction that
--- stores them: a total of actions alone is their sum.
-ALTER TABLE action_categories ADD COLUMN events bigint NOT NULL DEFAULT 0;
-UPDATE action_categories SET events = counted.events
-FROM (SELECT tenant_no, category, action, count(*) AS events FROM events
-      GROUP BY tenant_no, category, action) AS counted
-WHERE action_categories.tenant_no = counted.tenant_no
-  AND action_categories.category = counted.category
-  AND action_categories.action = counted.action;
-"#,
 ];
 
 /// The version whose `words` hold identifiers: a store migrated past it from
