@@ -291,8 +291,11 @@ pub struct PostgresStore {
     /// (tenant number, category, action) pairs known to be in
     /// `action_categories`: added once a transaction that wrote them (or
     /// found them there) commits, so that appends send only new ones.
-    categorised: Mutex<std::collections::HashSet<(i64, String, String)>>,
+    categorised: Mutex<KnownPairs>,
 }
+
+/// (tenant number, category, action) pairs known to be in `action_categories`.
+type KnownPairs = std::collections::HashSet<(i64, String, String)>;
 
 /// Whether a pooled connection still works (the server may have restarted).
 fn is_open(connection: &Connection) -> bool {
@@ -677,7 +680,7 @@ fn load_frontier(
 }
 
 /// The right edges of several tenants' trees (tenant number, size), their
-/// nodes read in one statement for each table.
+/// nodes read in one statement ([`fetch_nodes`]).
 fn load_frontiers(
     db: &mut Db<'_, impl GenericClient>,
     trees: &[(i64, u64)],
@@ -1275,7 +1278,7 @@ fn append_group(
     batches: &[&AppendBatch],
     recorded_at: Timestamp,
     copied: Option<&[StoredEvent]>,
-    known: &Mutex<std::collections::HashSet<(i64, String, String)>>,
+    known: &Mutex<KnownPairs>,
     categorised: &mut Vec<(i64, String, String)>,
 ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
     let mut names: Vec<&str> = batches.iter().map(|batch| batch.tenant.as_str()).collect();
