@@ -32,6 +32,7 @@
 //!   is known as soon as the append returns.
 
 mod categories;
+mod compress;
 pub mod copy;
 mod leaf_packs;
 mod pool;

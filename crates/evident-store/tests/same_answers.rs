@@ -328,6 +328,15 @@ fn every_query_answers_alike_on_sqlite_and_postgresql() {
 /// Undoes the PostgreSQL migrations after `version` (but for the data they
 /// wrote into columns that stay) and marks the store as at `version`.
 fn take_back_to(client: &mut postgres::Client, version: i64) {
+    if version < 5 {
+        // Only while every document is text (a store smaller than its first dictionary).
+        client
+            .batch_execute(
+                "ALTER TABLE events DROP COLUMN packed, ALTER COLUMN doc SET NOT NULL;
+                 DROP TABLE doc_dictionaries;",
+            )
+            .unwrap();
+    }
     if version < 4 {
         // Every leaf and every node of levels 1–3 as a row of its own
         // (RFC 9162: a node is SHA-256 of 0x01, its left and its right).
@@ -523,4 +532,157 @@ fn a_postgresql_store_with_a_node_per_row_keeps_its_trees_once_migrated() {
             .unwrap(),
         vec![tree.inclusion_proof(last, head.tree_size)]
     );
+}
+
+/// Appends events `range` of [`event`] to `tenant`, `per_batch` at a time.
+fn append_events(store: &dyn Store, tenant: &str, range: std::ops::Range<usize>, per_batch: usize) {
+    let numbers: Vec<usize> = range.collect();
+    for chunk in numbers.chunks(per_batch) {
+        let batch = AppendBatch {
+            tenant: tenant.into(),
+            events: chunk.iter().copied().map(event).collect(),
+        };
+        store.append(&[batch], now()).unwrap().remove(0).unwrap();
+    }
+}
+
+/// A tenant's events as stored, but for their ids (each store draws its own).
+fn stored_without_ids(store: &dyn Store, tenant: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    loop {
+        let page = store.stored_events(tenant, out.len() as u64, 500).unwrap();
+        let done = page.len() < 500;
+        for stored in page {
+            let mut event = serde_json::to_value(&stored.event).unwrap();
+            event.as_object_mut().unwrap().remove("id");
+            out.push(event);
+        }
+        if done {
+            return out;
+        }
+    }
+}
+
+/// How a PostgreSQL store holds its documents: (text, compressed) counts,
+/// the average bytes of each, and the dictionaries it keeps.
+fn stored_docs(client: &mut postgres::Client) -> (i64, i64, f64, f64, Vec<(i16, i64)>) {
+    let row = client
+        .query_one(
+            "SELECT count(doc), count(packed),
+                    coalesce(avg(octet_length(doc)), 0)::float8, coalesce(avg(octet_length(packed)), 0)::float8,
+                    count(*) FILTER (WHERE (doc IS NULL) = (packed IS NULL))
+             FROM events",
+            &[],
+        )
+        .unwrap();
+    let neither_or_both: i64 = row.get(4);
+    assert_eq!(
+        neither_or_both, 0,
+        "each document is text or compressed, not both"
+    );
+    let dictionaries = client
+        .query("SELECT id, events FROM doc_dictionaries ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    (row.get(0), row.get(1), row.get(2), row.get(3), dictionaries)
+}
+
+/// A PostgreSQL store from before compressed documents is migrated at open;
+/// once it has grown past the samples a dictionary is trained from, later
+/// documents are stored compressed, and every event reads back as on SQLite,
+/// its leaf recomputed from what is read equal to the one its log holds.
+#[test]
+fn postgresql_documents_compress_once_a_dictionary_is_trained_and_read_back_whole() {
+    let (_dir, sqlite, database) = filled("evident_doc_dictionaries");
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    take_back_to(&mut client, 4);
+    let postgres = PostgresStore::open(database.url()).unwrap();
+    let (text, packed, ..) = stored_docs(&mut client);
+    assert_eq!((text, packed), (960, 0));
+    // 960 events stored; 2,048 more sampled, then the dictionary, then 500 compressed.
+    for store in [&sqlite as &dyn Store, &postgres] {
+        append_events(store, "acme", 3000..5048, 256);
+        append_events(store, "globex", 6000..6500, 100);
+    }
+    let (text, packed, text_bytes, packed_bytes, dictionaries) = stored_docs(&mut client);
+    assert_eq!(dictionaries, [(1, 960 + 2048)]);
+    assert_eq!((text, packed), (960 + 2048, 500));
+    assert!(
+        packed_bytes * 3.0 < text_bytes,
+        "{packed_bytes} bytes compressed against {text_bytes} as text"
+    );
+    for tenant in ["acme", "acme-eu", "globex"] {
+        assert_eq!(
+            stored_without_ids(&postgres, tenant),
+            stored_without_ids(&sqlite, tenant),
+            "{tenant}"
+        );
+        assert_eq!(
+            postgres.event_leaf_hashes(tenant, 0, 10_000).unwrap(),
+            postgres.leaf_hashes(tenant).unwrap(),
+            "{tenant}"
+        );
+    }
+    // A store opened afresh (its dictionaries not loaded yet: read-only, as
+    // `verify --store` opens it) reads them too.
+    let reader = PostgresStore::open_read_only(database.url()).unwrap();
+    assert_eq!(
+        stored_without_ids(&reader, "globex"),
+        stored_without_ids(&sqlite, "globex")
+    );
+    for text in ["secret", "action:license.revoked", "actor:ada@acme.example"] {
+        for scope in [&["acme"][..], &["acme", "acme-eu"]] {
+            assert_eq!(
+                answers(&postgres, scope, text),
+                answers(&sqlite, scope, text),
+                "{scope:?} {text}"
+            );
+        }
+    }
+}
+
+/// Two servers on one database, both sampling toward the first dictionary:
+/// the first to keep it numbers it; the other, finding the number taken,
+/// compresses with that one. Each reads what the other wrote.
+#[test]
+fn two_postgresql_servers_share_the_dictionary_kept_first() {
+    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let database = ScratchDatabase::create(&admin, "evident_doc_dictionary_race").unwrap();
+    let first = PostgresStore::open(database.url()).unwrap();
+    fill(&first);
+    let second = PostgresStore::open(database.url()).unwrap();
+    // Each samples 2,048 documents (the first its 960 and 1,088 more) before
+    // either trains; each trains as it next appends.
+    append_events(&first, "acme", 3000..4088, 512);
+    append_events(&second, "globex", 6000..8048, 512);
+    append_events(&first, "acme", 4088..4188, 100);
+    append_events(&second, "globex", 8048..8148, 100);
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    let (_, packed, .., dictionaries) = stored_docs(&mut client);
+    assert_eq!(dictionaries, [(1, 2048)]);
+    assert_eq!(packed, 200);
+    let numbers: Vec<i32> = client
+        .query(
+            "SELECT DISTINCT get_byte(packed, 0) FROM events WHERE packed IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(numbers, [1]);
+    for tenant in ["acme", "globex"] {
+        let expected = first.leaf_hashes(tenant).unwrap();
+        assert_eq!(
+            first.event_leaf_hashes(tenant, 0, 10_000).unwrap(),
+            expected
+        );
+        assert_eq!(
+            second.event_leaf_hashes(tenant, 0, 10_000).unwrap(),
+            expected
+        );
+    }
 }

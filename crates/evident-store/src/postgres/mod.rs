@@ -13,11 +13,12 @@
 mod filter_sql;
 mod schema;
 
+use crate::compress::{Dictionaries, PackedDocs, Packing, Sampler, Trained, dictionary_id};
 use crate::leaf_packs::{LEAVES_PER_PACK, PACKED_LEVELS, leaves_of, node_in_pack, pack_of};
 use crate::pool::Pool;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use evident_core::log::leaf::leaf_hash_of;
 use evident_core::log::merkle::{Frontier, Hash, Node, Nodes};
@@ -171,13 +172,19 @@ enum Use {
 struct Connection {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// The store's document dictionaries, for the rows it reads.
+    dictionaries: Arc<Dictionaries>,
 }
 
 impl Connection {
     /// A connection for `use_`: queries plan each execution for its tenant's
     /// own numbers rather than with a generic plan; the writer's statements,
     /// the same shape whatever the tenant, keep theirs.
-    fn open(config: &postgres::Config, use_: Use) -> Result<Connection> {
+    fn open(
+        config: &postgres::Config,
+        use_: Use,
+        dictionaries: &Arc<Dictionaries>,
+    ) -> Result<Connection> {
         let mut client = config.connect(NoTls)?;
         // Acknowledged means on disk: the server's default, stated so that a
         // database configured otherwise does not weaken it.
@@ -191,6 +198,7 @@ impl Connection {
         Ok(Connection {
             client,
             statements: HashMap::new(),
+            dictionaries: dictionaries.clone(),
         })
     }
 
@@ -199,6 +207,7 @@ impl Connection {
         Db {
             client: &mut self.client,
             statements: &mut self.statements,
+            dictionaries: &self.dictionaries,
         }
     }
 }
@@ -207,6 +216,7 @@ impl Connection {
 struct Db<'a, C: GenericClient> {
     client: &'a mut C,
     statements: &'a mut HashMap<String, Statement>,
+    dictionaries: &'a Dictionaries,
 }
 
 impl<C: GenericClient> Db<'_, C> {
@@ -229,6 +239,27 @@ impl<C: GenericClient> Db<'_, C> {
     ) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
         Ok(self.client.query(&statement, params)?)
+    }
+
+    /// Each row of `sql` as it arrives, so that the rows read so far are
+    /// decoded while PostgreSQL still produces the rest; false from `each`
+    /// stops reading (the rest are discarded).
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+        mut each: impl FnMut(&Row, &Dictionaries) -> Result<bool>,
+    ) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator as _;
+        let statement = self.statement(sql)?;
+        let dictionaries = self.dictionaries;
+        let mut rows = self.client.query_raw(&statement, params.iter().copied())?;
+        while let Some(row) = rows.next()? {
+            if !each(&row, dictionaries)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn query_opt(
@@ -266,7 +297,11 @@ fn in_transaction<T>(
     read_only: bool,
     work: impl FnOnce(&mut Db<'_, postgres::Transaction<'_>>) -> Result<T>,
 ) -> Result<T> {
-    let Connection { client, statements } = connection;
+    let Connection {
+        client,
+        statements,
+        dictionaries,
+    } = connection;
     let mut transaction = client
         .build_transaction()
         .isolation_level(isolation)
@@ -275,6 +310,7 @@ fn in_transaction<T>(
     let value = work(&mut Db {
         client: &mut transaction,
         statements,
+        dictionaries,
     })?;
     transaction.commit()?;
     Ok(value)
@@ -292,6 +328,149 @@ pub struct PostgresStore {
     /// `action_categories`: added once a transaction that wrote them (or
     /// found them there) commits, so that appends send only new ones.
     categorised: Mutex<KnownPairs>,
+    /// The documents' dictionaries and what compresses new documents.
+    docs: DocShelf,
+}
+
+/// The dictionaries of the store at `config`: one trained after this process
+/// loaded the others (by another server) is read when a document first names it.
+fn stored_dictionaries(config: &postgres::Config) -> Arc<Dictionaries> {
+    let config = config.clone();
+    Dictionaries::new(Box::new(move |id| {
+        let mut client = config.connect(NoTls)?;
+        let row = client.query_opt(
+            "SELECT dictionary FROM doc_dictionaries WHERE id = $1",
+            &[&i16::from(id)],
+        )?;
+        Ok(row.map(|row| row.get(0)))
+    }))
+}
+
+/// Compression of the documents a store appends ([`crate::compress`]): the
+/// latest dictionary, a context on it for each write connection, and the
+/// samples the next one is trained from.
+struct DocShelf {
+    dictionaries: Arc<Dictionaries>,
+    latest: Mutex<Option<Arc<Trained>>>,
+    /// By write connection: a context on the latest dictionary, once one is used.
+    contexts: Vec<Mutex<Option<Packing>>>,
+    sampler: Mutex<Sampler>,
+}
+
+impl DocShelf {
+    /// Loads every stored dictionary; the latest compresses what is appended.
+    fn open(
+        client: &mut Client,
+        dictionaries: Arc<Dictionaries>,
+        writers: usize,
+    ) -> Result<DocShelf> {
+        let mut latest = None;
+        for row in client.query(
+            "SELECT id, dictionary, events FROM doc_dictionaries ORDER BY id",
+            &[],
+        )? {
+            let id = dictionary_id(i64::from(row.try_get::<_, i16>(0)?))?;
+            let bytes: &[u8] = row.try_get(1)?;
+            dictionaries.insert(id, bytes)?;
+            latest = Some((id, bytes.to_vec(), row.try_get::<_, i64>(2)?));
+        }
+        let events: i64 = client
+            .query_one(
+                "SELECT coalesce(sum(next_seq), 0)::bigint FROM tenants",
+                &[],
+            )?
+            .try_get(0)?;
+        let (latest, sampler) = match latest {
+            Some((id, bytes, trained_at)) => (
+                Some(Trained::new(id, &bytes)?),
+                Sampler::new(events.max(0) as u64, Some((id, trained_at.max(0) as u64))),
+            ),
+            None => (None, Sampler::new(events.max(0) as u64, None)),
+        };
+        Ok(DocShelf {
+            dictionaries,
+            latest: Mutex::new(latest),
+            contexts: (0..writers).map(|_| Mutex::new(None)).collect(),
+            sampler: Mutex::new(sampler),
+        })
+    }
+
+    /// Trains the next dictionary once the store has grown to it, and keeps
+    /// it in a statement of its own, committed before any document names it.
+    /// When another server kept one under that number first, goes on with
+    /// that one: a number names one dictionary for good.
+    fn train_if_due(&self, connection: &mut Connection) -> Result<()> {
+        let trained = lock(&self.sampler).train();
+        let Some((id, bytes, events)) = trained else {
+            return Ok(());
+        };
+        let number = i16::from(id);
+        let kept = connection.client.execute(
+            "INSERT INTO doc_dictionaries (id, dictionary, events, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            &[
+                &number,
+                &bytes,
+                &(events as i64),
+                &Timestamp::now().as_microsecond(),
+            ],
+        )?;
+        let (bytes, events) = if kept == 1 {
+            (bytes, events)
+        } else {
+            let row = connection.client.query_one(
+                "SELECT dictionary, events FROM doc_dictionaries WHERE id = $1",
+                &[&number],
+            )?;
+            let stored: (Vec<u8>, i64) = (row.try_get(0)?, row.try_get(1)?);
+            lock(&self.sampler).adopt(id, stored.1.max(0) as u64);
+            (stored.0, stored.1.max(0) as u64)
+        };
+        tracing::info!(id, events, "trained a document dictionary");
+        self.dictionaries.insert(id, &bytes)?;
+        *lock(&self.latest) = Some(Trained::new(id, &bytes)?);
+        Ok(())
+    }
+
+    /// How each of `docs`, appended on write connection `writer`, is stored:
+    /// compressed with the latest dictionary, or as text while there is none
+    /// (or where compressing does not make it smaller).
+    fn pack(&self, writer: usize, docs: &[String]) -> Result<PackedDocs> {
+        {
+            let mut sampler = lock(&self.sampler);
+            for doc in docs {
+                sampler.note(doc);
+            }
+        }
+        let mut packed = PackedDocs::default();
+        let latest = lock(&self.latest).clone();
+        let Some(latest) = latest else {
+            docs.iter().for_each(|_| packed.push(None));
+            return Ok(packed);
+        };
+        let mut context = lock(&self.contexts[writer]);
+        if context
+            .as_ref()
+            .is_none_or(|packing| packing.id() != latest.id)
+        {
+            *context = Some(Packing::new(latest)?);
+        }
+        let Some(packing) = context.as_mut() else {
+            unreachable!("the context was just made")
+        };
+        let mut blob = Vec::new();
+        for doc in docs {
+            let smaller = packing.pack(doc, &mut blob)?;
+            packed.push(smaller.then_some(blob.as_slice()));
+        }
+        Ok(packed)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// (tenant number, category, action) pairs known to be in `action_categories`.
@@ -307,8 +486,10 @@ impl PostgresStore {
     /// and brings its schema to this build's, refusing a newer one.
     pub fn open(url: &str) -> Result<PostgresStore> {
         let config: postgres::Config = url.parse()?;
-        let mut writer = Connection::open(&config, Use::Writes)?;
+        let dictionaries = stored_dictionaries(&config);
+        let mut writer = Connection::open(&config, Use::Writes, &dictionaries)?;
         schema::migrate(&mut writer.client)?;
+        let docs = DocShelf::open(&mut writer.client, dictionaries, WRITERS)?;
         Ok(PostgresStore {
             config,
             read_only: false,
@@ -317,6 +498,7 @@ impl PostgresStore {
                 .collect(),
             readers: Pool::new(POOL_SIZE, Vec::new(), is_open),
             categorised: Mutex::default(),
+            docs,
         })
     }
 
@@ -334,19 +516,22 @@ impl PostgresStore {
     /// verification): no migrations, and every connection refuses writes.
     pub fn open_read_only(url: &str) -> Result<PostgresStore> {
         let config: postgres::Config = url.parse()?;
-        let mut connection = Connection::open(&config, Use::Verification)?;
+        let dictionaries = stored_dictionaries(&config);
+        let mut connection = Connection::open(&config, Use::Verification, &dictionaries)?;
         let known = SCHEMA_VERSION;
         match schema::version(&mut connection.client)?.unwrap_or(0) {
             SCHEMA_VERSION => {}
             found if found > known => return Err(StoreError::SchemaTooNew { found, known }),
             found => return Err(StoreError::SchemaTooOld { found, known }),
         }
+        let docs = DocShelf::open(&mut connection.client, dictionaries, 1)?;
         Ok(PostgresStore {
             config,
             read_only: true,
             writers: vec![Mutex::new(None)],
             readers: Pool::new(POOL_SIZE, vec![connection], is_open),
             categorised: Mutex::default(),
+            docs,
         })
     }
 
@@ -391,7 +576,11 @@ impl PostgresStore {
             .as_ref()
             .is_none_or(|connection| connection.client.is_closed())
         {
-            *slot = Some(Connection::open(&self.config, self.writer_use())?);
+            *slot = Some(Connection::open(
+                &self.config,
+                self.writer_use(),
+                &self.docs.dictionaries,
+            )?);
         }
         let Some(connection) = slot.as_mut() else {
             unreachable!("the writer connection was just opened")
@@ -405,7 +594,9 @@ impl PostgresStore {
 
     fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut lease = self.readers.lease();
-        work(lease.connection(|| Connection::open(&self.config, self.reader_use()))?)
+        work(lease.connection(|| {
+            Connection::open(&self.config, self.reader_use(), &self.docs.dictionaries)
+        })?)
     }
 
     /// Reads in one snapshot (repeatable read), for answers made of several statements.
@@ -455,20 +646,21 @@ impl PostgresStore {
             let mut db = connection.db();
             let tenants = resolve_scope(&mut db, &TenantScope::single(tenant))?;
             let Some(tenant_no) = tenants.numbers.first().copied() else { return Ok(Vec::new()) };
-            let rows = db.query(
+            let mut out = Vec::new();
+            db.for_each_row(
                 &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE tenant_no = $1 AND seq >= $2 ORDER BY seq LIMIT $3"),
                 &[&tenant_no, &(from_seq as i64), &i64::from(limit)],
-            )?;
-            rows.iter()
-                .map(|row| {
+                |row, dictionaries| {
                     let stored = StoredRow {
-                        row: event_row(row)?,
+                        row: event_row(row, dictionaries)?,
                         salt: row.try_get(EVENT_COLUMN_COUNT)?,
                         idempotency_key: row.try_get(EVENT_COLUMN_COUNT + 1)?,
                     };
-                    each(&stored, &tenants)
-                })
-                .collect()
+                    out.push(each(&stored, &tenants)?);
+                    Ok(true)
+                },
+            )?;
+            Ok(out)
         })
     }
 }
@@ -513,12 +705,15 @@ pub(super) fn reindex_words(transaction: &mut postgres::Transaction<'_>) -> Resu
          FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS w (tenant_no, seq, words)
          WHERE events.tenant_no = w.tenant_no AND events.seq = w.seq",
     )?;
+    // Only a store of a version before compressed documents is reindexed:
+    // none of its documents names a dictionary.
+    let dictionaries = Dictionaries::new(Box::new(|_| Ok(None)));
     let mut after = (i64::MIN, i64::MIN);
     loop {
         let rows = transaction.query(&select, &[&after.0, &after.1])?;
         let (mut numbers, mut seqs, mut words) = (Vec::new(), Vec::new(), Vec::new());
         for row in &rows {
-            let row = event_row(row)?;
+            let row = event_row(row, &dictionaries)?;
             let (event, _) = row.to_event(&tenants, false)?;
             words.push(filter_sql::tsvector(
                 row.tenant_no,
@@ -537,20 +732,34 @@ pub(super) fn reindex_words(transaction: &mut postgres::Transaction<'_>) -> Resu
     }
 }
 
-const EVENT_COLUMNS: &str = "tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email";
+const EVENT_COLUMNS: &str = "tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email, packed";
 /// How many columns [`EVENT_COLUMNS`] lists: a statement's own columns follow them.
-const EVENT_COLUMN_COUNT: usize = 14;
+const EVENT_COLUMN_COUNT: usize = 15;
 
 fn event_from_row(
     row: &Row,
+    dictionaries: &Dictionaries,
     tenants: &ScopeTenants,
     with_tenant_name: bool,
 ) -> Result<(Event, Cursor)> {
-    event_row(row)?.to_event(tenants, with_tenant_name)
+    event_row(row, dictionaries)?.to_event(tenants, with_tenant_name)
 }
 
-/// The columns of [`EVENT_COLUMNS`], borrowed from the row.
-fn event_row(row: &Row) -> Result<EventRow<'_>> {
+/// The columns of [`EVENT_COLUMNS`], borrowed from the row; a compressed
+/// document decompressed.
+fn event_row<'r>(row: &'r Row, dictionaries: &Dictionaries) -> Result<EventRow<'r>> {
+    let doc = match (
+        row.try_get::<_, Option<&str>>(11)?,
+        row.try_get::<_, Option<&[u8]>>(14)?,
+    ) {
+        (Some(text), _) => std::borrow::Cow::Borrowed(text),
+        (None, Some(packed)) => std::borrow::Cow::Owned(dictionaries.unpack(packed)?),
+        (None, None) => {
+            return Err(StoreError::Corrupt(
+                "an event without its document".to_owned(),
+            ));
+        }
+    };
     let tenant_no: i64 = row.try_get(0)?;
     let seq: i64 = row.try_get(1)?;
     Ok(EventRow {
@@ -566,7 +775,7 @@ fn event_row(row: &Row) -> Result<EventRow<'_>> {
         ip: row.try_get(8)?,
         channel: row.try_get(9)?,
         outcome: row.try_get(10)?,
-        doc: std::borrow::Cow::Borrowed(row.try_get(11)?),
+        doc,
         actor_id: row.try_get(12)?,
         actor_email: row.try_get(13)?,
     })
@@ -972,13 +1181,10 @@ fn raw_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result<R
     };
     let walking = common_text_tenants(db, &tenants, &query)?;
     let (sql, params) = page_sql(&tenants, &query, &walking);
-    let rows = db.query(&sql, &params.refs())?;
     let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
-    for row in &rows {
-        if !page.offer(&event_row(row)?)? {
-            break;
-        }
-    }
+    db.for_each_row(&sql, &params.refs(), |row, dictionaries| {
+        page.offer(&event_row(row, dictionaries)?)
+    })?;
     Ok(page.finish())
 }
 
@@ -1271,14 +1477,16 @@ fn split_by_tenant(batches: &[AppendBatch], parts: usize) -> Vec<Vec<usize>> {
 /// With `copied` (the one batch's events as another store keeps them), each
 /// keeps its seq, id, recorded time and salt instead of getting new ones.
 /// The (tenant, category, action) pairs it writes to `action_categories` (those
-/// not `known`) go into `categorised`, for the caller to add to the known
-/// ones once the transaction commits.
+/// the store does not know yet) go into `categorised`, for the caller to add
+/// to the known ones once the transaction commits. Documents are compressed
+/// with the context of write connection `writer`.
 fn append_group(
     db: &mut Db<'_, impl GenericClient>,
+    store: &PostgresStore,
+    writer: usize,
     batches: &[&AppendBatch],
     recorded_at: Timestamp,
     copied: Option<&[StoredEvent]>,
-    known: &Mutex<KnownPairs>,
     categorised: &mut Vec<(i64, String, String)>,
 ) -> Result<Vec<Result<Vec<Receipt>, BatchError>>> {
     let mut names: Vec<&str> = batches.iter().map(|batch| batch.tenant.as_str()).collect();
@@ -1437,7 +1645,8 @@ fn append_group(
     if events.seq.is_empty() {
         return Ok(results);
     }
-    insert_events(db, &events)?;
+    let packed = store.docs.pack(writer, &events.doc)?;
+    insert_events(db, &events, &packed)?;
     // The actions each tenant recorded under each category, once each: the
     // pairs this server has not yet seen stored.
     let mut pairs: Vec<(i64, &str, &str)> = (0..events.seq.len())
@@ -1452,7 +1661,8 @@ fn append_group(
     pairs.sort_unstable();
     pairs.dedup();
     {
-        let known = known
+        let known = store
+            .categorised
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         pairs.retain(|(tenant_no, category, action)| {
@@ -1504,17 +1714,31 @@ fn append_group(
     Ok(results)
 }
 
-fn insert_events(db: &mut Db<'_, impl GenericClient>, events: &EventColumns) -> Result<()> {
+fn insert_events(
+    db: &mut Db<'_, impl GenericClient>,
+    events: &EventColumns,
+    packed: &PackedDocs,
+) -> Result<()> {
+    // Each document as text or as its blob, the other NULL.
+    let (docs, blobs): (Vec<Option<&str>>, Vec<Option<&[u8]>>) = events
+        .doc
+        .iter()
+        .enumerate()
+        .map(|(index, doc)| match packed.blob(index) {
+            Some(blob) => (None, Some(blob)),
+            None => (Some(doc.as_str()), None),
+        })
+        .unzip();
     db.execute(
         "INSERT INTO events (tenant_no, seq, occurred_at, recorded_at, id, action, category, actor_type,
-                             actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words)
+                             actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words, packed)
          SELECT tenant_no, seq, occurred_at, recorded_at, id, action, category, actor_type,
-                actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words::tsvector
+                actor_id, actor_email, ip, channel, outcome, idempotency_key, salt, doc, words::tsvector, packed
          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[],
                      $8::text[], $9::text[], $10::text[], $11::bytea[], $12::text[], $13::text[], $14::text[],
-                     $15::bytea[], $16::text[], $17::text[])
+                     $15::bytea[], $16::text[], $17::text[], $18::bytea[])
               AS new (tenant_no, seq, occurred_at, recorded_at, id, action, category, actor_type, actor_id,
-                      actor_email, ip, channel, outcome, idempotency_key, salt, doc, words)",
+                      actor_email, ip, channel, outcome, idempotency_key, salt, doc, words, packed)",
         &[
             &events.tenant_no,
             &events.seq,
@@ -1531,8 +1755,9 @@ fn insert_events(db: &mut Db<'_, impl GenericClient>, events: &EventColumns) -> 
             &events.outcome,
             &events.idempotency_key,
             &events.salt,
-            &events.doc,
+            &docs,
             &events.words,
+            &blobs,
         ],
     )?;
     Ok(())
@@ -1812,15 +2037,9 @@ impl Store for PostgresStore {
             let part: Vec<&AppendBatch> = part.iter().map(|index| &batches[*index]).collect();
             let mut categorised = Vec::new();
             let results = self.write_on(number, |connection| {
+                self.docs.train_if_due(connection)?;
                 in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
-                    append_group(
-                        db,
-                        &part,
-                        recorded_at,
-                        None,
-                        &self.categorised,
-                        &mut categorised,
-                    )
+                    append_group(db, self, number, &part, recorded_at, None, &mut categorised)
                 })
             })?;
             self.remember_categorised(categorised);
@@ -1905,7 +2124,7 @@ impl Store for PostgresStore {
                 &[&tenants.numbers, &id],
             )?
             .as_ref()
-            .map(|row| Ok(event_from_row(row, &tenants, true)?.0))
+            .map(|row| Ok(event_from_row(row, db.dictionaries, &tenants, true)?.0))
             .transpose()
         })
     }
@@ -2215,13 +2434,15 @@ impl Store for PostgresStore {
         };
         let mut categorised = Vec::new();
         self.write(|connection| {
+            self.docs.train_if_due(connection)?;
             in_transaction(connection, IsolationLevel::ReadCommitted, false, |db| {
                 match append_group(
                     db,
+                    self,
+                    0,
                     &[&batch],
                     Timestamp::now(),
                     Some(events),
-                    &self.categorised,
                     &mut categorised,
                 )?
                 .pop()

@@ -169,6 +169,19 @@ INSERT INTO merkle_leaves (tenant_no, pack, hashes)
     FROM merkle_nodes WHERE level = 0 GROUP BY tenant_no, idx / 16;
 DELETE FROM merkle_nodes WHERE level <= 3;
 "#,
+    r#"
+-- Documents compressed with dictionaries trained on the store's own events
+-- (compress.rs): `packed` holds the dictionary's number (one byte), then the
+-- zstd frame without its magic number, and `doc` is NULL. Documents stored
+-- before the store had a dictionary stay JSON text in `doc`.
+CREATE TABLE doc_dictionaries (
+    id smallint PRIMARY KEY,
+    dictionary bytea NOT NULL,
+    events bigint NOT NULL,
+    created_at bigint NOT NULL
+);
+ALTER TABLE events ALTER COLUMN doc DROP NOT NULL, ADD COLUMN packed bytea;
+"#,
 ];
 
 /// The version whose `words` hold identifiers: a store migrated past it from

@@ -1,174 +1,55 @@
-//! Event documents compressed with dictionaries trained on the store's own
-//! events.
-//!
-//! A document (the part of an event kept as JSON: the actor's name, targets,
-//! user agent, description, metadata) is a few hundred bytes whose keys,
-//! user agents and wording repeat from one event to the next but hardly
-//! within one: compressed alone it barely shrinks; compressed with a zstd
-//! dictionary of what the store's events share, it keeps about a fifth of
-//! its bytes (the benchmark's events: 365 bytes on average, 78 compressed).
-//!
-//! The applier stores a young store's first documents as JSON text while it
-//! samples them, trains a dictionary from [`SAMPLES`] of them, and keeps it
-//! in `doc_dictionaries` in the transaction whose documents first use it.
-//! From then on a document is a blob: the number of its dictionary (one
-//! byte), then its zstd frame without the frame's four-byte magic number.
-//! Each time the store has grown [`GROWTH`] times over since the last
-//! dictionary, the applier trains another from the documents just before,
-//! so that the first one, trained on a young store's first tenants, does not
-//! serve every product and tenant that comes later. A blob names the
-//! dictionary it needs; none is ever removed.
-//!
-//! Reads see only JSON: [`Dictionaries::text`] gives a `doc` column's text
-//! however it is stored, decompressing it in the reading thread (so that a
-//! page sorted by SQLite carries each candidate's few compressed bytes, and
-//! only the rows read are decompressed).
+//! SQLite's side of compressed documents ([`crate::compress`]): the applier
+//! stores a young store's first documents as JSON text while it samples
+//! them, and keeps each dictionary in `doc_dictionaries` in the transaction
+//! whose documents first use it. A document is stored as text or as a blob
+//! (its dictionary's number, then its frame); [`Dictionaries::text`] reads
+//! either.
 
-use std::borrow::Cow;
-use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use zstd::zstd_safe::{self, CCtx, CDict, CParameter, DCtx, DDict};
 
-use crate::{Result, StoreError};
+use crate::Result;
+pub(crate) use crate::compress::Dictionaries;
+pub(super) use crate::compress::PackedDocs;
+use crate::compress::{Packing, Sampler, Trained, dictionary_id};
 
-/// Documents a dictionary is trained from; also the store's size when the
-/// first one is trained.
-pub(super) const SAMPLES: usize = 2_048;
-/// Documents larger than this are not sampled (a dictionary is for what
-/// events share; one large document would crowd out hundreds of others).
-const LARGEST_SAMPLE: usize = 4 << 10;
-/// The most bytes a dictionary takes. Larger ones measured no better on the
-/// benchmark's events (16 KiB: 77.6 bytes a document, 64 KiB: 77.4).
-const DICTIONARY_BYTES: usize = 16 << 10;
-/// zstd's compression level: its default, a few microseconds a document.
-const LEVEL: i32 = 3;
-/// A new dictionary once the store holds this many times the events it held
-/// when the last one was trained.
-const GROWTH: u64 = 10;
-/// The head of every zstd frame; stored documents leave it out.
-const MAGIC: [u8; 4] = 0xFD2F_B528u32.to_le_bytes();
-/// No document is larger: a frame that says otherwise is corrupt.
-const LARGEST_DOCUMENT: u64 = 64 << 20;
-
-/// The decompression dictionaries of one store by number, loaded as first
-/// needed and shared by its connections.
-pub(crate) struct Dictionaries {
-    /// The database, for a dictionary trained after this process loaded the rest.
-    path: PathBuf,
-    /// By number (one byte). A number, once it names a dictionary, names it
-    /// for good, so that every reading thread takes it without a lock or a
-    /// reference count (both were a shared cache line written for every
-    /// document read: 4% of `verify --store`'s time on two threads).
-    by_id: Box<[OnceLock<DDict<'static>>]>,
-}
-
-impl Dictionaries {
-    pub(crate) fn new(path: &Path) -> Arc<Dictionaries> {
-        Arc::new(Dictionaries {
-            path: path.to_owned(),
-            by_id: (0..=u8::MAX).map(|_| OnceLock::new()).collect(),
-        })
-    }
-
-    /// Loads every dictionary `connection` sees.
-    pub(crate) fn load(&self, connection: &Connection) -> Result<()> {
-        let mut statement = connection.prepare("SELECT id, dictionary FROM doc_dictionaries")?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            self.insert(
-                dictionary_id(id)?,
-                row.get_ref(1)?.as_blob().map_err(corrupt)?,
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Keeps dictionary `id` (a number already loaded keeps its dictionary:
-    /// the store never gives one number two).
-    fn insert(&self, id: u8, bytes: &[u8]) -> Result<&DDict<'static>> {
-        let slot = &self.by_id[usize::from(id)];
-        if let Some(dictionary) = slot.get() {
-            return Ok(dictionary);
-        }
-        let dictionary = DDict::try_create(bytes).ok_or_else(|| {
-            StoreError::Corrupt(format!("document dictionary {id} cannot be loaded"))
-        })?;
-        Ok(slot.get_or_init(|| dictionary))
-    }
-
-    fn get(&self, id: u8) -> Result<&DDict<'static>> {
-        if let Some(dictionary) = self.by_id[usize::from(id)].get() {
-            return Ok(dictionary);
-        }
-        // Trained since this process loaded the others (a server writes the
-        // store while a command reads it): committed with or before the
-        // first document that names it, so a new connection sees it.
+/// The dictionaries of the store at `path`: one trained after this process
+/// loaded the others is read from the database when a document first names it.
+pub(crate) fn dictionaries(path: &Path) -> Arc<Dictionaries> {
+    let path = path.to_owned();
+    Dictionaries::new(Box::new(move |id| {
         let connection = Connection::open_with_flags(
-            &self.path,
+            &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        let bytes: Option<Vec<u8>> = connection
+        Ok(connection
             .query_row(
                 "SELECT dictionary FROM doc_dictionaries WHERE id = ?1",
                 [id],
                 |row| row.get(0),
             )
-            .optional()?;
-        let bytes = bytes.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "a document names dictionary {id}, which the store does not have"
-            ))
-        })?;
-        self.insert(id, &bytes)
-    }
-
-    /// The JSON of a `doc` column as read: borrowed when stored as text,
-    /// decompressed when stored as a blob.
-    pub(crate) fn text<'r>(&self, doc: ValueRef<'r>) -> Result<Cow<'r, str>> {
-        match doc {
-            ValueRef::Text(text) => std::str::from_utf8(text)
-                .map(Cow::Borrowed)
-                .map_err(corrupt),
-            ValueRef::Blob(packed) => self.unpack(packed).map(Cow::Owned),
-            other => Err(StoreError::Corrupt(format!(
-                "a document stored as {:?}",
-                other.data_type()
-            ))),
-        }
-    }
-
-    /// The JSON of a document stored as a blob.
-    fn unpack(&self, packed: &[u8]) -> Result<String> {
-        let (&id, frame) = packed
-            .split_first()
-            .ok_or_else(|| StoreError::Corrupt("an empty document".to_owned()))?;
-        let dictionary = self.get(id)?;
-        UNPACKING.with_borrow_mut(|(context, framed)| {
-            framed.clear();
-            framed.extend_from_slice(&MAGIC);
-            framed.extend_from_slice(frame);
-            let size = match zstd_safe::get_frame_content_size(framed) {
-                Ok(Some(size)) if size <= LARGEST_DOCUMENT => size as usize,
-                _ => return Err(StoreError::Corrupt("a document's frame header".to_owned())),
-            };
-            let mut text = Vec::with_capacity(size);
-            context
-                .decompress_using_ddict(&mut text, framed, dictionary)
-                .map_err(zstd_error)?;
-            String::from_utf8(text).map_err(corrupt)
-        })
-    }
+            .optional()?)
+    }))
 }
 
-thread_local! {
-    /// Each thread's decompression context, and its frame with the magic number put back.
-    static UNPACKING: RefCell<(DCtx<'static>, Vec<u8>)> = RefCell::new((DCtx::create(), Vec::new()));
+/// Loads every dictionary `connection` sees into `dictionaries`.
+pub(crate) fn load(dictionaries: &Dictionaries, connection: &Connection) -> Result<()> {
+    let mut statement = connection.prepare("SELECT id, dictionary FROM doc_dictionaries")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        dictionaries.insert(
+            dictionary_id(id)?,
+            row.get_ref(1)?
+                .as_blob()
+                .map_err(crate::compress::corrupt)?,
+        )?;
+    }
+    Ok(())
 }
 
 /// The applier's side: compresses each document with the store's latest
@@ -176,47 +57,9 @@ thread_local! {
 pub(super) struct DocPacker {
     dictionaries: Arc<Dictionaries>,
     latest: Option<Packing>,
-    /// The number the next dictionary gets (dictionaries run out at 255).
-    next_id: i64,
-    /// Events in the store, and how many it holds when the next dictionary is trained.
-    events: u64,
-    train_at: u64,
-    /// Sampled documents, one after the other, and their sizes.
-    samples: Vec<u8>,
-    sample_sizes: Vec<usize>,
-    /// The frame of the document packed last.
+    sampler: Sampler,
+    /// The blob of the document packed last.
     packed: Vec<u8>,
-}
-
-/// The latest dictionary, prepared for compressing. The context refers to
-/// the dictionary, so it is declared (and dropped) first.
-struct Packing {
-    id: u8,
-    context: CCtx<'static>,
-    _dictionary: CDict<'static>,
-}
-
-impl Packing {
-    fn new(id: u8, bytes: &[u8]) -> Result<Packing> {
-        let dictionary = CDict::try_create(bytes, LEVEL).ok_or_else(|| {
-            StoreError::Corrupt(format!("document dictionary {id} cannot be loaded"))
-        })?;
-        let mut context = CCtx::try_create()
-            .ok_or_else(|| StoreError::Corrupt("no zstd compression context".to_owned()))?;
-        // The blob names its dictionary itself, and SQLite checks pages.
-        context
-            .set_parameter(CParameter::DictIdFlag(false))
-            .map_err(zstd_error)?;
-        context
-            .set_parameter(CParameter::ChecksumFlag(false))
-            .map_err(zstd_error)?;
-        context.ref_cdict(&dictionary).map_err(zstd_error)?;
-        Ok(Packing {
-            id,
-            context,
-            _dictionary: dictionary,
-        })
-    }
 }
 
 impl DocPacker {
@@ -235,22 +78,20 @@ impl DocPacker {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()?;
-        let (latest, next_id, train_at) = match latest {
-            Some((id, bytes, trained_at)) => (
-                Some(Packing::new(dictionary_id(id)?, &bytes)?),
-                id + 1,
-                (trained_at.max(1) as u64).saturating_mul(GROWTH),
-            ),
-            None => (None, 1, SAMPLES as u64),
+        let (latest, sampler) = match latest {
+            Some((id, bytes, trained_at)) => {
+                let id = dictionary_id(id)?;
+                (
+                    Some(Packing::new(Trained::new(id, &bytes)?)?),
+                    Sampler::new(events as u64, Some((id, trained_at.max(0) as u64))),
+                )
+            }
+            None => (None, Sampler::new(events as u64, None)),
         };
         Ok(DocPacker {
             dictionaries,
             latest,
-            next_id,
-            events: events as u64,
-            train_at,
-            samples: Vec::new(),
-            sample_sizes: Vec::new(),
+            sampler,
             packed: Vec::new(),
         })
     }
@@ -259,30 +100,15 @@ impl DocPacker {
     /// frame, or its text while the store has no dictionary (or when the
     /// frame is no smaller).
     pub(super) fn pack<'d>(&'d mut self, doc: &'d str) -> Result<ToSqlOutput<'d>> {
-        self.events += 1;
-        if self.events + SAMPLES as u64 > self.train_at
-            && self.sample_sizes.len() < SAMPLES
-            && doc.len() <= LARGEST_SAMPLE
-        {
-            self.samples.extend_from_slice(doc.as_bytes());
-            self.sample_sizes.push(doc.len());
-        }
+        self.sampler.note(doc);
         let text = ToSqlOutput::Borrowed(ValueRef::Text(doc.as_bytes()));
         let Some(packing) = &mut self.latest else {
             return Ok(text);
         };
-        self.packed.clear();
-        self.packed.reserve(zstd_safe::compress_bound(doc.len()));
-        packing
-            .context
-            .compress2(&mut self.packed, doc.as_bytes())
-            .map_err(zstd_error)?;
-        if !self.packed.starts_with(&MAGIC) || self.packed.len() - 3 >= doc.len() {
+        if !packing.pack(doc, &mut self.packed)? {
             return Ok(text);
         }
-        // The dictionary's number takes the last byte of the magic number.
-        self.packed[3] = packing.id;
-        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.packed[3..])))
+        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.packed)))
     }
 
     /// Packs a transaction's documents in their order, as [`DocPacker::pack`]
@@ -291,21 +117,12 @@ impl DocPacker {
         &mut self,
         docs: impl IntoIterator<Item = &'d str>,
     ) -> Result<PackedDocs> {
-        let docs = docs.into_iter();
-        let mut packed = PackedDocs {
-            frames: Vec::new(),
-            blobs: Vec::with_capacity(docs.size_hint().0),
-        };
+        let mut packed = PackedDocs::default();
         for doc in docs {
-            let blob = match self.pack(doc)? {
-                ToSqlOutput::Borrowed(ValueRef::Blob(blob)) => {
-                    let start = packed.frames.len();
-                    packed.frames.extend_from_slice(blob);
-                    Some(start..packed.frames.len())
-                }
-                _ => None,
-            };
-            packed.blobs.push(blob);
+            match self.pack(doc)? {
+                ToSqlOutput::Borrowed(ValueRef::Blob(blob)) => packed.push(Some(blob)),
+                _ => packed.push(None),
+            }
         }
         Ok(packed)
     }
@@ -314,70 +131,34 @@ impl DocPacker {
     /// transaction `connection` has open, whose documents are all packed);
     /// later documents are compressed with it.
     pub(super) fn train_if_due(&mut self, connection: &Connection, now_micros: i64) -> Result<()> {
-        if self.events < self.train_at || self.sample_sizes.len() < SAMPLES {
-            return Ok(());
-        }
-        let samples = std::mem::take(&mut self.samples);
-        let sizes = std::mem::take(&mut self.sample_sizes);
-        self.train_at = self.events.saturating_mul(GROWTH);
-        let Ok(id) = u8::try_from(self.next_id) else {
+        let Some((id, bytes, events)) = self.sampler.train() else {
             return Ok(());
         };
-        let bytes = match zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_BYTES) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                // Documents stay as they are; a later size tries again.
-                tracing::warn!(%error, "training a document dictionary failed");
-                return Ok(());
-            }
-        };
-        let packing = Packing::new(id, &bytes)?;
+        let packing = Packing::new(Trained::new(id, &bytes)?)?;
         connection
             .prepare_cached(
                 "INSERT INTO doc_dictionaries (id, dictionary, events, created_at) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![id, bytes, self.events as i64, now_micros])?;
+            .execute(params![id, bytes, events as i64, now_micros])?;
         self.dictionaries.insert(id, &bytes)?;
         self.latest = Some(packing);
-        self.next_id += 1;
         Ok(())
     }
 }
 
-/// Documents packed by [`DocPacker::pack_all`]: each one's blob, or its
-/// text where it is stored as text.
-pub(super) struct PackedDocs {
-    frames: Vec<u8>,
-    /// Per document, in order: where its blob is in `frames`, or `None` for its text.
-    blobs: Vec<Option<std::ops::Range<usize>>>,
-}
-
-impl PackedDocs {
-    /// The value to store for document `index`, whose text is `doc`.
-    pub(super) fn value<'a>(&'a self, index: usize, doc: &'a str) -> ToSqlOutput<'a> {
-        match &self.blobs[index] {
-            Some(range) => ToSqlOutput::Borrowed(ValueRef::Blob(&self.frames[range.clone()])),
-            None => ToSqlOutput::Borrowed(ValueRef::Text(doc.as_bytes())),
-        }
+/// The value to store for document `index` of `packed`, whose text is `doc`.
+pub(super) fn value<'a>(packed: &'a PackedDocs, index: usize, doc: &'a str) -> ToSqlOutput<'a> {
+    match packed.blob(index) {
+        Some(blob) => ToSqlOutput::Borrowed(ValueRef::Blob(blob)),
+        None => ToSqlOutput::Borrowed(ValueRef::Text(doc.as_bytes())),
     }
-}
-
-fn dictionary_id(id: i64) -> Result<u8> {
-    u8::try_from(id).map_err(|_| StoreError::Corrupt(format!("document dictionary {id}")))
-}
-
-fn corrupt(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("a document: {error}"))
-}
-
-fn zstd_error(code: usize) -> StoreError {
-    corrupt(zstd_safe::get_error_name(code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::rows;
     use super::*;
+    use crate::compress::{GROWTH, SAMPLES};
 
     /// A document as the applier stores them: what repeats (keys, user
     /// agents, wording) and what does not (ids).
@@ -411,7 +192,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.db");
         let connection = open(&path);
-        let mut packer = DocPacker::open(&connection, Dictionaries::new(&path)).unwrap();
+        let mut packer = DocPacker::open(&connection, dictionaries(&path)).unwrap();
         let count = SAMPLES * GROWTH as usize + 100;
         connection.execute_batch("BEGIN").unwrap();
         for n in 0..count {
@@ -467,13 +248,13 @@ mod tests {
 
         // Another connection, whose dictionaries are not loaded yet, reads every document whole.
         let reader = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        let dictionaries = Dictionaries::new(&path);
+        let loaded = dictionaries(&path);
         let read = |sql: &str| -> Result<Vec<String>> {
             let mut statement = reader.prepare(sql)?;
             let mut rows = statement.query([])?;
             let mut texts = Vec::new();
             while let Some(row) = rows.next()? {
-                texts.push(dictionaries.text(row.get_ref(0)?)?.into_owned());
+                texts.push(loaded.text(row.get_ref(0)?)?.into_owned());
             }
             Ok(texts)
         };
@@ -482,7 +263,7 @@ mod tests {
 
         // Threads sharing dictionaries not loaded yet each load the ones
         // they meet first, and read every document whole.
-        let shared = Dictionaries::new(&path);
+        let shared = dictionaries(&path);
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
@@ -502,7 +283,7 @@ mod tests {
         });
 
         // A packer opened again goes on with the latest dictionary.
-        let mut packer = DocPacker::open(&connection, Dictionaries::new(&path)).unwrap();
+        let mut packer = DocPacker::open(&connection, dictionaries(&path)).unwrap();
         let text = doc(count);
         match packer.pack(&text).unwrap() {
             ToSqlOutput::Borrowed(ValueRef::Blob(blob)) => assert_eq!(blob[0], 2),
@@ -510,13 +291,16 @@ mod tests {
         }
         // Packed together, documents are stored as packed one at a time.
         let texts: Vec<String> = (count..count + 20).map(doc).collect();
-        let mut one_by_one = DocPacker::open(&connection, Dictionaries::new(&path)).unwrap();
-        let together = DocPacker::open(&connection, Dictionaries::new(&path))
+        let mut one_by_one = DocPacker::open(&connection, dictionaries(&path)).unwrap();
+        let together = DocPacker::open(&connection, dictionaries(&path))
             .unwrap()
             .pack_all(texts.iter().map(String::as_str))
             .unwrap();
         for (index, text) in texts.iter().enumerate() {
-            assert_eq!(together.value(index, text), one_by_one.pack(text).unwrap());
+            assert_eq!(
+                value(&together, index, text),
+                one_by_one.pack(text).unwrap()
+            );
         }
 
         // A blob naming a dictionary the store does not have is an error, not

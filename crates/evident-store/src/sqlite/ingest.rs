@@ -1165,7 +1165,7 @@ fn write_batches(
             event.channel,
             event.outcome,
             event.idempotency_key,
-            packed.value(index, event.doc),
+            super::compress::value(&packed, index, event.doc),
             event.salt.as_slice(),
             actors.get(&(tenant_no, event.actor_id, event.actor_email)),
             action_no,
@@ -1579,10 +1579,10 @@ mod tests {
     fn documents_past_the_first_dictionary_are_stored_compressed_and_read_back_as_appended() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_with_tenant(dir.path());
-        let appended: Vec<NewEvent> = (0..super::super::compress::SAMPLES + 600)
+        let appended: Vec<NewEvent> = (0..crate::compress::SAMPLES + 600)
             .map(|n| event(n, None))
             .collect();
-        let (first, rest) = appended.split_at(super::super::compress::SAMPLES);
+        let (first, rest) = appended.split_at(crate::compress::SAMPLES);
         for chunk in first.chunks(400) {
             append(&store, batch("acme", chunk.iter().cloned()));
         }
@@ -2034,8 +2034,8 @@ mod tests {
         let path = dir.join(super::super::DATABASE_FILE);
         let connection = Connection::open(&path).unwrap();
         let search = search::open_writer(&dir.join(search::SEARCH_FILE)).unwrap();
-        let dictionaries = Dictionaries::new(&path);
-        dictionaries.load(&connection).unwrap();
+        let dictionaries = super::super::compress::dictionaries(&path);
+        super::super::compress::load(&dictionaries, &connection).unwrap();
         let packer = DocPacker::open(&connection, dictionaries).unwrap();
         (connection, search, packer)
     }

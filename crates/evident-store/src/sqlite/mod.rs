@@ -245,8 +245,8 @@ impl SqliteStore {
         writer.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         schema::migrate(&mut writer)?;
-        let dictionaries = compress::Dictionaries::new(&path);
-        dictionaries.load(&writer)?;
+        let dictionaries = compress::dictionaries(&path);
+        compress::load(&dictionaries, &writer)?;
         log::backfill(&mut writer, &dictionaries)?;
         optimize(&writer)?;
         let search_path = data_dir.join(SEARCH_FILE);
@@ -342,8 +342,8 @@ impl SqliteStore {
                 "the store's search index ({SEARCH_FILE}) is missing, of an earlier version, or does not hold the events the store does; run `evident migrate` on it first, which builds it"
             ))));
         }
-        let dictionaries = compress::Dictionaries::new(&path);
-        dictionaries.load(&writer)?;
+        let dictionaries = compress::dictionaries(&path);
+        compress::load(&dictionaries, &writer)?;
         Ok(SqliteStore {
             ingest: None,
             path,
