@@ -328,6 +328,9 @@ fn every_query_answers_alike_on_sqlite_and_postgresql() {
 /// Undoes the PostgreSQL migrations after `version` (but for the data they
 /// wrote into columns that stay) and marks the store as at `version`.
 fn take_back_to(client: &mut postgres::Client, version: i64) {
+    if version < 6 {
+        client.batch_execute("DROP TABLE action_counts").unwrap();
+    }
     if version < 5 {
         // Only while every document is text (a store smaller than its first dictionary).
         client
@@ -685,4 +688,65 @@ fn two_postgresql_servers_share_the_dictionary_kept_first() {
             expected
         );
     }
+}
+
+/// Totals of actions alone (and of categories, read as their actions) are
+/// summed from the rows each append adds to `action_counts`, folded into one
+/// row per action as a tenant's log passes each multiple of 4,096: every
+/// total answers as SQLite's, before and after a fold, and a store taken
+/// back to before the counts is counted at migration.
+#[test]
+fn postgresql_totals_of_actions_sum_counts_folded_as_logs_grow() {
+    let (_dir, sqlite, database) = filled("evident_action_counts");
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    take_back_to(&mut client, 5);
+    let postgres = PostgresStore::open(database.url()).unwrap();
+    let rows = |client: &mut postgres::Client, tenant: &str| -> (i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT count(*), count(DISTINCT action) FROM action_counts
+                 WHERE tenant_no = (SELECT no FROM tenants WHERE id = $1)",
+                &[&tenant],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let totals = [
+        "action:user.login",
+        "action:user.login,license.revoked",
+        "action:user.*",
+        "category:security",
+        "category:security,uncategorized",
+    ];
+    let same_totals = |label: &str| {
+        for text in totals {
+            let filter = evident_core::query::parse(text).unwrap();
+            let scope = TenantScope {
+                tenants: vec!["acme".into(), "acme-eu".into()],
+            };
+            assert_eq!(
+                postgres.count(&scope, &filter, now()).unwrap(),
+                sqlite.count(&scope, &filter, now()).unwrap(),
+                "{label}: {text}"
+            );
+        }
+    };
+    // Counted at migration: one row per action.
+    let (counted, actions) = rows(&mut client, "acme");
+    assert_eq!(counted, actions);
+    same_totals("migrated");
+    // Appends of a few events each add rows; 4,096 passed, they are folded.
+    for store in [&sqlite as &dyn Store, &postgres] {
+        append_events(store, "acme", 10_000..13_800, 40);
+    }
+    let (before, actions) = rows(&mut client, "acme");
+    assert_eq!(before, actions * (1 + 95));
+    same_totals("before the fold");
+    // 4,040 events, then 4,080; the next append passes 4,096 and folds; three more follow.
+    for store in [&sqlite as &dyn Store, &postgres] {
+        append_events(store, "acme", 13_800..14_000, 40);
+    }
+    let (after, _) = rows(&mut client, "acme");
+    assert_eq!(after, actions * (1 + 3));
+    same_totals("after the fold");
 }

@@ -144,6 +144,47 @@ fn any_of(alternatives: Vec<String>) -> String {
     }
 }
 
+/// An `action` column matching any of `patterns` (exact names, or `*` wildcards).
+fn action_condition(patterns: &[String], params: &mut Params) -> String {
+    let exact: Vec<String> = patterns
+        .iter()
+        .filter(|pattern| !pattern.contains('*'))
+        .cloned()
+        .collect();
+    let mut alternatives = Vec::new();
+    if !exact.is_empty() {
+        alternatives.push(in_list("action", &exact, params));
+    }
+    for pattern in patterns.iter().filter(|pattern| pattern.contains('*')) {
+        alternatives.push(format!("action LIKE {}", params.add(like_pattern(pattern))));
+    }
+    any_of(alternatives)
+}
+
+/// The statement summing a filter's events from `action_counts`, when the
+/// filter is one positive action clause and nothing else (a category
+/// clause already read as its actions); None for any other filter.
+pub(super) fn action_total(tenants: &[i64], filter: &Filter) -> Option<(String, Params)> {
+    let [
+        evident_core::Clause {
+            negated: false,
+            condition: Condition::Action(patterns),
+        },
+    ] = filter.clauses.as_slice()
+    else {
+        return None;
+    };
+    let mut params = Params::default();
+    let scope = params.add(tenants.to_vec());
+    let condition = action_condition(patterns, &mut params);
+    Some((
+        format!(
+            "SELECT coalesce(sum(events), 0)::bigint FROM action_counts WHERE tenant_no = ANY({scope}) AND {condition}"
+        ),
+        params,
+    ))
+}
+
 fn in_list(column: &str, values: &[String], params: &mut Params) -> String {
     match values {
         [one] => format!("{column} = {}", params.add(one.clone())),
@@ -272,21 +313,7 @@ pub(super) fn build(
                     format!("{mine} AND NOT coalesce(({}), false)", before.join(" OR "))
                 }
             }
-            Condition::Action(patterns) => {
-                let exact: Vec<String> = patterns
-                    .iter()
-                    .filter(|pattern| !pattern.contains('*'))
-                    .cloned()
-                    .collect();
-                let mut alternatives = Vec::new();
-                if !exact.is_empty() {
-                    alternatives.push(in_list("action", &exact, params));
-                }
-                for pattern in patterns.iter().filter(|pattern| pattern.contains('*')) {
-                    alternatives.push(format!("action LIKE {}", params.add(like_pattern(pattern))));
-                }
-                any_of(alternatives)
-            }
+            Condition::Action(patterns) => action_condition(patterns, params),
             Condition::Category(categories) => in_list("category", categories, params),
             Condition::Channel(channels) => in_list("channel", channels, params),
             Condition::Outcome(outcomes) => {

@@ -1383,6 +1383,12 @@ fn count_events(
     if filter.clauses.is_empty() {
         return count_events(db, scope, &filter, now);
     }
+    if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, &filter) {
+        // Actions (or categories, as their actions) alone: the events each
+        // action holds, as the appends that stored them counted them.
+        let total: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
+        return Ok(total as u64);
+    }
     let (sql, params) = count_sql(&tenants, &filter, now);
     let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
     Ok(count as u64)
@@ -1685,6 +1691,7 @@ fn append_group(
             (tenant_no, category.to_owned(), action.to_owned())
         }));
     }
+    count_actions(db, &events, &sizes)?;
     if !targets.seq.is_empty() {
         // A target listed twice on one event is one row.
         db.execute(
@@ -1712,6 +1719,58 @@ fn append_group(
         &[&numbers, &sizes],
     )?;
     Ok(results)
+}
+
+/// A tenant's rows of `action_counts` are folded into one per action each
+/// time its log passes a multiple of this.
+const FOLD_COUNTS_EVERY: u64 = 4096;
+
+/// Adds a row to `action_counts` for each (tenant, action) of the appended
+/// `events`; folds the rows of each tenant whose log passed a multiple of
+/// [`FOLD_COUNTS_EVERY`] (`sizes`: each tenant's size before the append).
+/// The tenants' rows are locked, so no other append folds them meanwhile.
+fn count_actions(
+    db: &mut Db<'_, impl GenericClient>,
+    events: &EventColumns,
+    sizes: &[(i64, u64)],
+) -> Result<()> {
+    let mut counts: std::collections::BTreeMap<(i64, &str), i64> = Default::default();
+    let mut last_seq: HashMap<i64, i64> = HashMap::new();
+    for row in 0..events.seq.len() {
+        *counts
+            .entry((events.tenant_no[row], events.action[row].as_str()))
+            .or_default() += 1;
+        last_seq.insert(events.tenant_no[row], events.seq[row]);
+    }
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for ((tenant_no, action), count) in counts {
+        columns.0.push(tenant_no);
+        columns.1.push(action);
+        columns.2.push(count);
+    }
+    db.execute(
+        "INSERT INTO action_counts (tenant_no, action, events)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])",
+        &[&columns.0, &columns.1, &columns.2],
+    )?;
+    let folding: Vec<i64> = sizes
+        .iter()
+        .filter(|(tenant_no, size)| {
+            last_seq.get(tenant_no).is_some_and(|last| {
+                *size / FOLD_COUNTS_EVERY != (*last as u64 + 1) / FOLD_COUNTS_EVERY
+            })
+        })
+        .map(|(tenant_no, _)| *tenant_no)
+        .collect();
+    if !folding.is_empty() {
+        db.execute(
+            "WITH gone AS (DELETE FROM action_counts WHERE tenant_no = ANY($1) RETURNING tenant_no, action, events)
+             INSERT INTO action_counts (tenant_no, action, events)
+             SELECT tenant_no, action, sum(events)::bigint FROM gone GROUP BY tenant_no, action",
+            &[&folding],
+        )?;
+    }
+    Ok(())
 }
 
 fn insert_events(

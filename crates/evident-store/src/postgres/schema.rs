@@ -182,6 +182,21 @@ CREATE TABLE doc_dictionaries (
 );
 ALTER TABLE events ALTER COLUMN doc DROP NOT NULL, ADD COLUMN packed bytea;
 "#,
+    r#"
+-- How many events each tenant has recorded of each action, for a total of
+-- actions alone: rows added by the appends that stored them (one per
+-- action an append stored) and never updated (an update writes a new
+-- version of its row, and every append would update the same rows), folded
+-- into one row per action as a tenant's log passes each multiple of 4,096.
+CREATE TABLE action_counts (
+    tenant_no bigint NOT NULL,
+    action text COLLATE "C" NOT NULL,
+    events bigint NOT NULL
+);
+CREATE INDEX action_counts_action ON action_counts (tenant_no, action) INCLUDE (events);
+INSERT INTO action_counts (tenant_no, action, events)
+    SELECT tenant_no, action, count(*) FROM events GROUP BY tenant_no, action;
+"#,
 ];
 
 /// The version whose `words` hold identifiers: a store migrated past it from
