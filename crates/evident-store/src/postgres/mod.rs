@@ -2,13 +2,15 @@
 //! contract as SQLite, so several `evident serve` processes can share one
 //! database.
 //!
-//! One writer connection takes the writer's groups; each append is one
-//! transaction (`synchronous_commit = on`) that locks its tenants' rows
-//! (`SELECT … FOR UPDATE`, in tenant order, so two servers never deadlock),
-//! reads their `next_seq` and tree frontiers, and writes the events, their
-//! targets and Merkle nodes with one multi-row `INSERT … SELECT FROM unnest`
-//! each. Up to sixteen pooled connections serve reads; a read waits for a
-//! free one rather than opening another.
+//! An append group is split by tenant over two write connections; each part
+//! is one transaction (`synchronous_commit = on`) that locks its tenants'
+//! rows (`SELECT … FOR UPDATE`, in tenant order, so two servers never
+//! deadlock), reads their `next_seq` and tree frontiers, and writes the
+//! events (their documents compressed, [`crate::compress`]), their targets,
+//! their counts by action and their Merkle leaves and nodes with one
+//! multi-row `INSERT … SELECT FROM unnest` each. Up to sixteen pooled
+//! connections serve reads; a read waits for a free one rather than opening
+//! another.
 
 mod filter_sql;
 mod schema;
