@@ -1168,22 +1168,56 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
     })
 }
 
+/// A scope resolved to its tenants and a filter with its category clause
+/// read as actions: once for both a numbered page and its total.
+struct Resolved<'f> {
+    tenants: ScopeTenants,
+    filter: std::borrow::Cow<'f, Filter>,
+}
+
+/// `scope` and `filter` resolved; None when no tenant of the scope exists.
+fn resolve<'f>(
+    db: &mut Db<'_, impl GenericClient>,
+    scope: &TenantScope,
+    filter: &'f Filter,
+) -> Result<Option<Resolved<'f>>> {
+    let tenants = resolve_scope(db, scope)?;
+    if tenants.numbers.is_empty() {
+        return Ok(None);
+    }
+    let filter = if filter.clauses.is_empty() {
+        std::borrow::Cow::Borrowed(filter)
+    } else {
+        categories_as_actions(db, &tenants.numbers, filter)?
+    };
+    Ok(Some(Resolved { tenants, filter }))
+}
+
 /// One page of events for `query`, as stored.
 fn raw_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result<RawPage> {
-    let tenants = resolve_scope(db, &query.scope)?;
-    if tenants.numbers.is_empty() {
-        return Ok(RawPage::default());
+    match resolve(db, &query.scope, &query.filter)? {
+        Some(resolved) => resolved_page(db, &resolved, query),
+        None => Ok(RawPage::default()),
     }
-    let query = match categories_as_actions(db, &tenants.numbers, &query.filter)? {
+}
+
+/// One page of events for `query`, resolved, as stored.
+fn resolved_page(
+    db: &mut Db<'_, impl GenericClient>,
+    resolved: &Resolved<'_>,
+    query: &EventQuery,
+) -> Result<RawPage> {
+    let tenants = &resolved.tenants;
+    let query = match &resolved.filter {
         std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(query),
         std::borrow::Cow::Owned(filter) => std::borrow::Cow::Owned(EventQuery {
-            filter,
+            filter: filter.clone(),
             ..query.clone()
         }),
     };
-    let walking = common_text_tenants(db, &tenants, &query)?;
-    let (sql, params) = page_sql(&tenants, &query, &walking);
-    let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
+    let walking = common_text_tenants(db, tenants, &query)?;
+    let (sql, params) = page_sql(tenants, &query, &walking);
+    let mut page = PageBuilder::new(query.limit, tenants, query.scope.spans_several());
     db.for_each_row(&sql, &params.refs(), |row, dictionaries| {
         page.offer(&event_row(row, dictionaries)?)
     })?;
@@ -1367,10 +1401,19 @@ fn count_events(
     filter: &Filter,
     now: Timestamp,
 ) -> Result<u64> {
-    let tenants = resolve_scope(db, scope)?;
-    if tenants.numbers.is_empty() {
-        return Ok(0);
+    match resolve(db, scope, filter)? {
+        Some(resolved) => resolved_count(db, &resolved, now),
+        None => Ok(0),
     }
+}
+
+/// The exact total of a resolved scope and filter.
+fn resolved_count(
+    db: &mut Db<'_, impl GenericClient>,
+    resolved: &Resolved<'_>,
+    now: Timestamp,
+) -> Result<u64> {
+    let (tenants, filter) = (&resolved.tenants, resolved.filter.as_ref());
     if filter.clauses.is_empty() {
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         let size: i64 = db
@@ -1381,17 +1424,13 @@ fn count_events(
             .try_get(0)?;
         return Ok(size as u64);
     }
-    let filter = categories_as_actions(db, &tenants.numbers, filter)?;
-    if filter.clauses.is_empty() {
-        return count_events(db, scope, &filter, now);
-    }
-    if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, &filter) {
+    if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, filter) {
         // Actions (or categories, as their actions) alone: the events each
         // action holds, as the appends that stored them counted them.
         let total: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
         return Ok(total as u64);
     }
-    let (sql, params) = count_sql(&tenants, &filter, now);
+    let (sql, params) = count_sql(tenants, filter, now);
     let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
     Ok(count as u64)
 }
@@ -2169,8 +2208,11 @@ impl Store for PostgresStore {
     fn query_with_total(&self, query: &EventQuery) -> Result<(RawPage, u64)> {
         // One snapshot: the total and the page agree.
         self.read_snapshot(|db| {
-            let total = count_events(db, &query.scope, &query.filter, query.now)?;
-            Ok((raw_page(db, query)?, total))
+            let Some(resolved) = resolve(db, &query.scope, &query.filter)? else {
+                return Ok((RawPage::default(), 0));
+            };
+            let total = resolved_count(db, &resolved, query.now)?;
+            Ok((resolved_page(db, &resolved, query)?, total))
         })
     }
 
