@@ -256,14 +256,27 @@ fn answers(store: &dyn Store, scope: &[&str], text: &str) -> Vec<String> {
     out
 }
 
+/// A scratch PostgreSQL database on `EVIDENT_TEST_POSTGRES`, else the local server.
+fn scratch(name: &str) -> ScratchDatabase {
+    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    ScratchDatabase::create(&admin, name).unwrap()
+}
+
+/// The store in `database` taken back to schema `version` ([`take_back_to`])
+/// and opened again, which migrates it; with a client of its own.
+fn migrated_from(database: &ScratchDatabase, version: i64) -> (postgres::Client, PostgresStore) {
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    take_back_to(&mut client, version);
+    (client, PostgresStore::open(database.url()).unwrap())
+}
+
 /// A SQLite store (in its directory) and a scratch PostgreSQL database (on
 /// `EVIDENT_TEST_POSTGRES`, else the local server), each [`fill`]ed.
 fn filled(database: &str) -> (tempfile::TempDir, SqliteStore, ScratchDatabase) {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path()).unwrap();
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = ScratchDatabase::create(&admin, database).unwrap();
+    let database = scratch(database);
     fill(&sqlite);
     fill(&PostgresStore::open(database.url()).unwrap());
     (dir, sqlite, database)
@@ -414,9 +427,7 @@ fn a_postgresql_store_from_before_identifier_words_answers_alike_once_migrated()
 #[test]
 fn a_postgresql_store_with_a_category_index_answers_alike_once_migrated() {
     let (_dir, sqlite, database) = filled("evident_categories_migration");
-    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
-    take_back_to(&mut client, 2);
-    let postgres = PostgresStore::open(database.url()).unwrap();
+    let (mut client, postgres) = migrated_from(&database, 2);
     let index: Option<String> = client
         .query_one("SELECT to_regclass('events_category')::text", &[])
         .unwrap()
@@ -599,9 +610,7 @@ fn stored_docs(client: &mut postgres::Client) -> (i64, i64, f64, f64, Vec<(i16, 
 #[test]
 fn postgresql_documents_compress_once_a_dictionary_is_trained_and_read_back_whole() {
     let (_dir, sqlite, database) = filled("evident_doc_dictionaries");
-    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
-    take_back_to(&mut client, 4);
-    let postgres = PostgresStore::open(database.url()).unwrap();
+    let (mut client, postgres) = migrated_from(&database, 4);
     let (text, packed, ..) = stored_docs(&mut client);
     assert_eq!((text, packed), (960, 0));
     // 960 events stored; 2,048 more sampled, then the dictionary, then 500 compressed.
@@ -651,9 +660,7 @@ fn postgresql_documents_compress_once_a_dictionary_is_trained_and_read_back_whol
 /// compresses with that one. Each reads what the other wrote.
 #[test]
 fn two_postgresql_servers_share_the_dictionary_kept_first() {
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = ScratchDatabase::create(&admin, "evident_doc_dictionary_race").unwrap();
+    let database = scratch("evident_doc_dictionary_race");
     let first = PostgresStore::open(database.url()).unwrap();
     fill(&first);
     let second = PostgresStore::open(database.url()).unwrap();
@@ -698,9 +705,7 @@ fn two_postgresql_servers_share_the_dictionary_kept_first() {
 #[test]
 fn postgresql_totals_of_actions_sum_counts_folded_as_logs_grow() {
     let (_dir, sqlite, database) = filled("evident_action_counts");
-    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
-    take_back_to(&mut client, 5);
-    let postgres = PostgresStore::open(database.url()).unwrap();
+    let (mut client, postgres) = migrated_from(&database, 5);
     let rows = |client: &mut postgres::Client, tenant: &str| -> (i64, i64) {
         let row = client
             .query_one(

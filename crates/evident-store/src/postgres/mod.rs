@@ -428,7 +428,12 @@ impl DocShelf {
             lock(&self.sampler).adopt(id, stored.1.max(0) as u64);
             (stored.0, stored.1.max(0) as u64)
         };
-        tracing::info!(id, events, "trained a document dictionary");
+        tracing::info!(
+            id,
+            events,
+            kept_here = kept == 1,
+            "compressing documents with a new dictionary"
+        );
         self.dictionaries.insert(id, &bytes)?;
         *lock(&self.latest) = Some(Trained::new(id, &bytes)?);
         Ok(())
@@ -1185,11 +1190,7 @@ fn resolve<'f>(
     if tenants.numbers.is_empty() {
         return Ok(None);
     }
-    let filter = if filter.clauses.is_empty() {
-        std::borrow::Cow::Borrowed(filter)
-    } else {
-        categories_as_actions(db, &tenants.numbers, filter)?
-    };
+    let filter = categories_as_actions(db, &tenants.numbers, filter)?;
     Ok(Some(Resolved { tenants, filter }))
 }
 
