@@ -34,6 +34,7 @@
 mod categories;
 mod compress;
 pub mod copy;
+mod days;
 mod leaf_packs;
 mod pool;
 #[cfg(feature = "postgres")]

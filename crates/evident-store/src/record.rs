@@ -336,6 +336,13 @@ pub(crate) struct ScopeTenants {
     pub numbers: Vec<i64>,
 }
 
+/// A scope resolved to its tenants and a filter with its category clause
+/// read as actions: once for both a numbered page and its total.
+pub(crate) struct Resolved<'f> {
+    pub tenants: ScopeTenants,
+    pub filter: std::borrow::Cow<'f, evident_core::Filter>,
+}
+
 /// An `events` row as read, borrowed from the driver's row, before it is checked.
 pub(crate) struct EventRow<'r> {
     /// Its place in the sort order's tie-break: [`position`] of its tenant and seq.

@@ -2,7 +2,9 @@
 //! filter, sort, paging mode, exact total and free-text query gives the same
 //! answer on SQLite and on PostgreSQL.
 
-use evident_core::{Actor, ActorType, Context, NewEvent, Outcome, Target};
+use evident_core::{
+    Actor, ActorType, Condition, Context, Filter, NewEvent, Outcome, Target, TimeBound,
+};
 use evident_store::postgres::ScratchDatabase;
 use evident_store::{
     AppendBatch, EventQuery, NewTenant, PageStart, PostgresStore, SortOrder, SqliteStore, Store,
@@ -341,6 +343,9 @@ fn every_query_answers_alike_on_sqlite_and_postgresql() {
 /// Undoes the PostgreSQL migrations after `version` (but for the data they
 /// wrote into columns that stay) and marks the store as at `version`.
 fn take_back_to(client: &mut postgres::Client, version: i64) {
+    if version < 7 {
+        client.batch_execute("DROP TABLE day_counts").unwrap();
+    }
     if version < 6 {
         client.batch_execute("DROP TABLE action_counts").unwrap();
     }
@@ -754,4 +759,115 @@ fn postgresql_totals_of_actions_sum_counts_folded_as_logs_grow() {
     let (after, _) = rows(&mut client, "acme");
     assert_eq!(after, actions * (1 + 3));
     same_totals("after the fold");
+}
+
+/// Totals of time bounds alone sum the whole days from the rows each append
+/// adds to `day_counts` (folded as `action_counts` are) and count the
+/// partial days at the ends: every pair of bounds at, just before and just
+/// after midnight, at noon, or open, answers as SQLite's, after migration,
+/// before a fold and after it; a count changed by hand is what the total
+/// reads.
+#[test]
+fn postgresql_totals_of_time_ranges_sum_day_counts_and_count_the_ends() {
+    let (_dir, sqlite, database) = filled("evident_day_counts");
+    let (mut client, postgres) = migrated_from(&database, 6);
+    let rows = |client: &mut postgres::Client| -> (i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT count(*), count(DISTINCT day) FROM day_counts
+                 WHERE tenant_no = (SELECT no FROM tenants WHERE id = 'acme')",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    // Bounds around days the events occurred on (they span 40 days before now).
+    let midnight = now().as_second() - 86_400 * 20;
+    let mut bounds = vec![None];
+    for second in [midnight - 86_400 * 30, midnight, midnight + 86_400 * 3] {
+        let micros = second * 1_000_000;
+        bounds.extend(
+            [micros - 1, micros, micros + 1, micros + 43_200_000_000]
+                .map(|micros| Some(Timestamp::from_microsecond(micros).unwrap())),
+        );
+    }
+    let same_totals = |label: &str| {
+        let mut counted = 0;
+        for tenants in [
+            vec!["acme".to_owned()],
+            vec!["acme".to_owned(), "acme-eu".to_owned()],
+        ] {
+            let scope = TenantScope { tenants };
+            for from in &bounds {
+                for to in &bounds {
+                    let mut filter = Filter::default();
+                    if let Some(from) = from {
+                        filter = filter.with(false, Condition::From(TimeBound::Instant(*from)));
+                    }
+                    if let Some(to) = to {
+                        filter = filter.with(false, Condition::To(TimeBound::Instant(*to)));
+                    }
+                    let expected = sqlite.count(&scope, &filter, now()).unwrap();
+                    assert_eq!(
+                        postgres.count(&scope, &filter, now()).unwrap(),
+                        expected,
+                        "{label}: from {from:?} to {to:?}"
+                    );
+                    counted += u64::from(expected > 0);
+                }
+            }
+        }
+        assert!(counted > 50, "{label}: {counted} totals above 0");
+    };
+    let (counted, days) = rows(&mut client);
+    assert_eq!(counted, days);
+    same_totals("migrated");
+    for store in [&sqlite as &dyn Store, &postgres] {
+        append_events(store, "acme", 10_000..13_800, 40);
+    }
+    let (before, _) = rows(&mut client);
+    assert!(before > 2 * counted, "{before} rows before the fold");
+    same_totals("before the fold");
+    for store in [&sqlite as &dyn Store, &postgres] {
+        append_events(store, "acme", 13_800..14_000, 40);
+    }
+    let (after, days) = rows(&mut client);
+    assert!(
+        after < before,
+        "{after} rows after the fold, {before} before"
+    );
+    assert!(
+        after <= days * 4,
+        "{after} rows of {days} days after the fold"
+    );
+    same_totals("after the fold");
+    // The total of whole days is read from the counts.
+    let filter = Filter::default()
+        .with(
+            false,
+            Condition::From(TimeBound::Instant(
+                Timestamp::from_second(midnight).unwrap(),
+            )),
+        )
+        .with(
+            false,
+            Condition::To(TimeBound::Instant(
+                Timestamp::from_second(midnight + 86_400 * 3 - 1).unwrap(),
+            )),
+        );
+    let scope = TenantScope {
+        tenants: vec!["acme".into()],
+    };
+    let before = postgres.count(&scope, &filter, now()).unwrap();
+    client
+        .execute(
+            "INSERT INTO day_counts (tenant_no, day, events)
+             SELECT no, $1::bigint, 1000 FROM tenants WHERE id = 'acme'",
+            &[&(midnight / 86_400 + 1)],
+        )
+        .unwrap();
+    assert_eq!(
+        postgres.count(&scope, &filter, now()).unwrap(),
+        before + 1000
+    );
 }

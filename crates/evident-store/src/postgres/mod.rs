@@ -16,6 +16,7 @@ mod filter_sql;
 mod schema;
 
 use crate::compress::{Dictionaries, PackedDocs, Packing, Sampler, Trained, dictionary_id};
+use crate::days::RangeTotal;
 use crate::leaf_packs::{LEAVES_PER_PACK, PACKED_LEVELS, leaves_of, node_in_pack, pack_of};
 use crate::pool::Pool;
 use std::cell::RefCell;
@@ -33,7 +34,7 @@ use uuid::Uuid;
 
 use crate::record::{
     CheckpointRow, DocRef, EventRow, KEY_COLUMNS, KeyRow, MAX_SEQ, MAX_TENANT_NO, PageBuilder,
-    RawPage, ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS,
+    RawPage, Resolved, ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS,
     ViewerLinkRow, action_branches, check_consistency, check_inclusion, email_column, hash32,
     ip_bytes, position, scopes_text, timestamp,
 };
@@ -1173,13 +1174,6 @@ fn query_page(db: &mut Db<'_, impl GenericClient>, query: &EventQuery) -> Result
     })
 }
 
-/// A scope resolved to its tenants and a filter with its category clause
-/// read as actions: once for both a numbered page and its total.
-struct Resolved<'f> {
-    tenants: ScopeTenants,
-    filter: std::borrow::Cow<'f, Filter>,
-}
-
 /// `scope` and `filter` resolved; None when no tenant of the scope exists.
 fn resolve<'f>(
     db: &mut Db<'_, impl GenericClient>,
@@ -1431,9 +1425,53 @@ fn resolved_count(
         let total: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
         return Ok(total as u64);
     }
+    if let Some((from, to)) = crate::days::time_range(filter, now)
+        && let Some((sql, params)) = time_total_sql(&tenants.numbers, from, to)
+    {
+        // Time bounds alone: whole days from `day_counts`, the partial ends
+        // counted in the time index.
+        let total: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
+        return Ok(total as u64);
+    }
     let (sql, params) = count_sql(tenants, filter, now);
     let count: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
     Ok(count as u64)
+}
+
+/// The statement counting the events of `tenants` that occurred from `from`
+/// to `to` (inclusive, microseconds; None: unbounded), when the range spans
+/// a whole day: the whole days summed from `day_counts`, the partial days at
+/// either end counted in the time index. None when no whole day lies within
+/// the range (its count reads at most two days of the index).
+fn time_total_sql(
+    tenants: &[i64],
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Option<(String, filter_sql::Params)> {
+    let mut params = filter_sql::Params::default();
+    let (first, past, edges) = match crate::days::range_total(from, to) {
+        RangeTotal::Empty => return Some(("SELECT 0::bigint".to_owned(), params)),
+        RangeTotal::Partial => return None,
+        RangeTotal::Days { first, past, edges } => (first, past, edges),
+    };
+    let scope = params.add(tenants.to_vec());
+    let mut days =
+        format!("SELECT coalesce(sum(events), 0) FROM day_counts WHERE tenant_no = ANY({scope})");
+    if let Some(first) = first {
+        days.push_str(&format!(" AND day >= {}", params.add(first)));
+    }
+    if let Some(past) = past {
+        days.push_str(&format!(" AND day < {}", params.add(past)));
+    }
+    let mut parts = vec![format!("({days})")];
+    for (low, high) in edges {
+        parts.push(format!(
+            "(SELECT count(*) FROM events WHERE tenant_no = ANY({scope}) AND occurred_at >= {} AND occurred_at < {})",
+            params.add(low),
+            params.add(high)
+        ));
+    }
+    Some((format!("SELECT ({})::bigint", parts.join(" + ")), params))
 }
 
 /// `filter` with its first positive category clause read through the action
@@ -1733,7 +1771,7 @@ fn append_group(
             (tenant_no, category.to_owned(), action.to_owned())
         }));
     }
-    count_actions(db, &events, &sizes)?;
+    count_appended(db, &events, &sizes)?;
     if !targets.seq.is_empty() {
         // A target listed twice on one event is one row.
         db.execute(
@@ -1763,37 +1801,60 @@ fn append_group(
     Ok(results)
 }
 
-/// A tenant's rows of `action_counts` are folded into one per action each
-/// time its log passes a multiple of this.
+/// A tenant's rows of `action_counts` and `day_counts` are folded into one
+/// per action and one per day each time its log passes a multiple of this.
 const FOLD_COUNTS_EVERY: u64 = 4096;
 
 /// Adds a row to `action_counts` for each (tenant, action) of the appended
-/// `events`; folds the rows of each tenant whose log passed a multiple of
+/// `events` and one to `day_counts` for each (tenant, day), in one
+/// statement; folds the rows of each tenant whose log passed a multiple of
 /// [`FOLD_COUNTS_EVERY`] (`sizes`: each tenant's size before the append).
 /// The tenants' rows are locked, so no other append folds them meanwhile.
-fn count_actions(
+fn count_appended(
     db: &mut Db<'_, impl GenericClient>,
     events: &EventColumns,
     sizes: &[(i64, u64)],
 ) -> Result<()> {
-    let mut counts: std::collections::BTreeMap<(i64, &str), i64> = Default::default();
+    let mut actions: std::collections::BTreeMap<(i64, &str), i64> = Default::default();
+    let mut days: std::collections::BTreeMap<(i64, i64), i64> = Default::default();
     let mut last_seq: HashMap<i64, i64> = HashMap::new();
     for row in 0..events.seq.len() {
-        *counts
-            .entry((events.tenant_no[row], events.action[row].as_str()))
+        let tenant_no = events.tenant_no[row];
+        *actions
+            .entry((tenant_no, events.action[row].as_str()))
             .or_default() += 1;
-        last_seq.insert(events.tenant_no[row], events.seq[row]);
+        *days
+            .entry((tenant_no, crate::days::event_day(events.occurred_at[row])))
+            .or_default() += 1;
+        last_seq.insert(tenant_no, events.seq[row]);
     }
-    let mut columns = (Vec::new(), Vec::new(), Vec::new());
-    for ((tenant_no, action), count) in counts {
-        columns.0.push(tenant_no);
-        columns.1.push(action);
-        columns.2.push(count);
+    let mut action_rows = (Vec::new(), Vec::new(), Vec::new());
+    for ((tenant_no, action), count) in actions {
+        action_rows.0.push(tenant_no);
+        action_rows.1.push(action);
+        action_rows.2.push(count);
+    }
+    let mut day_rows = (Vec::new(), Vec::new(), Vec::new());
+    for ((tenant_no, day), count) in days {
+        day_rows.0.push(tenant_no);
+        day_rows.1.push(day);
+        day_rows.2.push(count);
     }
     db.execute(
-        "INSERT INTO action_counts (tenant_no, action, events)
+        "WITH days AS (
+             INSERT INTO day_counts (tenant_no, day, events)
+             SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::bigint[])
+         )
+         INSERT INTO action_counts (tenant_no, action, events)
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])",
-        &[&columns.0, &columns.1, &columns.2],
+        &[
+            &action_rows.0,
+            &action_rows.1,
+            &action_rows.2,
+            &day_rows.0,
+            &day_rows.1,
+            &day_rows.2,
+        ],
     )?;
     let folding: Vec<i64> = sizes
         .iter()
@@ -1806,9 +1867,16 @@ fn count_actions(
         .collect();
     if !folding.is_empty() {
         db.execute(
-            "WITH gone AS (DELETE FROM action_counts WHERE tenant_no = ANY($1) RETURNING tenant_no, action, events)
-             INSERT INTO action_counts (tenant_no, action, events)
-             SELECT tenant_no, action, sum(events)::bigint FROM gone GROUP BY tenant_no, action",
+            "WITH gone_actions AS (
+                 DELETE FROM action_counts WHERE tenant_no = ANY($1) RETURNING tenant_no, action, events
+             ), folded_actions AS (
+                 INSERT INTO action_counts (tenant_no, action, events)
+                 SELECT tenant_no, action, sum(events)::bigint FROM gone_actions GROUP BY tenant_no, action
+             ), gone_days AS (
+                 DELETE FROM day_counts WHERE tenant_no = ANY($1) RETURNING tenant_no, day, events
+             )
+             INSERT INTO day_counts (tenant_no, day, events)
+             SELECT tenant_no, day, sum(events)::bigint FROM gone_days GROUP BY tenant_no, day",
             &[&folding],
         )?;
     }

@@ -197,6 +197,23 @@ CREATE INDEX action_counts_action ON action_counts (tenant_no, action) INCLUDE (
 INSERT INTO action_counts (tenant_no, action, events)
     SELECT tenant_no, action, count(*) FROM events GROUP BY tenant_no, action;
 "#,
+    r#"
+-- How many events each tenant holds of each day (UTC) they occurred, the
+-- day numbered from 1970-01-01, for a total of a time range: it sums the
+-- whole days the range spans and counts only the partial days at its ends.
+-- Rows are added and folded as those of `action_counts` are.
+CREATE TABLE day_counts (
+    tenant_no bigint NOT NULL,
+    day bigint NOT NULL,
+    events bigint NOT NULL
+);
+CREATE INDEX day_counts_day ON day_counts (tenant_no, day) INCLUDE (events);
+INSERT INTO day_counts (tenant_no, day, events)
+    SELECT tenant_no,
+           (occurred_at - ((occurred_at % 86400000000) + 86400000000) % 86400000000) / 86400000000 AS day,
+           count(*)
+    FROM events GROUP BY tenant_no, day;
+"#,
 ];
 
 /// The version whose `words` hold identifiers: a store migrated past it from

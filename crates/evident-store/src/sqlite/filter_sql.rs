@@ -738,30 +738,6 @@ pub(super) fn action_total(tenants: &[i64], filter: &Filter) -> Option<(String, 
     ))
 }
 
-/// The bounds of a filter that is time bounds and nothing else: the first
-/// and last microsecond of `occurred_at` it admits (None: unbounded on that
-/// side), as its SQL compares them. None for any other filter.
-pub(super) fn time_range(filter: &Filter, now: Timestamp) -> Option<(Option<i64>, Option<i64>)> {
-    if filter.clauses.is_empty() {
-        return None;
-    }
-    let (mut from, mut to) = (None::<i64>, None::<i64>);
-    for clause in &filter.clauses {
-        match (&clause.condition, clause.negated) {
-            (Condition::From(bound), false) => {
-                let micros = bound.resolve_micros(BoundSide::From, now);
-                from = Some(from.map_or(micros, |from| from.max(micros)));
-            }
-            (Condition::To(bound), false) => {
-                let micros = bound.resolve_micros(BoundSide::To, now);
-                to = Some(to.map_or(micros, |to| to.min(micros)));
-            }
-            _ => return None,
-        }
-    }
-    Some((from, to))
-}
-
 fn actor_alternatives(matches: &[ActorMatch], params: &mut Vec<SqlValue>) -> String {
     let alternatives = matches
         .iter()

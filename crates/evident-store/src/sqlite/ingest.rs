@@ -1147,7 +1147,7 @@ fn write_batches(
         categories.insert((tenant_no, event.category, event.action));
         *action_events.entry(action_no).or_default() += 1;
         *day_events
-            .entry((tenant_no, super::schema::event_day(event.occurred_at)))
+            .entry((tenant_no, crate::days::event_day(event.occurred_at)))
             .or_default() += 1;
         insert_event.execute(params![
             rowid,

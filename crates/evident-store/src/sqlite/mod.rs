@@ -22,6 +22,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use uuid::Uuid;
 
+use crate::days::RangeTotal;
 use crate::pool::Pool;
 use crate::{
     ApiKey, AppendBatch, BatchError, Cursor, EventPage, EventQuery, NewApiKey, NewTenant,
@@ -30,7 +31,7 @@ use crate::{
 };
 
 use crate::record::{
-    CheckpointRow, EventRow, KEY_COLUMNS, KeyRow, MAX_TENANT_NO, PageBuilder, RawPage,
+    CheckpointRow, EventRow, KEY_COLUMNS, KeyRow, MAX_TENANT_NO, PageBuilder, RawPage, Resolved,
     ScopeTenants, StoredRow, TENANT_COLUMNS, TenantRow, VIEWER_LINK_COLUMNS, ViewerLinkRow,
     action_branches, check_consistency, check_inclusion, hash32, scopes_text, timestamp,
 };
@@ -721,26 +722,52 @@ fn query_page(
     dictionaries: &compress::Dictionaries,
     query: &EventQuery,
 ) -> Result<EventPage> {
-    let lookups = filter_sql::Lookups::of(connection, &query.filter)?;
-    let page = raw_page(connection, dictionaries, query, &lookups)?;
+    let page = raw_page(connection, dictionaries, query)?;
     Ok(EventPage {
         events: page.events()?,
         next_cursor: page.next_cursor,
     })
 }
 
-/// One page of events for `query`, as stored, its free-text words and
-/// actors looked up as `lookups` says.
+/// `scope` and `filter` resolved; None when no tenant of the scope exists.
+fn resolve<'f>(
+    connection: &Connection,
+    scope: &TenantScope,
+    filter: &'f Filter,
+) -> Result<Option<Resolved<'f>>> {
+    let tenants = resolve_scope(connection, scope)?;
+    if tenants.numbers.is_empty() {
+        return Ok(None);
+    }
+    let filter = categories_as_actions(connection, &tenants.numbers, filter)?;
+    Ok(Some(Resolved { tenants, filter }))
+}
+
+/// One page of events for `query`, as stored.
 fn raw_page(
     connection: &Connection,
     dictionaries: &compress::Dictionaries,
     query: &EventQuery,
+) -> Result<RawPage> {
+    match resolve(connection, &query.scope, &query.filter)? {
+        Some(resolved) => {
+            let lookups = filter_sql::Lookups::of(connection, &query.filter)?;
+            resolved_page(connection, dictionaries, &resolved, query, &lookups)
+        }
+        None => Ok(RawPage::default()),
+    }
+}
+
+/// One page of events for `query`, resolved, as stored, its free-text words
+/// and actors looked up as `lookups` says.
+fn resolved_page(
+    connection: &Connection,
+    dictionaries: &compress::Dictionaries,
+    resolved: &Resolved<'_>,
+    query: &EventQuery,
     lookups: &filter_sql::Lookups,
 ) -> Result<RawPage> {
-    let tenants = resolve_scope(connection, &query.scope)?;
-    if tenants.numbers.is_empty() {
-        return Ok(RawPage::default());
-    }
+    let (tenants, filter) = (&resolved.tenants, resolved.filter.as_ref());
     let (direction, comparison) = match query.sort {
         SortOrder::Desc => ("DESC", "<"),
         SortOrder::Asc => ("ASC", ">"),
@@ -750,20 +777,17 @@ fn raw_page(
         _ => 0,
     };
     let limit = i64::from(query.limit);
-    let filter = categories_as_actions(connection, &tenants.numbers, &query.filter)?;
-    let branches = action_branches(&filter);
-    let filters = branches
-        .as_deref()
-        .unwrap_or(std::slice::from_ref(filter.as_ref()));
+    let branches = action_branches(filter);
+    let filters = branches.as_deref().unwrap_or(std::slice::from_ref(filter));
     // Each tenant on its own: an index range of one tenant is in time order,
     // one over several is not. Past MAX_ARMS, one arm spans the tenants and
     // SQLite sorts what it reads.
     let each_tenant: Vec<Vec<i64>> = tenants.numbers.iter().map(|no| vec![*no]).collect();
     let all_together = [tenants.numbers.clone()];
     // The words and actors of every branch are the query's.
-    let mut arms = page_arms(&each_tenant, filters, &tenants, lookups, query.now)?;
+    let mut arms = page_arms(&each_tenant, filters, tenants, lookups, query.now)?;
     if arms.len() > MAX_ARMS {
-        arms = page_arms(&all_together, filters, &tenants, lookups, query.now)?;
+        arms = page_arms(&all_together, filters, tenants, lookups, query.now)?;
     }
     let mut selects = Vec::new();
     let mut params = Vec::new();
@@ -848,7 +872,7 @@ fn raw_page(
         windows.apply(&window_ends, ascending, &mut params);
         let mut statement = connection.prepare_cached(&sql)?;
         let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
-        let mut page = PageBuilder::new(query.limit, &tenants, query.scope.spans_several());
+        let mut page = PageBuilder::new(query.limit, tenants, query.scope.spans_several());
         let (mut read, mut last) = (0, None);
         while let Some(row) = rows.next()? {
             let row = event_row(row, dictionaries)?;
@@ -1331,21 +1355,16 @@ fn categories_as_actions<'f>(
 /// and actors looked up as `lookups` says.
 fn count_events(
     connection: &Connection,
-    scope: &TenantScope,
-    filter: &Filter,
+    resolved: &Resolved<'_>,
     lookups: &filter_sql::Lookups,
     now: Timestamp,
 ) -> Result<u64> {
-    let tenants = resolve_scope(connection, scope)?;
-    if tenants.numbers.is_empty() {
-        return Ok(0);
-    }
-    let filter = categories_as_actions(connection, &tenants.numbers, filter)?;
+    let (tenants, filter) = (&resolved.tenants, resolved.filter.as_ref());
     if filter.clauses.is_empty() {
         // Every event of the tenants: their logs' sizes (seq has no gaps, nothing is deleted).
         return Ok(scope_size(connection, &tenants.numbers)? as u64);
     }
-    if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, &filter) {
+    if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, filter) {
         // Actions (or categories, as their actions) alone: the events each
         // action holds, kept as they are stored, summed.
         let count: i64 = connection
@@ -1353,12 +1372,12 @@ fn count_events(
             .query_row(rusqlite::params_from_iter(&params), |row| row.get(0))?;
         return Ok(count as u64);
     }
-    if let Some((from, to)) = filter_sql::time_range(&filter, now)
+    if let Some((from, to)) = crate::days::time_range(filter, now)
         && let Some(count) = time_total(connection, &tenants.numbers, from, to)?
     {
         return Ok(count);
     }
-    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, &filter, lookups, now)?;
+    let conditions = filter_sql::build(&tenants.numbers, &tenants.by_no, filter, lookups, now)?;
     if let Some(driver) = conditions.sole_driver() {
         // Free text, actors or targets alone: counted from the search index,
         // the actor index or the target index, without reading the events.
@@ -1389,22 +1408,11 @@ fn time_total(
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Option<u64>> {
-    use schema::{DAY_MICROS, event_day};
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        return Ok(Some(0));
-    }
-    // The whole days within: from the first that starts at or after `from`
-    // to the last that ends at or before `to`.
-    let first_day = from.map(|from| event_day(from) + i64::from(from.rem_euclid(DAY_MICROS) != 0));
-    let past_day =
-        to.map(|to| event_day(to) + i64::from(to.rem_euclid(DAY_MICROS) == DAY_MICROS - 1));
-    if let (Some(first), Some(past)) = (first_day, past_day)
-        && first >= past
-    {
-        return Ok(None);
-    }
+    let (first, past, edges) = match crate::days::range_total(from, to) {
+        RangeTotal::Empty => return Ok(Some(0)),
+        RangeTotal::Partial => return Ok(None),
+        RangeTotal::Days { first, past, edges } => (first, past, edges),
+    };
     let scope = filter_sql::placeholders(tenants.len());
     let tenant_params = tenants
         .iter()
@@ -1415,34 +1423,20 @@ fn time_total(
              AND day >= coalesce(?, day) AND day < coalesce(?, day + 1)"
         ))?
         .query_row(
-            rusqlite::params_from_iter(
-                tenant_params
-                    .clone()
-                    .chain([first_day.into(), past_day.into()]),
-            ),
+            rusqlite::params_from_iter(tenant_params.clone().chain([first.into(), past.into()])),
             |row| row.get(0),
         )?;
-    // The partial days: `from` up to the first whole day, and past the last up to `to`.
-    let mut edges = 0i64;
     let mut count_edge = connection.prepare_cached(&format!(
         "SELECT count(*) FROM events WHERE tenant_no IN ({scope}) AND occurred_at >= ? AND occurred_at < ?"
     ))?;
-    let mut edge = |low: i64, high: i64| -> Result<()> {
-        if low < high {
-            edges += count_edge.query_row(
-                rusqlite::params_from_iter(tenant_params.clone().chain([low.into(), high.into()])),
-                |row| row.get::<_, i64>(0),
-            )?;
-        }
-        Ok(())
-    };
-    if let (Some(from), Some(first)) = (from, first_day) {
-        edge(from, first.saturating_mul(DAY_MICROS))?;
+    let mut total = days;
+    for (low, high) in edges {
+        total += count_edge.query_row(
+            rusqlite::params_from_iter(tenant_params.clone().chain([low.into(), high.into()])),
+            |row| row.get::<_, i64>(0),
+        )?;
     }
-    if let (Some(to), Some(past)) = (to, past_day) {
-        edge(past.saturating_mul(DAY_MICROS), to.saturating_add(1))?;
-    }
-    Ok(Some((days + edges) as u64))
+    Ok(Some(total as u64))
 }
 
 impl Store for SqliteStore {
@@ -1710,20 +1704,16 @@ impl Store for SqliteStore {
     }
 
     fn raw_page(&self, query: &EventQuery) -> Result<RawPage> {
-        self.read(|connection| {
-            raw_page(
-                connection,
-                &self.dictionaries,
-                query,
-                &filter_sql::Lookups::of(connection, &query.filter)?,
-            )
-        })
+        self.read(|connection| raw_page(connection, &self.dictionaries, query))
     }
 
     fn count(&self, scope: &TenantScope, filter: &Filter, now: Timestamp) -> Result<u64> {
-        self.read(|connection| {
-            let lookups = filter_sql::Lookups::of(connection, filter)?;
-            count_events(connection, scope, filter, &lookups, now)
+        self.read(|connection| match resolve(connection, scope, filter)? {
+            Some(resolved) => {
+                let lookups = filter_sql::Lookups::of(connection, filter)?;
+                count_events(connection, &resolved, &lookups, now)
+            }
+            None => Ok(0),
         })
     }
 
@@ -1734,18 +1724,25 @@ impl Store for SqliteStore {
             // Of evident.db first: the search index, which commits before it,
             // then holds every event the transaction reads (`ingest::apply`).
             transaction.query_row("SELECT applied FROM main.journal_state", [], |_| Ok(()))?;
-            // The total and the page search the words and actors alike, looked up once.
-            let lookups = filter_sql::Lookups::of(&transaction, &query.filter)?;
-            let total = count_events(
-                &transaction,
-                &query.scope,
-                &query.filter,
-                &lookups,
-                query.now,
-            )?;
-            let page = raw_page(&transaction, &self.dictionaries, query, &lookups)?;
+            // The total and the page share the scope, the category clause
+            // read as actions, and the words and actors looked up, once.
+            let answer = match resolve(&transaction, &query.scope, &query.filter)? {
+                Some(resolved) => {
+                    let lookups = filter_sql::Lookups::of(&transaction, &query.filter)?;
+                    let total = count_events(&transaction, &resolved, &lookups, query.now)?;
+                    let page = resolved_page(
+                        &transaction,
+                        &self.dictionaries,
+                        &resolved,
+                        query,
+                        &lookups,
+                    )?;
+                    (page, total)
+                }
+                None => (RawPage::default(), 0),
+            };
             transaction.commit()?;
-            Ok((page, total))
+            Ok(answer)
         })
     }
 

@@ -352,15 +352,6 @@ INSERT INTO event_days (tenant_no, day, events)
 "#,
 ];
 
-/// Microseconds in a day.
-pub(super) const DAY_MICROS: i64 = 86_400_000_000;
-
-/// The day (UTC, numbered from 1970-01-01) of an instant in microseconds,
-/// as `event_days` numbers it.
-pub(super) fn event_day(micros: i64) -> i64 {
-    micros.div_euclid(DAY_MICROS)
-}
-
 /// The rowid of a tenant's event: its position, `tenant_no << 40 | seq`.
 pub fn event_rowid(tenant_no: i64, seq: u64) -> i64 {
     crate::record::position(tenant_no, seq)
