@@ -253,6 +253,10 @@ pub(super) struct Shape {
     /// clause matches only that part and none before it, so that the parts'
     /// pages are disjoint.
     pub actor_part: Option<(usize, usize)>,
+    /// With `actor_part`: that part alone, whether or not an earlier part
+    /// matches too, so that an actor index answers it without reading the
+    /// rows (a count of the parts' `UNION` counts each event once).
+    pub parts_overlap: bool,
     /// The free-text match written so that no index serves it: the page walks
     /// the time index and checks each event, where the term is so common that
     /// fetching every match and sorting them costs more.
@@ -303,10 +307,14 @@ pub(super) fn build(
                 let parts = actor_parts(matches);
                 let part = actor_part.map_or(0, |(_, part)| part).min(parts.len() - 1);
                 let mine = actor_part_sql(&parts[part], params);
-                let before: Vec<String> = parts[..part]
-                    .iter()
-                    .map(|earlier| actor_part_sql(earlier, params))
-                    .collect();
+                let before: Vec<String> = if shape.parts_overlap {
+                    Vec::new()
+                } else {
+                    parts[..part]
+                        .iter()
+                        .map(|earlier| actor_part_sql(earlier, params))
+                        .collect()
+                };
                 if before.is_empty() {
                     mine
                 } else {

@@ -1321,6 +1321,7 @@ fn page_sql(
             let shape = filter_sql::Shape {
                 actor_part: *actor_part,
                 text_walks: walking.contains(tenant_no),
+                ..Default::default()
             };
             let mut condition =
                 filter_sql::build(*tenant_no, tenant_id, filter, query.now, shape, &mut params);
@@ -1493,22 +1494,41 @@ fn categories_as_actions<'f>(
 }
 
 /// The statement counting a filter's events: one count per tenant, summed.
+/// An actor clause of several parts (an id and an email) is counted as the
+/// `UNION` of each part's events, each read from its actor index alone
+/// (`actor_id = … OR actor_email = …` reads every matching row instead).
 fn count_sql(tenants: &ScopeTenants, filter: &Filter, now: Timestamp) -> (String, Params) {
     let mut params = Params::default();
+    let split = filter_sql::actor_split(filter);
     let counts: Vec<String> = tenants
         .numbers
         .iter()
         .map(|tenant_no| {
             let (tenant_id, _) = &tenants.by_no[tenant_no];
-            let condition = filter_sql::build(
-                *tenant_no,
-                tenant_id,
-                filter,
-                now,
-                Default::default(),
-                &mut params,
-            );
-            format!("(SELECT count(*) FROM events WHERE {condition})")
+            let mut condition =
+                |shape| filter_sql::build(*tenant_no, tenant_id, filter, now, shape, &mut params);
+            match split {
+                Some((position, parts)) => {
+                    let selects: Vec<String> = (0..parts)
+                        .map(|part| {
+                            let shape = filter_sql::Shape {
+                                actor_part: Some((position, part)),
+                                parts_overlap: true,
+                                ..Default::default()
+                            };
+                            format!("SELECT seq FROM events WHERE {}", condition(shape))
+                        })
+                        .collect();
+                    format!(
+                        "(SELECT count(*) FROM ({}) AS matched)",
+                        selects.join(" UNION ")
+                    )
+                }
+                None => format!(
+                    "(SELECT count(*) FROM events WHERE {})",
+                    condition(Default::default())
+                ),
+            }
         })
         .collect();
     (format!("SELECT ({})::bigint", counts.join(" + ")), params)
