@@ -230,6 +230,18 @@ fn store_copy_moves_a_served_store_to_postgres_and_back() {
         lines[0].starts_with("ok acme 120 ") && lines[1].starts_with("ok acme-eu 30 "),
         "{text}"
     );
+    // Vacuumed and analysed: its first queries plan with its statistics.
+    let mut client = postgres::Client::connect(database.url(), postgres::NoTls).unwrap();
+    let settled = client
+        .query_one(
+            "SELECT reltuples::bigint, relallvisible > 0 AND relallvisible = relpages FROM pg_class WHERE relname = 'events'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (settled.get::<_, i64>(0), settled.get::<_, bool>(1)),
+        (150, true)
+    );
     // The same roots as `verify` computes over the source.
     let source = run(&["verify", "--store", &data_dir, "--key", &verifier]);
     assert!(source.status.success());

@@ -551,6 +551,16 @@ impl PostgresStore {
         schema::version(&mut client)
     }
 
+    /// Vacuums and analyses the store at `url`: for a store filled in one go
+    /// (`evident store copy`), so that its first queries plan with its
+    /// statistics and its visibility map (index-only scans) instead of
+    /// waiting for autovacuum.
+    pub fn vacuum_analyze(url: &str) -> Result<()> {
+        let config: postgres::Config = url.parse()?;
+        config.connect(NoTls)?.batch_execute("VACUUM ANALYZE")?;
+        Ok(())
+    }
+
     fn writer_use(&self) -> Use {
         if self.read_only {
             Use::Verification

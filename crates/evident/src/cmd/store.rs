@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Subcommand};
+use evident_store::PostgresStore;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::store::Location;
@@ -68,6 +69,10 @@ pub fn run(command: StoreCommand) -> anyhow::Result<ExitCode> {
     })
     .with_context(|| format!("copying {} to {}", args.from, args.to))?;
     progress.finish_and_clear();
+    if let Location::Postgres(url) = &args.to {
+        PostgresStore::vacuum_analyze(url)
+            .with_context(|| format!("analysing {} after the copy", args.to))?;
+    }
     for log in &copied {
         println!(
             "ok {} {} {}",

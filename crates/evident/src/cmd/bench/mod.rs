@@ -292,7 +292,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         // The baseline's table is vacuumed and analysed after its COPY,
         // before its queries: the state autovacuum brings a store to once a
         // load is over (index-only scans need its visibility map).
-        postgres::Client::connect(url, postgres::NoTls)?.batch_execute("VACUUM ANALYZE")?;
+        evident_store::PostgresStore::vacuum_analyze(url)?;
     }
     queries.push(QueriesAt {
         stored_events: total,
