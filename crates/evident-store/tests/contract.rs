@@ -19,13 +19,6 @@ macro_rules! contract_suite {
     };
 }
 
-/// The PostgreSQL server the suite makes its databases on: `EVIDENT_TEST_POSTGRES`,
-/// else the local one (`scripts/check` starts it when it is stopped).
-fn postgres_admin_url() -> String {
-    std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 /// A fresh PostgreSQL store in a database of its own, dropped after the case.
 struct PostgresFixture {
     store: evident_store::PostgresStore,
@@ -34,11 +27,8 @@ struct PostgresFixture {
 
 impl PostgresFixture {
     fn new() -> PostgresFixture {
-        let database = evident_store::postgres::ScratchDatabase::create(
-            &postgres_admin_url(),
-            "evident_contract",
-        )
-        .expect("a scratch database (is PostgreSQL running?)");
+        let database = evident_store::postgres::ScratchDatabase::for_tests("evident_contract")
+            .expect("a scratch database (is PostgreSQL running?)");
         let store = evident_store::PostgresStore::open(database.url()).expect("open store");
         PostgresFixture {
             store,
@@ -136,9 +126,7 @@ fn appended_events_survive_reopening() {
 
 #[test]
 fn appended_events_survive_reconnecting() {
-    let database =
-        evident_store::postgres::ScratchDatabase::create(&postgres_admin_url(), "evident_contract")
-            .unwrap();
+    let database = evident_store::postgres::ScratchDatabase::for_tests("evident_contract").unwrap();
     reopened_store_keeps_the_log(|| {
         Box::new(evident_store::PostgresStore::open(database.url()).unwrap())
     });

@@ -138,9 +138,7 @@ fn a_store_copied_to_postgresql_and_back_is_the_same_store() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("first")).unwrap();
     fill(&sqlite);
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = ScratchDatabase::create(&admin, "evident_copy").unwrap();
+    let database = ScratchDatabase::for_tests("evident_copy").unwrap();
     let postgres = PostgresStore::open(database.url()).unwrap();
     let mut heard = Vec::new();
     let logs = copy(&sqlite, &postgres, &mut |tenant, done| {

@@ -96,9 +96,7 @@ fn event(n: usize) -> NewEvent {
 
 #[test]
 fn every_filter_is_served_by_an_index() {
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = ScratchDatabase::create(&admin, "evident_plans").unwrap();
+    let database = ScratchDatabase::for_tests("evident_plans").unwrap();
     let store = PostgresStore::open(database.url()).unwrap();
     // Twelve tenants; the largest holds a fifth of the events, as in the benchmark's mix.
     let tenants: Vec<String> = (0..12).map(|t| format!("tenant-{t}")).collect();

@@ -260,9 +260,7 @@ fn answers(store: &dyn Store, scope: &[&str], text: &str) -> Vec<String> {
 
 /// A scratch PostgreSQL database on `EVIDENT_TEST_POSTGRES`, else the local server.
 fn scratch(name: &str) -> ScratchDatabase {
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    ScratchDatabase::create(&admin, name).unwrap()
+    ScratchDatabase::for_tests(name).unwrap()
 }
 
 /// The store in `database` taken back to schema `version` ([`take_back_to`])

@@ -112,9 +112,7 @@ fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
 
 #[test]
 fn sigkill_loses_no_acknowledged_event_on_postgres() {
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let database = evident_store::postgres::ScratchDatabase::create(&admin, "evident_durability")
+    let database = evident_store::postgres::ScratchDatabase::for_tests("evident_durability")
         .expect("a scratch database (is PostgreSQL running?)");
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");

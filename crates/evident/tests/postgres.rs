@@ -13,9 +13,7 @@ use evident_store::postgres::ScratchDatabase;
 use serde_json::{Value, json};
 
 fn scratch() -> ScratchDatabase {
-    let admin = std::env::var("EVIDENT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    ScratchDatabase::create(&admin, "evident_serve")
+    ScratchDatabase::for_tests("evident_serve")
         .expect("a scratch database (is PostgreSQL running?)")
 }
 

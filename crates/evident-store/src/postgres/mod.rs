@@ -142,6 +142,15 @@ impl ScratchDatabase {
         })
     }
 
+    /// Creates an empty database on the server tests use: the one
+    /// `EVIDENT_TEST_POSTGRES` names, else the local one as `postgres`
+    /// (`scripts/check` starts it when it is stopped).
+    pub fn for_tests(prefix: &str) -> Result<ScratchDatabase> {
+        let admin = std::env::var("EVIDENT_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        ScratchDatabase::create(&admin, prefix)
+    }
+
     /// The URL of the new database.
     pub fn url(&self) -> &str {
         &self.url
@@ -1215,9 +1224,14 @@ fn resolved_page(
     let tenants = &resolved.tenants;
     let query = match &resolved.filter {
         std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(query),
+        // The query's own filter is not cloned only to be replaced.
         std::borrow::Cow::Owned(filter) => std::borrow::Cow::Owned(EventQuery {
+            scope: query.scope.clone(),
             filter: filter.clone(),
-            ..query.clone()
+            sort: query.sort,
+            start: query.start.clone(),
+            limit: query.limit,
+            now: query.now,
         }),
     };
     let walking = common_text_tenants(db, tenants, &query)?;

@@ -1351,8 +1351,8 @@ fn categories_as_actions<'f>(
     })
 }
 
-/// The number of events in `scope` that match `filter`, its free-text words
-/// and actors looked up as `lookups` says.
+/// The number of events of a resolved scope that match its filter, its
+/// free-text words and actors looked up as `lookups` says.
 fn count_events(
     connection: &Connection,
     resolved: &Resolved<'_>,
