@@ -156,7 +156,16 @@ fn event(n: usize) -> NewEvent {
             id: format!("t_{}", n % 5),
             name: Some(format!("Item {}", n % 5)),
             email: None,
-        }],
+        }]
+        .into_iter()
+        // Some events name two targets that one clause matches.
+        .chain(n.is_multiple_of(9).then(|| Target {
+            target_type: "license".into(),
+            id: "t_4".into(),
+            name: None,
+            email: None,
+        }))
+        .collect(),
         context: Context {
             ip: (n % 5 != 4).then(|| ips[n % ips.len()].parse().unwrap()),
             user_agent: Some("curl/8".into()),

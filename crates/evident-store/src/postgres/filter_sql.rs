@@ -7,7 +7,7 @@
 //! in sort order, and each would run on the one machine holding that tenant.
 
 use evident_core::search::{has_words, identifier_term, identifier_terms, words};
-use evident_core::{ActorMatch, BoundSide, Condition, Filter, TextTerm};
+use evident_core::{ActorMatch, BoundSide, Clause, Condition, Filter, TargetMatch, TextTerm};
 use jiff::Timestamp;
 use postgres::types::ToSql;
 
@@ -166,7 +166,7 @@ fn action_condition(patterns: &[String], params: &mut Params) -> String {
 /// clause already read as its actions); None for any other filter.
 pub(super) fn action_total(tenants: &[i64], filter: &Filter) -> Option<(String, Params)> {
     let [
-        evident_core::Clause {
+        Clause {
             negated: false,
             condition: Condition::Action(patterns),
         },
@@ -244,6 +244,85 @@ pub(super) fn actor_split(filter: &Filter) -> Option<(usize, usize)> {
     };
     let parts = actor_parts(matches).len();
     (parts > 1).then_some((position, parts))
+}
+
+/// An `event_targets` row naming any of `targets`.
+fn targets_condition(targets: &[TargetMatch], params: &mut Params) -> String {
+    let alternatives = targets
+        .iter()
+        .map(|target| {
+            let id = params.add(target.id.clone());
+            match &target.target_type {
+                Some(target_type) => format!(
+                    "(target_id = {id} AND target_type = {})",
+                    params.add(target_type.clone())
+                ),
+                None => format!("target_id = {id}"),
+            }
+        })
+        .collect();
+    any_of(alternatives)
+}
+
+/// The targets of a filter that is one positive target clause and nothing else.
+pub(super) fn sole_targets(filter: &Filter) -> Option<&[TargetMatch]> {
+    match filter.clauses.as_slice() {
+        [
+            Clause {
+                negated: false,
+                condition: Condition::Target(targets),
+            },
+        ] => Some(targets),
+        _ => None,
+    }
+}
+
+/// The condition of a page of events of tenant `tenant_no` naming any of
+/// `targets`: the first `rows` of them in sort order (`direction`), past
+/// `bound` (`comparison`, occurred_at, seq), read from the target index,
+/// which holds each event's time, before any event is, so that a target of
+/// hundreds of events reads the page's rows only.
+pub(super) fn target_window(
+    tenant_no: i64,
+    targets: &[TargetMatch],
+    bound: Option<(&str, i64, i64)>,
+    direction: &str,
+    rows: i64,
+    params: &mut Params,
+) -> String {
+    let tenant = params.add(tenant_no);
+    let mut window = format!(
+        "SELECT DISTINCT occurred_at, seq FROM event_targets WHERE tenant_no = {tenant} AND {}",
+        targets_condition(targets, params)
+    );
+    if let Some((comparison, occurred_at, seq)) = bound {
+        window.push_str(&format!(
+            " AND (occurred_at, seq) {comparison} ({}, {})",
+            params.add(occurred_at),
+            params.add(seq)
+        ));
+    }
+    format!(
+        "tenant_no = {tenant} AND seq IN (SELECT seq FROM ({window} ORDER BY occurred_at {direction}, seq {direction} LIMIT {}) AS window_rows)",
+        params.add(rows)
+    )
+}
+
+/// The statement counting the events of `tenants` naming any of `targets`,
+/// from the target index alone (an event naming two of them once).
+pub(super) fn target_total(tenants: &[i64], targets: &[TargetMatch]) -> (String, Params) {
+    let mut params = Params::default();
+    let counts: Vec<String> = tenants
+        .iter()
+        .map(|tenant_no| {
+            format!(
+                "(SELECT count(DISTINCT seq) FROM event_targets WHERE tenant_no = {} AND {})",
+                params.add(*tenant_no),
+                targets_condition(targets, &mut params)
+            )
+        })
+        .collect();
+    (format!("SELECT ({})::bigint", counts.join(" + ")), params)
 }
 
 /// How a condition is shaped for one branch of a page.
@@ -338,25 +417,10 @@ pub(super) fn build(
                     .collect();
                 any_of(alternatives)
             }
-            Condition::Target(targets) => {
-                let alternatives = targets
-                    .iter()
-                    .map(|target| {
-                        let id = params.add(target.id.clone());
-                        match &target.target_type {
-                            Some(target_type) => format!(
-                                "(target_id = {id} AND target_type = {})",
-                                params.add(target_type.clone())
-                            ),
-                            None => format!("target_id = {id}"),
-                        }
-                    })
-                    .collect();
-                format!(
-                    "seq IN (SELECT seq FROM event_targets WHERE tenant_no = {tenant} AND {})",
-                    any_of(alternatives)
-                )
-            }
+            Condition::Target(targets) => format!(
+                "seq IN (SELECT seq FROM event_targets WHERE tenant_no = {tenant} AND {})",
+                targets_condition(targets, params)
+            ),
             Condition::Ip(networks) => {
                 let alternatives = networks
                     .iter()

@@ -1339,7 +1339,28 @@ fn page_sql(
     };
     let mut params = Params::default();
     let mut selects = Vec::new();
-    for tenant_no in &tenants.numbers {
+    let sole_targets = filter_sql::sole_targets(&query.filter);
+    if let Some(targets) = sole_targets {
+        // A target alone: each tenant's page from the target index first.
+        for tenant_no in &tenants.numbers {
+            let bound = match &query.start {
+                PageStart::After(cursor) => {
+                    let (comparison, seq) = cursor_bound(cursor, *tenant_no, query.sort);
+                    Some((comparison, cursor.occurred_at_micros, seq))
+                }
+                _ => None,
+            };
+            selects.push(filter_sql::target_window(
+                *tenant_no,
+                targets,
+                bound,
+                direction,
+                limit + 1 + offset,
+                &mut params,
+            ));
+        }
+    }
+    for tenant_no in tenants.numbers.iter().filter(|_| sole_targets.is_none()) {
         let (tenant_id, _) = &tenants.by_no[tenant_no];
         for (filter, actor_part) in &branches {
             let shape = filter_sql::Shape {
@@ -1447,6 +1468,12 @@ fn resolved_count(
     if let Some((sql, params)) = filter_sql::action_total(&tenants.numbers, filter) {
         // Actions (or categories, as their actions) alone: the events each
         // action holds, as the appends that stored them counted them.
+        let total: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
+        return Ok(total as u64);
+    }
+    if let Some(targets) = filter_sql::sole_targets(filter) {
+        // Targets alone: counted in the target index, no event read.
+        let (sql, params) = filter_sql::target_total(&tenants.numbers, targets);
         let total: i64 = db.query_one(&sql, &params.refs())?.try_get(0)?;
         return Ok(total as u64);
     }
