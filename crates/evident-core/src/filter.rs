@@ -178,4 +178,18 @@ impl Filter {
     pub fn is_empty(&self) -> bool {
         self.clauses.is_empty()
     }
+
+    /// The condition of a filter that is one positive clause and nothing
+    /// else (what a store can often answer from one index or one count).
+    pub fn sole_condition(&self) -> Option<&Condition> {
+        match self.clauses.as_slice() {
+            [
+                Clause {
+                    negated: false,
+                    condition,
+                },
+            ] => Some(condition),
+            _ => None,
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! in sort order, and each would run on the one machine holding that tenant.
 
 use evident_core::search::{has_words, identifier_term, identifier_terms, words};
-use evident_core::{ActorMatch, BoundSide, Clause, Condition, Filter, TargetMatch, TextTerm};
+use evident_core::{ActorMatch, BoundSide, Condition, Filter, TargetMatch, TextTerm};
 use jiff::Timestamp;
 use postgres::types::ToSql;
 
@@ -165,13 +165,7 @@ fn action_condition(patterns: &[String], params: &mut Params) -> String {
 /// filter is one positive action clause and nothing else (a category
 /// clause already read as its actions); None for any other filter.
 pub(super) fn action_total(tenants: &[i64], filter: &Filter) -> Option<(String, Params)> {
-    let [
-        Clause {
-            negated: false,
-            condition: Condition::Action(patterns),
-        },
-    ] = filter.clauses.as_slice()
-    else {
+    let Some(Condition::Action(patterns)) = filter.sole_condition() else {
         return None;
     };
     let mut params = Params::default();
@@ -266,13 +260,8 @@ fn targets_condition(targets: &[TargetMatch], params: &mut Params) -> String {
 
 /// The targets of a filter that is one positive target clause and nothing else.
 pub(super) fn sole_targets(filter: &Filter) -> Option<&[TargetMatch]> {
-    match filter.clauses.as_slice() {
-        [
-            Clause {
-                negated: false,
-                condition: Condition::Target(targets),
-            },
-        ] => Some(targets),
+    match filter.sole_condition() {
+        Some(Condition::Target(targets)) => Some(targets),
         _ => None,
     }
 }
@@ -322,7 +311,12 @@ pub(super) fn target_total(tenants: &[i64], targets: &[TargetMatch]) -> (String,
             )
         })
         .collect();
-    (format!("SELECT ({})::bigint", counts.join(" + ")), params)
+    (sum_of(&counts), params)
+}
+
+/// The statement adding up `counts` (scalar subqueries) into one bigint.
+pub(super) fn sum_of(counts: &[String]) -> String {
+    format!("SELECT ({})::bigint", counts.join(" + "))
 }
 
 /// How a condition is shaped for one branch of a page.

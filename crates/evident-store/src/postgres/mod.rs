@@ -1523,7 +1523,7 @@ fn time_total_sql(
             params.add(high)
         ));
     }
-    Some((format!("SELECT ({})::bigint", parts.join(" + ")), params))
+    Some((filter_sql::sum_of(&parts), params))
 }
 
 /// `filter` with its first positive category clause read through the action
@@ -1582,7 +1582,7 @@ fn count_sql(tenants: &ScopeTenants, filter: &Filter, now: Timestamp) -> (String
             }
         })
         .collect();
-    (format!("SELECT ({})::bigint", counts.join(" + ")), params)
+    (filter_sql::sum_of(&counts), params)
 }
 
 /// What an append answers for each batch of its group.

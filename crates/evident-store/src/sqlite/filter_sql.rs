@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use evident_core::search::has_words;
-use evident_core::{ActorMatch, BoundSide, Clause, Condition, Filter, TargetMatch, TextTerm};
+use evident_core::{ActorMatch, BoundSide, Condition, Filter, TargetMatch, TextTerm};
 use jiff::Timestamp;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params};
@@ -715,13 +715,7 @@ fn action_numbers(tenants: &[i64], patterns: &[String], params: &mut Vec<SqlValu
 /// that stores them, so that it is exact in every snapshot; no event is
 /// ever removed). None for any other filter.
 pub(super) fn action_total(tenants: &[i64], filter: &Filter) -> Option<(String, Vec<SqlValue>)> {
-    let [
-        Clause {
-            negated: false,
-            condition: Condition::Action(patterns),
-        },
-    ] = filter.clauses.as_slice()
-    else {
+    let Some(Condition::Action(patterns)) = filter.sole_condition() else {
         return None;
     };
     let mut params: Vec<SqlValue> = tenants
