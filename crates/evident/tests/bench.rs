@@ -87,6 +87,30 @@ fn harness_run(backend: &str) {
         .sum();
     assert_eq!(ingested, 3000);
     assert_eq!(results["ingest"].as_array().unwrap().len(), 7);
+    // The server's CPU time and bytes written, per scenario, where the store is in its process.
+    let costs: Vec<&serde_json::Value> = results["ingest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&results["bulk_load"]])
+        .map(|scenario| &scenario["server"])
+        .collect();
+    if backend == "sqlite" {
+        let cpu: f64 = costs
+            .iter()
+            .map(|cost| cost["cpu_s"].as_f64().unwrap())
+            .sum();
+        let written: u64 = costs
+            .iter()
+            .map(|cost| cost["written_bytes"].as_u64().unwrap())
+            .sum();
+        // 3,000 events journaled, applied and indexed: more than a clock tick, a few pages.
+        assert!(cpu >= 0.01, "{costs:?}");
+        assert!(written >= 3000 * 100, "{costs:?}");
+        assert!(text.contains("server CPU µs/event"), "{text}");
+    } else {
+        assert!(costs.iter().all(|cost| cost.is_null()), "{costs:?}");
+    }
     // Queries at a tenth of the events and at all of them, each way, every run answered.
     let sizes: Vec<u64> = results["queries"]
         .as_array()

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use serde::Serialize;
 
+use super::server::Usage;
 use super::workload::{GeneratedEvent, TenantSpec};
 use super::{Latency, latency};
 
@@ -96,6 +97,34 @@ pub struct IngestResult {
     pub events_per_s: f64,
     #[serde(flatten)]
     pub latency: Latency,
+    /// What the server spent on these events, applying them included: what
+    /// bounds the throughput on the machine's cores, and what a change
+    /// saves (None where the store runs outside the server's process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerCost>,
+}
+
+/// The server's CPU time and the bytes it wrote to storage for a scenario's events.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServerCost {
+    pub cpu_s: f64,
+    pub written_bytes: u64,
+}
+
+impl ServerCost {
+    fn between(before: Usage, after: Usage) -> ServerCost {
+        ServerCost {
+            cpu_s: (after.cpu_s - before.cpu_s).max(0.0),
+            written_bytes: after.written_bytes.saturating_sub(before.written_bytes),
+        }
+    }
+
+    pub fn plus(self, other: ServerCost) -> ServerCost {
+        ServerCost {
+            cpu_s: self.cpu_s + other.cpu_s,
+            written_bytes: self.written_bytes + other.written_bytes,
+        }
+    }
 }
 
 /// The events of one request: one tenant's, by their place in the slice.
@@ -150,16 +179,17 @@ fn requests(events: &[GeneratedEvent], batch: usize) -> Vec<Request<'_>> {
     .collect()
 }
 
-/// Sends `events` as `scenario` says and measures it. The clients are
-/// tasks on one thread, each with a connection of its own (as `wrk` drives
-/// its connections), so that the load generator takes little of the two
-/// cores it shares with the server.
+/// Sends `events` as `scenario` says and measures it; `usage` reads what the
+/// server has used so far. The clients are tasks on one thread, each with a
+/// connection of its own (as `wrk` drives its connections), so that the load
+/// generator takes little of the two cores it shares with the server.
 pub fn run(
     url: &str,
     key: &str,
     tenants: &[TenantSpec],
     scenario: &Scenario,
     events: &[GeneratedEvent],
+    usage: &dyn Fn() -> Option<Usage>,
 ) -> anyhow::Result<IngestResult> {
     let requests = requests(events, scenario.batch);
     let next = AtomicUsize::new(0);
@@ -170,23 +200,28 @@ pub fn run(
         .timeout(Duration::from_secs(300))
         .pool_max_idle_per_host(scenario.clients)
         .build()?;
-    // Each scenario starts on a settled store: a read waits until every
-    // event acknowledged before it is applied, so that no scenario's
-    // figure carries the applying of the one before.
-    runtime.block_on(async {
-        let response = http
-            .get(format!("{url}/v1/tenants/{}/events?limit=1", tenants[0].id))
-            .bearer_auth(key)
-            .send()
-            .await?;
-        let status = response.status();
-        let answer = response.text().await?;
-        ensure!(
-            status == 200,
-            "a read before the scenario answered {status}: {answer}"
-        );
-        Ok::<_, anyhow::Error>(())
-    })?;
+    // Each scenario starts on a settled store, and its cost is taken once
+    // its own events are applied: a read waits until every event
+    // acknowledged before it is applied, so that no scenario's figures
+    // carry the applying of the one before.
+    let settle = || {
+        runtime.block_on(async {
+            let response = http
+                .get(format!("{url}/v1/tenants/{}/events?limit=1", tenants[0].id))
+                .bearer_auth(key)
+                .send()
+                .await?;
+            let status = response.status();
+            let answer = response.text().await?;
+            ensure!(
+                status == 200,
+                "a read to settle the store answered {status}: {answer}"
+            );
+            Ok::<_, anyhow::Error>(())
+        })
+    };
+    settle()?;
+    let before = usage();
     let started = Instant::now();
     let client = || async {
         let mut latencies = Vec::new();
@@ -218,6 +253,10 @@ pub fn run(
         .flatten()
         .collect();
     let elapsed = started.elapsed().as_secs_f64();
+    settle()?;
+    let server = before
+        .zip(usage())
+        .map(|(before, after)| ServerCost::between(before, after));
     Ok(IngestResult {
         scenario: scenario.name(),
         batch: scenario.batch,
@@ -226,6 +265,7 @@ pub fn run(
         requests: requests.len(),
         events_per_s: events.len() as f64 / elapsed,
         latency: latency(latencies),
+        server,
     })
 }
 

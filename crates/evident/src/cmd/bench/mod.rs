@@ -235,6 +235,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     eprintln!("store append in-process: {store_only_events_per_s:.0} events/s");
     let server = ServerProcess::start(&data_dir, &location)?;
     create_tenants(&server, &workload)?;
+    // The server's own CPU and writes are its cost only where the store is
+    // inside its process: PostgreSQL's work is in processes of its own.
+    let usage = || match &location {
+        Location::Dir(_) => server.usage(),
+        Location::Postgres(_) => None,
+    };
     let total = workload.events.len();
     let first_tenth = total / 10;
     let mut offset = 0;
@@ -252,6 +258,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         &workload.tenants,
         &ingest::BULK,
         take(first_tenth),
+        &usage,
     )?);
     memory.push(server.end_phase("first tenth loaded"));
     queries.push(QueriesAt {
@@ -268,6 +275,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             &workload.tenants,
             scenario,
             take(count),
+            &usage,
         )
         .with_context(|| format!("scenario {}", scenario.name()))?;
         eprintln!("{}: {:.0} events/s", result.scenario, result.events_per_s);
@@ -282,6 +290,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             &workload.tenants,
             &ingest::BULK,
             rest,
+            &usage,
         )?);
         memory.push(server.end_phase("bulk load"));
     }
@@ -605,6 +614,11 @@ fn combine(parts: &[IngestResult]) -> IngestResult {
         .iter()
         .map(|part| part.latency.p99_ms)
         .fold(0.0, f64::max);
+    combined.server = parts
+        .iter()
+        .map(|part| part.server)
+        .reduce(|sum, part| sum.zip(part).map(|(sum, part)| sum.plus(part)))
+        .flatten();
     combined
 }
 

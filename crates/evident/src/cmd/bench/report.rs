@@ -97,11 +97,20 @@ fn tables(results: &Results) -> Vec<Table> {
             ratio(result.events_per_s, pg_insert, true),
             ratio(result.events_per_s, pg_copy, true),
             ratio(result.events_per_s, sqlite_insert, true),
+            result.server.map_or("–".to_owned(), |server| {
+                format!("{:.1}", server.cpu_s * 1e6 / result.events as f64)
+            }),
+            result.server.map_or("–".to_owned(), |server| {
+                format!(
+                    "{:.1}",
+                    server.written_bytes as f64 / 1024.0 / result.events as f64
+                )
+            }),
         ]
     };
     tables.push(Table {
         title: format!(
-            "Ingest over loopback HTTP, Evident on {} (durable acknowledgements, Merkle log on)",
+            "Ingest over loopback HTTP, Evident on {} (durable acknowledgements, Merkle log on; the server's CPU time and bytes written an event include applying them)",
             results.backend.name()
         ),
         header: [
@@ -113,6 +122,8 @@ fn tables(results: &Results) -> Vec<Table> {
             "vs PG INSERT 500",
             "vs PG COPY",
             "vs SQLite 5,000/tx",
+            "server CPU µs/event",
+            "KiB written/event",
         ]
         .map(str::to_owned)
         .to_vec(),
@@ -130,6 +141,8 @@ fn tables(results: &Results) -> Vec<Table> {
                 ratio(results.store_only_events_per_s, pg_insert, true),
                 ratio(results.store_only_events_per_s, pg_copy, true),
                 ratio(results.store_only_events_per_s, sqlite_insert, true),
+                "–".to_owned(),
+                "–".to_owned(),
             ]))
             .collect(),
     });

@@ -99,6 +99,12 @@ impl ServerProcess {
         Ok(key.trim().to_owned())
     }
 
+    /// The CPU time the server's process has used and the bytes it has
+    /// written to storage so far (Linux's `/proc`; None elsewhere).
+    pub fn usage(&self) -> Option<Usage> {
+        usage_of(self.child.id())
+    }
+
     /// The highest resident set size the server has had, in bytes.
     pub fn peak_rss_bytes(&self) -> u64 {
         status_kib(self.child.id(), "VmHWM:").unwrap_or_default() * 1024
@@ -167,6 +173,38 @@ pub struct PhaseMemory {
     pub phase: String,
     /// The highest anonymous RSS seen during the phase.
     pub peak_anonymous_bytes: u64,
+}
+
+/// What a process has used so far: its CPU time (user and system, every
+/// thread's, those ended too) and the bytes it caused to be written to
+/// storage (the pages it dirtied, whoever writes them out).
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub cpu_s: f64,
+    pub written_bytes: u64,
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat`'s times (`USER_HZ`, fixed
+/// at 100 in Linux's ABI).
+const USER_HZ: f64 = 100.0;
+
+fn usage_of(pid: u32) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields 14 and 15 (utime, stime), counted past the command name, which may hold spaces.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let written_bytes = io
+        .lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Usage {
+        cpu_s: (user + system) as f64 / USER_HZ,
+        written_bytes,
+    })
 }
 
 /// A `VmHWM:`/`VmRSS:` figure of /proc/PID/status, in KiB.
