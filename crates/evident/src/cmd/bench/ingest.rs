@@ -104,25 +104,32 @@ pub struct IngestResult {
     pub server: Option<ServerCost>,
 }
 
-/// The server's CPU time and the bytes it wrote to storage for a scenario's events.
+/// The server's CPU time for a scenario's events, and the bytes written to
+/// its data directory's disk meanwhile (None on a disk without statistics).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ServerCost {
     pub cpu_s: f64,
-    pub written_bytes: u64,
+    pub written_bytes: Option<u64>,
 }
 
 impl ServerCost {
     fn between(before: Usage, after: Usage) -> ServerCost {
         ServerCost {
             cpu_s: (after.cpu_s - before.cpu_s).max(0.0),
-            written_bytes: after.written_bytes.saturating_sub(before.written_bytes),
+            written_bytes: before
+                .written_bytes
+                .zip(after.written_bytes)
+                .map(|(before, after)| after.saturating_sub(before)),
         }
     }
 
     pub fn plus(self, other: ServerCost) -> ServerCost {
         ServerCost {
             cpu_s: self.cpu_s + other.cpu_s,
-            written_bytes: self.written_bytes + other.written_bytes,
+            written_bytes: self
+                .written_bytes
+                .zip(other.written_bytes)
+                .map(|(one, other)| one + other),
         }
     }
 }

@@ -100,17 +100,17 @@ fn tables(results: &Results) -> Vec<Table> {
             result.server.map_or("–".to_owned(), |server| {
                 format!("{:.1}", server.cpu_s * 1e6 / result.events as f64)
             }),
-            result.server.map_or("–".to_owned(), |server| {
-                format!(
-                    "{:.1}",
-                    server.written_bytes as f64 / 1024.0 / result.events as f64
-                )
-            }),
+            result
+                .server
+                .and_then(|server| server.written_bytes)
+                .map_or("–".to_owned(), |written| {
+                    format!("{:.1}", written as f64 / 1024.0 / result.events as f64)
+                }),
         ]
     };
     tables.push(Table {
         title: format!(
-            "Ingest over loopback HTTP, Evident on {} (durable acknowledgements, Merkle log on; the server's CPU time and bytes written an event include applying them)",
+            "Ingest over loopback HTTP, Evident on {} (durable acknowledgements, Merkle log on; the server's CPU time and the disk's bytes written an event include applying them)",
             results.backend.name()
         ),
         header: [
@@ -123,7 +123,7 @@ fn tables(results: &Results) -> Vec<Table> {
             "vs PG COPY",
             "vs SQLite 5,000/tx",
             "server CPU µs/event",
-            "KiB written/event",
+            "KiB to disk/event",
         ]
         .map(str::to_owned)
         .to_vec(),
