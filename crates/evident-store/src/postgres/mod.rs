@@ -1340,16 +1340,16 @@ fn page_sql(
     let mut params = Params::default();
     let mut selects = Vec::new();
     let sole_targets = filter_sql::sole_targets(&query.filter);
-    if let Some(targets) = sole_targets {
-        // A target alone: each tenant's page from the target index first.
-        for tenant_no in &tenants.numbers {
-            let bound = match &query.start {
-                PageStart::After(cursor) => {
-                    let (comparison, seq) = cursor_bound(cursor, *tenant_no, query.sort);
-                    Some((comparison, cursor.occurred_at_micros, seq))
-                }
-                _ => None,
-            };
+    for tenant_no in &tenants.numbers {
+        let bound = match &query.start {
+            PageStart::After(cursor) => {
+                let (comparison, seq) = cursor_bound(cursor, *tenant_no, query.sort);
+                Some((comparison, cursor.occurred_at_micros, seq))
+            }
+            _ => None,
+        };
+        if let Some(targets) = sole_targets {
+            // A target alone: the tenant's page from the target index first.
             selects.push(filter_sql::target_window(
                 *tenant_no,
                 targets,
@@ -1358,9 +1358,8 @@ fn page_sql(
                 limit + 1 + offset,
                 &mut params,
             ));
+            continue;
         }
-    }
-    for tenant_no in tenants.numbers.iter().filter(|_| sole_targets.is_none()) {
         let (tenant_id, _) = &tenants.by_no[tenant_no];
         for (filter, actor_part) in &branches {
             let shape = filter_sql::Shape {
@@ -1370,11 +1369,10 @@ fn page_sql(
             };
             let mut condition =
                 filter_sql::build(*tenant_no, tenant_id, filter, query.now, shape, &mut params);
-            if let PageStart::After(cursor) = &query.start {
-                let (comparison, seq) = cursor_bound(cursor, *tenant_no, query.sort);
+            if let Some((comparison, occurred_at, seq)) = bound {
                 condition.push_str(&format!(
                     " AND (occurred_at, seq) {comparison} ({}, {})",
-                    params.add(cursor.occurred_at_micros),
+                    params.add(occurred_at),
                     params.add(seq)
                 ));
             }
