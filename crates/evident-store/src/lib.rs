@@ -41,6 +41,7 @@ mod pool;
 pub mod postgres;
 mod record;
 pub mod sqlite;
+mod threads;
 
 pub use record::RawPage;
 

@@ -659,6 +659,8 @@ impl Shared {
 /// waited for the slower index in every transaction, and the index for the
 /// rows' commit).
 fn apply_loop(shared: &Shared, mut packer: DocPacker) -> bool {
+    // The index's thread, started here, runs as low.
+    crate::threads::lower_this_thread(crate::threads::Background::Applying);
     let applied = std::thread::scope(|scope| {
         let indexer = std::thread::Builder::new()
             .name("evident-search".to_owned())
@@ -1650,6 +1652,62 @@ mod tests {
             })
             .unwrap();
         store
+    }
+
+    /// The `nice` in a `/proc/…/stat`: field 19, where the fields after the
+    /// command's closing parenthesis start at 3.
+    #[cfg(target_os = "linux")]
+    fn nice_in_stat(stat: &Path) -> Option<i32> {
+        let stat = std::fs::read_to_string(stat).ok()?;
+        stat.rsplit_once(") ")?.1.split(' ').nth(16)?.parse().ok()
+    }
+
+    /// The `nice` of each of this process's threads named `name` (cut, as
+    /// the kernel cuts a thread's name, to 15 bytes).
+    #[cfg(target_os = "linux")]
+    fn nice_of_threads(name: &str) -> Vec<i32> {
+        let name = &name[..name.len().min(15)];
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim_end() == name)
+            })
+            .filter_map(|task| nice_in_stat(&task.path().join("stat")))
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_applier_search_and_wal_threads_run_below_the_process() {
+        use crate::threads::Background;
+        let process = nice_in_stat(Path::new("/proc/self/stat")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with_tenant(dir.path());
+        append(&store, batch("acme", (0..3).map(|n| event(n, None))));
+        for (name, background) in [
+            ("evident-applier", Background::Applying),
+            ("evident-search", Background::Applying),
+            ("evident-wal-checkpoint", Background::Copying),
+        ] {
+            // Other tests' stores have threads of these names too, each
+            // lowering itself as it starts: one at the priority will do.
+            let expected = (process + background.niceness()).min(19);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let found = nice_of_threads(name);
+                if found.contains(&expected) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{name}: nice {found:?}, expected {expected}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        drop(store);
     }
 
     fn segments(dir: &Path) -> Vec<PathBuf> {

@@ -125,6 +125,7 @@ impl WalCheckpointer {
         let thread = std::thread::Builder::new()
             .name("evident-wal-checkpoint".to_owned())
             .spawn(move || {
+                crate::threads::lower_this_thread(crate::threads::Background::Copying);
                 let mut interval = IDLE_CHECKPOINT_INTERVAL;
                 let mut last = None;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
