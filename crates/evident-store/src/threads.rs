@@ -10,7 +10,7 @@
 //! catch up in the gaps, and apply larger transactions meanwhile. A read
 //! that must see an acknowledged event waits for its applying, so under
 //! load reads wait behind ingest rather than beside it; the ingest budget
-//! (a record of events not yet applied slows its writers) keeps the
+//! (appends slow, then stop, as events wait to be applied) keeps the
 //! backlog bounded whatever the priorities.
 //!
 //! Linux only: there `setpriority` of a thread's id changes that thread
