@@ -1654,14 +1654,6 @@ mod tests {
         store
     }
 
-    /// The `nice` in a `/proc/…/stat`: field 19, where the fields after the
-    /// command's closing parenthesis start at 3.
-    #[cfg(target_os = "linux")]
-    fn nice_in_stat(stat: &Path) -> Option<i32> {
-        let stat = std::fs::read_to_string(stat).ok()?;
-        stat.rsplit_once(") ")?.1.split(' ').nth(16)?.parse().ok()
-    }
-
     /// The `nice` of each of this process's threads named `name` (cut, as
     /// the kernel cuts a thread's name, to 15 bytes).
     #[cfg(target_os = "linux")]
@@ -1674,7 +1666,11 @@ mod tests {
                 std::fs::read_to_string(task.path().join("comm"))
                     .is_ok_and(|comm| comm.trim_end() == name)
             })
-            .filter_map(|task| nice_in_stat(&task.path().join("stat")))
+            .filter_map(|task| {
+                let tid = task.file_name().to_str()?.parse().ok()?;
+                let tid = rustix::process::Pid::from_raw(tid)?;
+                rustix::process::getpriority_process(Some(tid)).ok()
+            })
             .collect()
     }
 
@@ -1682,7 +1678,8 @@ mod tests {
     #[test]
     fn the_applier_search_and_wal_threads_run_below_the_process() {
         use crate::threads::Background;
-        let process = nice_in_stat(Path::new("/proc/self/stat")).unwrap();
+        let process =
+            rustix::process::getpriority_process(Some(rustix::process::getpid())).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = open_with_tenant(dir.path());
         append(&store, batch("acme", (0..3).map(|n| event(n, None))));

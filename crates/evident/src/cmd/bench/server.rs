@@ -228,9 +228,7 @@ fn disk_written_bytes(stat: &Path) -> Option<u64> {
 fn disk_stat_of(dir: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt as _;
     let device = std::fs::metadata(dir).ok()?.dev();
-    // glibc's encoding of a device number.
-    let major = ((device >> 8) & 0xfff) | ((device >> 32) & !0xfff);
-    let minor = (device & 0xff) | ((device >> 12) & !0xff);
+    let (major, minor) = (rustix::fs::major(device), rustix::fs::minor(device));
     let stat = PathBuf::from(format!("/sys/dev/block/{major}:{minor}/stat"));
     stat.exists().then_some(stat)
 }
