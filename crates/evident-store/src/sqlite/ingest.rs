@@ -55,8 +55,8 @@ const MOST_PENDING_EVENTS: usize = 16_384;
 /// applier's speed (see [`Shared::wait_for_room`]). One apply transaction's
 /// worth ([`APPLY_EVENTS`]): since the applier runs below the threads that
 /// acknowledge, a backlog of a few thousand events is its ordinary state
-/// under load, not a sign that it falls behind (paced from 4,096, batches
-/// measured 9–14% slower).
+/// under load, not a sign that it falls behind (paced from 4,096, the bulk
+/// load measured 10% slower and single events 13%: docs/PERFORMANCE.md).
 const PACE_FROM_EVENTS: usize = 8_192;
 /// The most events one apply transaction takes. Events of many tenants
 /// interleaved dirty a page of each index nearly every one, so that a
