@@ -57,7 +57,7 @@ const MOST_PENDING_EVENTS: usize = 16_384;
 /// acknowledge, a backlog of a few thousand events is its ordinary state
 /// under load, not a sign that it falls behind (paced from 4,096, the bulk
 /// load measured 10% slower and single events 13%: docs/PERFORMANCE.md).
-const PACE_FROM_EVENTS: usize = 8_192;
+const PACE_FROM_EVENTS: usize = APPLY_EVENTS;
 /// The most events one apply transaction takes. Events of many tenants
 /// interleaved dirty a page of each index nearly every one, so that a
 /// transaction's cost per event falls as it grows (with 200 tenants
