@@ -148,6 +148,31 @@ struct Progress {
     failed: Option<String>,
 }
 
+impl Progress {
+    /// Nothing waiting: every record through `last` written, synced and applied.
+    fn after(last: u64) -> Progress {
+        Progress {
+            unsynced: VecDeque::new(),
+            written: last,
+            segment: None,
+            syncing: false,
+            queue: VecDeque::new(),
+            queued_events: 0,
+            unindexed_events: 0,
+            index_taken: last,
+            indexed: last,
+            apply_cost: Duration::ZERO,
+            acked: last,
+            applied: last,
+            waiting_readers: 0,
+            closed: Vec::new(),
+            stopping: false,
+            broken: None,
+            failed: None,
+        }
+    }
+}
+
 /// A record written to the journal, waiting for a sync.
 struct Journaled {
     number: u64,
@@ -191,25 +216,7 @@ impl Ingest {
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
         let shared = Arc::new(Shared {
-            progress: Mutex::new(Progress {
-                unsynced: VecDeque::new(),
-                written: last,
-                segment: None,
-                syncing: false,
-                queue: VecDeque::new(),
-                queued_events: 0,
-                unindexed_events: 0,
-                index_taken: last,
-                indexed: last,
-                apply_cost: Duration::ZERO,
-                acked: last,
-                applied: last,
-                waiting_readers: 0,
-                closed: Vec::new(),
-                stopping: false,
-                broken: None,
-                failed: None,
-            }),
+            progress: Mutex::new(Progress::after(last)),
             changed: Condvar::new(),
             pending_keys: Mutex::new(HashMap::new()),
             writer,
@@ -1679,6 +1686,58 @@ mod tests {
     }
 
     #[cfg(target_os = "linux")]
+    /// A store's shared state with `behind` events waiting to be applied at
+    /// `cost` an event, and no applier.
+    fn behind_by(behind: usize, cost: Duration) -> Shared {
+        let mut progress = Progress::after(0);
+        progress.queued_events = behind;
+        progress.apply_cost = cost;
+        Shared {
+            progress: Mutex::new(progress),
+            changed: Condvar::new(),
+            pending_keys: Mutex::new(HashMap::new()),
+            writer: Arc::new(Mutex::new(Connection::open_in_memory().unwrap())),
+            search: Mutex::new(Connection::open_in_memory().unwrap()),
+            statistics: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    #[test]
+    fn appends_are_paced_only_past_a_transactions_worth_behind_and_stop_at_the_limit() {
+        // At a second an event, a paced append waits its longest.
+        let slow = Duration::from_secs(1);
+        let started = Instant::now();
+        behind_by(APPLY_EVENTS, slow).wait_for_room(1).unwrap();
+        assert!(
+            started.elapsed() < MOST_PACING,
+            "an applier one transaction behind does not pace appends ({:?})",
+            started.elapsed()
+        );
+        let started = Instant::now();
+        behind_by(APPLY_EVENTS + 1, slow).wait_for_room(1).unwrap();
+        assert!(
+            started.elapsed() >= MOST_PACING,
+            "further behind, an append waits ({:?})",
+            started.elapsed()
+        );
+        // At the limit an append waits until the applier has made room.
+        let shared = behind_by(MOST_PENDING_EVENTS, Duration::ZERO);
+        let made_room = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                made_room.store(true, Ordering::SeqCst);
+                lock(&shared.progress).queued_events = APPLY_EVENTS;
+                shared.changed.notify_all();
+            });
+            shared.wait_for_room(1).unwrap();
+            assert!(
+                made_room.load(Ordering::SeqCst),
+                "an append at the limit went ahead before the applier made room"
+            );
+        });
+    }
+
     #[test]
     fn the_applier_search_and_wal_threads_run_below_the_process() {
         use crate::threads::Background;
