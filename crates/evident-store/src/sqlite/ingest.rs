@@ -1685,7 +1685,6 @@ mod tests {
             .collect()
     }
 
-    #[cfg(target_os = "linux")]
     /// A store's shared state with `behind` events waiting to be applied at
     /// `cost` an event, and no applier.
     fn behind_by(behind: usize, cost: Duration) -> Shared {
@@ -1738,6 +1737,7 @@ mod tests {
         });
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_applier_search_and_wal_threads_run_below_the_process() {
         use crate::threads::Background;
