@@ -149,6 +149,22 @@ struct Progress {
 }
 
 impl Progress {
+    /// How long an append of `events` waits for the applier before it is
+    /// taken: not at all while the applier is at most one transaction's
+    /// worth behind; past that, its events' cost to apply scaled by how far
+    /// behind the applier is, at most [`MOST_PACING`].
+    fn pacing(&self, events: usize) -> Option<Duration> {
+        let behind = self.queued_events;
+        if behind <= PACE_FROM_EVENTS {
+            return None;
+        }
+        let pace = self.apply_cost.saturating_mul(events as u32);
+        Some(
+            pace.mul_f64(behind as f64 / PACE_FROM_EVENTS as f64)
+                .min(MOST_PACING),
+        )
+    }
+
     /// Nothing waiting: every record through `last` written, synced and applied.
     fn after(last: u64) -> Progress {
         Progress {
@@ -628,14 +644,11 @@ impl Shared {
     /// none until a whole apply transaction ends.
     fn wait_for_room(&self, events: usize) -> Result<()> {
         let mut progress = lock(&self.progress);
-        let behind = progress.queued_events;
-        if behind > PACE_FROM_EVENTS {
-            let pace = progress.apply_cost.saturating_mul(events as u32);
-            let delay = pace.mul_f64(behind as f64 / PACE_FROM_EVENTS as f64);
+        if let Some(delay) = progress.pacing(events) {
             progress = wait_while(
                 &self.changed,
                 progress,
-                Instant::now() + delay.min(MOST_PACING),
+                Instant::now() + delay,
                 |progress| {
                     progress.queued_events > PACE_FROM_EVENTS
                         && progress.failed.is_none()
@@ -1703,21 +1716,23 @@ mod tests {
 
     #[test]
     fn appends_are_paced_only_past_a_transactions_worth_behind_and_stop_at_the_limit() {
-        // At a second an event, a paced append waits its longest.
-        let slow = Duration::from_secs(1);
-        let started = Instant::now();
-        behind_by(APPLY_EVENTS, slow).wait_for_room(1).unwrap();
-        assert!(
-            started.elapsed() < MOST_PACING,
-            "an applier one transaction behind does not pace appends ({:?})",
-            started.elapsed()
+        let pacing = |behind, cost| lock(&behind_by(behind, cost).progress).pacing(1);
+        assert_eq!(
+            pacing(APPLY_EVENTS, Duration::from_secs(1)),
+            None,
+            "an applier one transaction behind does not pace appends"
         );
-        let started = Instant::now();
-        behind_by(APPLY_EVENTS + 1, slow).wait_for_room(1).unwrap();
+        // Further behind, an append waits its events' cost scaled by how
+        // far behind, and at most its longest.
+        let cost = Duration::from_micros(40);
+        let twice_behind = pacing(2 * APPLY_EVENTS, cost).expect("paced");
         assert!(
-            started.elapsed() >= MOST_PACING,
-            "further behind, an append waits ({:?})",
-            started.elapsed()
+            twice_behind.abs_diff(2 * cost) < Duration::from_nanos(10),
+            "{twice_behind:?}"
+        );
+        assert_eq!(
+            pacing(APPLY_EVENTS + 1, Duration::from_secs(1)),
+            Some(MOST_PACING)
         );
         // At the limit an append waits until the applier has made room.
         let shared = behind_by(MOST_PENDING_EVENTS, Duration::ZERO);
