@@ -583,9 +583,12 @@ fn text_searches(
             // No further than the tenant's log in `evident.db`: the search
             // index commits apart from it, and a search that took its
             // snapshot after a commit the events' snapshot has not seen would
-            // list events that no row of the read stands for.
+            // list events that no row of the read stands for. The bound is
+            // worked out once in its subquery (`min` outside it would be
+            // evaluated again for every match: a third of a common word's
+            // total).
             "SELECT rowid FROM events_fts WHERE events_fts MATCH ?
-                 AND rowid BETWEEN ? AND min(?, ? + (SELECT next_seq FROM tenants WHERE no = ?) - 1)"
+                 AND rowid BETWEEN ? AND (SELECT min(?, ? + next_seq - 1) FROM tenants WHERE no = ?)"
         })
         .collect();
     (searches.join(" UNION ALL "), firsts)

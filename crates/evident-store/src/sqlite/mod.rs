@@ -981,7 +981,7 @@ impl TextWindows {
         // it. The offset is written, not bound, as a page's LIMIT is.
         let sql = format!(
             "SELECT rowid FROM events_fts WHERE events_fts MATCH ?1
-                 AND rowid BETWEEN ?2 AND min(?3, ?4 + (SELECT next_seq FROM tenants WHERE no = ?5) - 1)
+                 AND rowid BETWEEN ?2 AND (SELECT min(?3, ?4 + next_seq - 1) FROM tenants WHERE no = ?5)
              ORDER BY rowid {} LIMIT {} OFFSET {}",
             if ascending { "ASC" } else { "DESC" },
             WINDOW_MARGIN + 1,
