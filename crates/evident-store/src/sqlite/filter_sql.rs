@@ -585,7 +585,7 @@ fn text_searches(
             // snapshot after a commit the events' snapshot has not seen would
             // list events that no row of the read stands for. The bound is
             // worked out once in its subquery (`min` outside it would be
-            // evaluated again for every match: a third of a common word's
+            // evaluated again for every match: a quarter of a common word's
             // total).
             "SELECT rowid FROM events_fts WHERE events_fts MATCH ?
                  AND rowid BETWEEN ? AND (SELECT min(?, ? + next_seq - 1) FROM tenants WHERE no = ?)"
