@@ -562,6 +562,18 @@ fn text_match(tenants: &[i64], expression: &str, params: &mut Vec<SqlValue>) -> 
     )
 }
 
+/// One tenant's free-text matches: the rowids matching an FTS5 expression
+/// (parameter 1) from a first rowid (2) to the lesser of a last rowid (3)
+/// and the end of the tenant's log: its first rowid (4) plus the `next_seq`
+/// of the tenant (5) in `evident.db`. The search index commits apart from
+/// the events, and a search whose snapshot holds a commit the events'
+/// snapshot has not seen would otherwise list events that no row of the
+/// read stands for. The bound is worked out once in its subquery (`min`
+/// outside it was evaluated again for every match: a quarter of a common
+/// word's total).
+pub(super) const TENANT_TEXT_SEARCH: &str = "SELECT rowid FROM events_fts WHERE events_fts MATCH ?
+     AND rowid BETWEEN ? AND (SELECT min(?, ? + next_seq - 1) FROM tenants WHERE no = ?)";
+
 /// The subquery of [`text_match`]: the matching rowids, one search per tenant
 /// over its rowid range; and where in `params` each tenant's first rowid went.
 fn text_searches(
@@ -580,15 +592,7 @@ fn text_searches(
             params.push(SqlValue::Integer(last));
             params.push(SqlValue::Integer(first));
             params.push(SqlValue::Integer(*tenant));
-            // No further than the tenant's log in `evident.db`: the search
-            // index commits apart from it, and a search that took its
-            // snapshot after a commit the events' snapshot has not seen would
-            // list events that no row of the read stands for. The bound is
-            // worked out once in its subquery (`min` outside it would be
-            // evaluated again for every match: a quarter of a common word's
-            // total).
-            "SELECT rowid FROM events_fts WHERE events_fts MATCH ?
-                 AND rowid BETWEEN ? AND (SELECT min(?, ? + next_seq - 1) FROM tenants WHERE no = ?)"
+            TENANT_TEXT_SEARCH
         })
         .collect();
     (searches.join(" UNION ALL "), firsts)

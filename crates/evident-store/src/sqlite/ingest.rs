@@ -154,15 +154,19 @@ impl Progress {
     /// worth behind; past that, its events' cost to apply scaled by how far
     /// behind the applier is, at most [`MOST_PACING`].
     fn pacing(&self, events: usize) -> Option<Duration> {
-        let behind = self.queued_events;
-        if behind <= PACE_FROM_EVENTS {
+        if !self.paced() {
             return None;
         }
         let pace = self.apply_cost.saturating_mul(events as u32);
         Some(
-            pace.mul_f64(behind as f64 / PACE_FROM_EVENTS as f64)
+            pace.mul_f64(self.queued_events as f64 / PACE_FROM_EVENTS as f64)
                 .min(MOST_PACING),
         )
+    }
+
+    /// Whether the applier is more than one transaction's worth behind.
+    fn paced(&self) -> bool {
+        self.queued_events > PACE_FROM_EVENTS
     }
 
     /// Nothing waiting: every record through `last` written, synced and applied.
@@ -650,9 +654,7 @@ impl Shared {
                 progress,
                 Instant::now() + delay,
                 |progress| {
-                    progress.queued_events > PACE_FROM_EVENTS
-                        && progress.failed.is_none()
-                        && progress.broken.is_none()
+                    progress.paced() && progress.failed.is_none() && progress.broken.is_none()
                 },
             );
         }

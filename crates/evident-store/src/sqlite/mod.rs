@@ -980,9 +980,8 @@ impl TextWindows {
         // The page's last match and the window's end, a few matches past
         // it. The offset is written, not bound, as a page's LIMIT is.
         let sql = format!(
-            "SELECT rowid FROM events_fts WHERE events_fts MATCH ?1
-                 AND rowid BETWEEN ?2 AND (SELECT min(?3, ?4 + next_seq - 1) FROM tenants WHERE no = ?5)
-             ORDER BY rowid {} LIMIT {} OFFSET {}",
+            "{} ORDER BY rowid {} LIMIT {} OFFSET {}",
+            filter_sql::TENANT_TEXT_SEARCH,
             if ascending { "ASC" } else { "DESC" },
             WINDOW_MARGIN + 1,
             page_rows - 1
