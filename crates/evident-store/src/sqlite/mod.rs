@@ -444,12 +444,10 @@ impl SqliteStore {
         })
     }
 
-    /// At most `limit` of a tenant's stored events from `from_seq` in seq
-    /// order, as kept; from 0, first the rows naming the tenant outside its
-    /// rowid range (the store never writes those: a verifier reports them).
     /// `each` of at most `limit` of a tenant's rows from `from_seq`, in seq
-    /// order, with their salts; from 0, rows of the tenant outside its rowid
-    /// range (which the store never writes) come first.
+    /// order, with their salts; from 0, the rows naming the tenant outside
+    /// its rowid range come first (the store never writes those: a verifier
+    /// reports them).
     fn tenant_rows<T>(
         &self,
         tenant: &str,
@@ -490,7 +488,7 @@ impl SqliteStore {
                 )?;
             }
             read(
-                &format!("SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events WHERE rowid BETWEEN ?1 AND ?2 AND tenant_no = ?3 ORDER BY rowid LIMIT ?4"),
+                &TENANT_ROWS_IN_RANGE,
                 &[first.saturating_add(from_seq as i64), last, tenant_no, i64::from(limit) - seen],
             )?;
             Ok(())
@@ -589,6 +587,22 @@ fn resolve_scope(connection: &Connection, scope: &TenantScope) -> Result<ScopeTe
 const EVENT_COLUMNS: &str = "rowid, tenant_no, seq, id, occurred_at, recorded_at, action, category, actor_type, ip, channel, outcome, doc, actor_id, actor_email";
 /// How many columns [`EVENT_COLUMNS`] lists: a statement's own columns follow them.
 const EVENT_COLUMN_COUNT: usize = 15;
+
+/// A page of a tenant's rows in seq order, with their salts and idempotency
+/// keys: `?1..=?2` its rowid range from the page's first seq, `?3` the
+/// tenant's number, `?4` the most rows. The rowid range alone finds them, in
+/// order; the tenant's number is checked on each row but kept from choosing
+/// the index (`+tenant_no`): statistics gathered on a smaller store take
+/// `tenant_no = ?` for the more selective term, and the planner would then
+/// read and sort every event of the tenant through `events_time` for each
+/// page (0.19 s a page of 10,000 in a tenant of 1.9M, against 0.024):
+/// `verify --store` of a 10M store took 50–51 s instead of 26–29.
+static TENANT_ROWS_IN_RANGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS}, salt, idempotency_key FROM events
+         WHERE rowid BETWEEN ?1 AND ?2 AND +tenant_no = ?3 ORDER BY rowid LIMIT ?4"
+    )
+});
 
 fn event_from_row(
     row: &Row,
@@ -2673,6 +2687,65 @@ mod migration_tests {
         assert_eq!(search(&store, "acme", "actor:ADA@acme.example").len(), 3);
         let actors: i64 = store.rows("SELECT count(*) FROM actors", |row| row.get(0))[0];
         assert_eq!(actors, 5);
+    }
+
+    /// A tenant's pages of rows (`verify --store`, `store copy`) are read by
+    /// their rowid range, in order, whatever the statistics say: with those
+    /// of a store analysed at 1.2M events and grown to 10M, the planner took
+    /// the time index for the tenant's number and sorted the whole tenant for
+    /// every page.
+    #[test]
+    fn a_tenants_pages_of_rows_read_their_rowid_range_whatever_the_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = acme_store(dir.path());
+        append_to_acme(&store, actor_events());
+        let ids = |events: Vec<StoredEvent>| -> Vec<(u64, uuid::Uuid)> {
+            events
+                .iter()
+                .map(|stored| (stored.event.seq, stored.event.id))
+                .collect()
+        };
+        let before = ids(store.stored_events("acme", 0, 100).unwrap());
+        assert_eq!(before.len(), 12);
+        drop(store);
+        let path = dir.path().join(DATABASE_FILE);
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "ANALYZE;
+                 UPDATE sqlite_stat1 SET stat = '1203000 1001 1' WHERE idx = 'events_time';
+                 UPDATE sqlite_stat1 SET stat = '1203000 1' WHERE idx = 'events_id';
+                 UPDATE sqlite_stat1 SET stat = '1203000 1001 667 1' WHERE idx IN ('events_action', 'events_ip');
+                 UPDATE sqlite_stat1 SET stat = '1191516 1001 1001 1' WHERE idx = 'events_actor';",
+            )
+            .unwrap();
+        drop(connection);
+        // A new connection reads the statistics as it opens.
+        let connection = Connection::open(&path).unwrap();
+        let plan = |sql: &str| -> String {
+            let mut statement = connection
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let details = statement
+                .query_map([1, 2, 3, 4], |row| row.get::<_, String>(3))
+                .unwrap();
+            details.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        // The premise: with these statistics the tenant's number would choose the index.
+        let unhinted = TENANT_ROWS_IN_RANGE.replace("+tenant_no", "tenant_no");
+        assert!(
+            plan(&unhinted).contains("events_time"),
+            "{}",
+            plan(&unhinted)
+        );
+        let chosen = plan(&TENANT_ROWS_IN_RANGE);
+        assert!(chosen.contains("INTEGER PRIMARY KEY"), "{chosen}");
+        assert!(!chosen.contains("TEMP B-TREE"), "{chosen}");
+        drop(connection);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut paged = ids(store.stored_events("acme", 0, 5).unwrap());
+        paged.extend(ids(store.stored_events("acme", 5, 100).unwrap()));
+        assert_eq!(paged, before);
     }
 
     /// Likewise for actions: numbered from the actions each tenant recorded,
