@@ -30,18 +30,34 @@ pub fn header_line(tenant: &str, origin: &str, tree_size: u64, note: &str, filte
 }
 
 /// One event's line: its leaf, side-car, leaf hash and inclusion proof in the tree of `tree_size`.
+/// The leaf and side-car are written from where they are, not copied into
+/// another tree first (members in this order, as `json!` with
+/// `preserve_order` wrote them).
 pub fn entry_line(leaf: &Leaf, seq: u64, tree_size: u64, proof: &[Hash]) -> String {
-    json!({
-        "leaf": leaf.object,
-        "pii": leaf.pii,
-        "leaf_hash": BASE64.encode(leaf.hash()),
-        "proof": {
-            "leaf_index": seq,
-            "tree_size": tree_size,
-            "hashes": proof.iter().map(|hash| BASE64.encode(hash)).collect::<Vec<_>>(),
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        leaf: &'a Value,
+        pii: &'a Value,
+        leaf_hash: String,
+        proof: Proof,
+    }
+    #[derive(serde::Serialize)]
+    struct Proof {
+        leaf_index: u64,
+        tree_size: u64,
+        hashes: Vec<String>,
+    }
+    serde_json::to_string(&Line {
+        leaf: &leaf.object,
+        pii: &leaf.pii,
+        leaf_hash: BASE64.encode(leaf.hash()),
+        proof: Proof {
+            leaf_index: seq,
+            tree_size,
+            hashes: proof.iter().map(|hash| BASE64.encode(hash)).collect(),
         },
     })
-    .to_string()
+    .expect("a bundle line serialises")
 }
 
 /// What a bundle check found.
@@ -334,6 +350,31 @@ mod tests {
         let report = check(signer, lines).unwrap();
         assert!(!report.problems.is_empty(), "no problem found");
         report.problems.join("\n")
+    }
+
+    /// A line's bytes are those of the bundle format as first written: the
+    /// members in the order `json!` kept them (`preserve_order`), leaf and
+    /// side-car as they are, whatever their own members' order.
+    #[test]
+    fn an_entry_line_keeps_the_bundles_bytes() {
+        let pii =
+            json!({"actor": {"name": "José", "email": "jose@acme.example"}, "salt": "c2FsdA=="});
+        let object = json!({"v": 1, "tenant": "acme", "seq": 7, "action": "user.login",
+            "metadata": {"z": [1, 2.5, "a\"b"], "a": null}, "pii_digest": super::super::leaf::pii_digest(&pii)});
+        let leaf = Leaf { object, pii };
+        let proof = [[1u8; 32], [2u8; 32]];
+        let written_before = json!({
+            "leaf": leaf.object,
+            "pii": leaf.pii,
+            "leaf_hash": BASE64.encode(leaf.hash()),
+            "proof": {
+                "leaf_index": 7,
+                "tree_size": 9,
+                "hashes": proof.iter().map(|hash| BASE64.encode(hash)).collect::<Vec<_>>(),
+            },
+        })
+        .to_string();
+        assert_eq!(entry_line(&leaf, 7, 9, &proof), written_before);
     }
 
     #[test]
