@@ -25,7 +25,7 @@
 //! from the journal at open, each exactly once. A segment is removed only
 //! after synced commits in both files have applied all of its records.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use evident_core::log::leaf::leaf_hash_of;
 use evident_core::log::merkle::{Frontier, Node};
 use evident_core::search::searchable_text;
+use foldhash::{HashMap, HashMapExt};
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
